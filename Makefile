@@ -1,0 +1,57 @@
+# coopledger: `make run` starts the service, `make test` checks everything. `make help` lists all.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# PostgreSQL half of the suite: set to a server where tests may create databases.
+COOPLEDGER_TEST_POSTGRES_URL ?=
+export COOPLEDGER_TEST_POSTGRES_URL
+PYTEST_WORKERS ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format check-migrations test-only bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "coopledger needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP) ## create .venv and install coopledger with its development tools
+
+run: install ## migrate the SQLite default, add a demo organisation on first start, serve on 127.0.0.1:8000
+	$(BIN)/coopledger db upgrade
+	$(BIN)/coopledger demo --if-empty
+	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT)
+
+lint: install ## ruff (lint and format check) and mypy
+	$(BIN)/ruff check app tests migrations
+	$(BIN)/ruff format --check app tests migrations
+	$(BIN)/mypy app
+
+format: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix app tests migrations
+	$(BIN)/ruff format app tests migrations
+
+check-migrations: install ## alembic check: the models match the migrations
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  DATABASE_URL="sqlite:///$$tmp/check.db" $(BIN)/alembic -x quiet=1 upgrade head >/dev/null && \
+	  DATABASE_URL="sqlite:///$$tmp/check.db" $(BIN)/alembic check
+
+test-only: install ## the suite alone, on SQLite and (if configured) PostgreSQL
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+test: lint check-migrations test-only ## lint, alembic check and the whole suite on both databases
+
+bench: install ## benchmarks under tests/perf (PostgreSQL: COOPLEDGER_BENCH_POSTGRES_URL)
+	$(BIN)/pytest tests/perf -p no:randomly -s -q $(PYTEST_ARGS)
+
+clean: ## remove the virtualenv and local data
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,184 @@
+"""The `coopledger` command: set-up and operations for admins.
+
+Each command is one unit of work over the same service functions the API uses.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.audit import CLI_ACTOR
+from app.core.database import make_engine, make_session_factory, unit_of_work
+from app.core.errors import DomainError
+from app.core.settings import get_settings
+from app.models import load_all_models
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="coopledger administration")
+db_cli = typer.Typer(no_args_is_help=True, help="the database schema")
+orgs_cli = typer.Typer(no_args_is_help=True, help="organisations")
+users_cli = typer.Typer(no_args_is_help=True, help="users who sign in")
+keys_cli = typer.Typer(no_args_is_help=True, help="API keys for apps and fund offices")
+cli.add_typer(db_cli, name="db")
+cli.add_typer(orgs_cli, name="orgs")
+cli.add_typer(users_cli, name="users")
+cli.add_typer(keys_cli, name="api-keys")
+
+OrgOpt = Annotated[str, typer.Option("--org", help="organisation code, e.g. AMUSSOL")]
+
+
+def session_factory() -> sessionmaker[Session]:
+    load_all_models()
+    return make_session_factory(make_engine(get_settings().database_url, pool_size=2))
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def org_id(session: Session, code: str) -> uuid.UUID:
+    from app.identity.service import organisation_by_code
+
+    return organisation_by_code(session, code).id
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate DATABASE_URL to the latest schema (alembic upgrade head)."""
+    from app.core.migrations import upgrade
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        from pathlib import Path
+
+        Path(settings.database_url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    typer.echo("database is at the latest schema")
+
+
+@orgs_cli.command("create")
+def orgs_create(
+    code: Annotated[str, typer.Option(help="short unique code, e.g. AMUSSOL")],
+    name: Annotated[str, typer.Option(help="full name")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 book currency, e.g. DOP")],
+) -> None:
+    """Create an organisation."""
+    from app.identity.service import create_organisation
+
+    with unit_of_work(session_factory()) as session:
+        org = create_organisation(session, code=code, name=name, currency=currency)
+    typer.echo(f"organisation {org.code} created ({org.currency}), id {org.id}")
+
+
+@users_cli.command("create")
+def users_create(
+    org: OrgOpt,
+    username: Annotated[str, typer.Option()],
+    role: Annotated[str, typer.Option(help="admin, treasurer, collector, fund_office or auditor")],
+    fund: Annotated[
+        str | None, typer.Option("--fund", help="the fund of a fund_office user")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input")
+    ] = False,
+    locale: Annotated[str, typer.Option(help="en, fr or es")] = "en",
+) -> None:
+    """Create a user who signs in with a password."""
+    from app.identity.service import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    with unit_of_work(session_factory()) as session:
+        oid = org_id(session, org)
+        from app.core.database import bind_organisation
+
+        bind_organisation(session, oid)
+        user = create_user(
+            session,
+            CLI_ACTOR,
+            username=username,
+            password=password,
+            role=role,
+            fund_code=fund,
+            locale=locale,
+        )
+    typer.echo(f"user {user.username} ({user.role}) created in {org}")
+
+
+@keys_cli.command("create")
+def keys_create(
+    org: OrgOpt,
+    name: Annotated[str, typer.Option(help="what the key is for, e.g. 'union app'")],
+    role: Annotated[str, typer.Option()],
+    fund: Annotated[
+        str | None, typer.Option("--fund", help="the fund of a fund_office key")
+    ] = None,
+) -> None:
+    """Create an API key. It is printed once, alone on the last line; only its hash is kept."""
+    from app.core.database import bind_organisation
+    from app.identity.service import create_api_key
+
+    with unit_of_work(session_factory()) as session:
+        bind_organisation(session, org_id(session, org))
+        made = create_api_key(session, CLI_ACTOR, name=name, role=role, fund_code=fund)
+    typer.echo(
+        f"API key {made.key.name!r} ({made.key.role}) created in {org}; store it now, it is not shown again:"
+    )
+    typer.echo(made.secret)
+
+
+@cli.command("verify")
+def verify(org: Annotated[str | None, typer.Option("--org")] = None) -> None:
+    """Check the books' invariants; exit 1 on any breach."""
+    from app.core import verify as checks
+
+    with unit_of_work(session_factory()) as session:
+        oid = org_id(session, org) if org else None
+        names = checks.invariant_names()
+        breaches = checks.run(session, oid)
+    for name in names:
+        mine = [b for b in breaches if b.invariant == name]
+        mark = "ok  " if not mine else "FAIL"
+        typer.echo(f"{mark} {name}")
+        for b in mine:
+            typer.echo(f"       {b.detail}")
+    if breaches:
+        typer.secho(f"{len(breaches)} breach(es) found", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo(f"all {len(names)} invariants hold")
+
+
+@cli.command("demo")
+def demo(
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="do nothing if any organisation exists")
+    ] = False,
+) -> None:
+    """Create a demo organisation with users and data, for a first look."""
+    from app.demo import seed_demo
+
+    with unit_of_work(session_factory()) as session:
+        result = seed_demo(session, if_empty=if_empty)
+    if result is None:
+        typer.echo("an organisation exists already; no demo data added")
+        return
+    typer.echo(result)
+
+
+def main() -> None:
+    try:
+        cli()
+    except DomainError as exc:
+        typer.secho(f"error: {exc.detail}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

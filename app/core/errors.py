@@ -1,0 +1,146 @@
+"""Domain errors and their RFC 9457 problem+json rendering.
+
+Services raise `DomainError` subclasses; `install_handlers` maps them (and FastAPI's own
+validation and HTTP errors) to `application/problem+json`. Nothing else builds error bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("coopledger.errors")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "/problems/"
+
+
+class DomainError(Exception):
+    """A request the domain refuses. Subclasses set the HTTP status and problem type."""
+
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, *, errors: Sequence[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors) if errors else None
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class ValidationFailed(DomainError):
+    status, slug, title = 422, "validation-error", "The request is not valid"
+
+    @classmethod
+    def field(cls, field: str, message: str) -> ValidationFailed:
+        return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+class NotFound(DomainError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(DomainError):
+    status, slug, title = 409, "conflict", "Conflict with the current state"
+
+
+class IdempotencyConflict(Conflict):
+    slug, title = "idempotency-key-reused", "Idempotency key reused with another request"
+
+
+class Unauthorized(DomainError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(DomainError):
+    status, slug, title = 403, "forbidden", "Not allowed for this role"
+
+
+class PayloadTooLarge(DomainError):
+    status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+def problem_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _field_of(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "form"}:
+        parts = parts[1:] or parts
+    return ".".join(parts) if parts else "body"
+
+
+def validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
+    out = []
+    for err in raw:
+        msg = str(err.get("msg", "invalid"))
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        out.append(
+            {
+                "field": _field_of(err.get("loc", ())),
+                "message": msg,
+                "type": err.get("type", "value_error"),
+            }
+        )
+    return out
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem_response(exc.status, exc.to_problem(request.url.path), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc.errors())
+        first = errors[0] if errors else {"field": "body", "message": "invalid"}
+        problem = ValidationFailed(f"{first['field']}: {first['message']}", errors=errors)
+        return problem_response(422, problem.to_problem(request.url.path))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
+        body = {
+            "type": "about:blank",
+            "title": titles.get(exc.status_code, "HTTP error"),
+            "status": exc.status_code,
+            "detail": str(exc.detail),
+            "instance": request.url.path,
+        }
+        return problem_response(exc.status_code, body, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = {
+            "type": PROBLEM_BASE + "internal-error",
+            "title": "Internal error",
+            "status": 500,
+            "detail": "The service failed; nothing was written. Retry with the same Idempotency-Key.",
+            "instance": request.url.path,
+        }
+        return problem_response(500, body)

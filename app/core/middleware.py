@@ -1,0 +1,138 @@
+"""ASGI middleware: request id, security headers, body size limit, metrics, access log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+access_log = logging.getLogger("coopledger.access")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "coopledger_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "coopledger_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: Metrics) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._too_large(scope, send, request_id)
+            self._observe(scope, 413, started, request_id)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _TooLarge
+            return message
+
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status_holder["status"] = message["status"]
+                extra = [(b"x-request-id", request_id.encode("latin-1")), *SECURITY_HEADERS]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_wrapper)
+        except _TooLarge:
+            if not response_started:
+                await self._too_large(scope, send, request_id)
+            status_holder["status"] = 413
+        finally:
+            self._observe(scope, status_holder["status"], started, request_id)
+
+    def _observe(self, scope: Scope, status: int, started: float, request_id: str) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        elapsed = time.perf_counter() - started
+        self.metrics.requests.labels(scope["method"], template, str(status)).inc()
+        self.metrics.latency.labels(scope["method"], template).observe(elapsed)
+        access_log.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": scope["method"],
+                "route": template,
+                "status": status,
+                "ms": round(elapsed * 1000, 1),
+            },
+        )
+
+    async def _too_large(self, scope: Scope, send: Send, request_id: str) -> None:
+        body: dict[str, Any] = {
+            "type": "/problems/payload-too-large",
+            "title": "Request body too large",
+            "status": 413,
+            "detail": f"the body exceeds {self.max_body_bytes} bytes",
+            "instance": scope.get("path"),
+        }
+        payload = json.dumps(body).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                    *SECURITY_HEADERS,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,61 @@
+"""The project's Pydantic base and the shared field types of the API's edge."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+_DECIMAL_TEXT = re.compile(r"^-?\d{1,18}(\.\d{1,18})?$")
+
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+
+
+class Schema(BaseModel):
+    """Base of every request and response model: unknown fields are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True, populate_by_name=True)
+
+
+def _decimal_text(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError('amounts are decimal strings such as "150.00", not JSON numbers')
+    if not _DECIMAL_TEXT.match(value):
+        raise ValueError(f'{value[:40]!r} is not a decimal amount such as "150.00"')
+    return value
+
+
+def _business_date(value: date) -> date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(f"must be between {EARLIEST_DATE} and {LATEST_DATE}")
+    return value
+
+
+AmountText = Annotated[
+    str,
+    BeforeValidator(_decimal_text),
+    Field(
+        description='An exact decimal string in the currency\'s exponent, e.g. "150.00" (DOP) or "5000" (XOF)',
+        examples=["150.00"],
+    ),
+]
+"""A decimal string; its exponent is checked against the currency by the service."""
+
+BusinessDate = Annotated[date, AfterValidator(_business_date)]
+"""An ISO 8601 date within the range a contribution book can hold (2000-01-01..2100-12-31)."""
+
+CurrencyCode = Annotated[
+    str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217", examples=["DOP"])
+]
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(
+        description="pass as ?cursor= for the next page; null at the end"
+    )

@@ -1,0 +1,50 @@
+"""`coopledger verify`: invariants of the books, each a set-based query over the database.
+
+Features register their checks with `@invariant("name")`; `run()` runs every one and
+returns the breaches found. A clean book returns an empty list.
+"""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    invariant: str
+    detail: str
+
+
+Check = Callable[[Session, uuid.UUID | None], list[str]]
+_CHECKS: dict[str, Check] = {}
+
+# Modules that define invariants; each registers its checks on import.
+CHECK_MODULES = ["app.ledger.checks"]
+
+
+def invariant(name: str) -> Callable[[Check], Check]:
+    def register(fn: Check) -> Check:
+        _CHECKS[name] = fn
+        return fn
+
+    return register
+
+
+def invariant_names() -> list[str]:
+    for module in CHECK_MODULES:
+        importlib.import_module(module)
+    return list(_CHECKS)
+
+
+def run(session: Session, organisation_id: uuid.UUID | None = None) -> list[Breach]:
+    """Every registered invariant, over one organisation or all of them."""
+    breaches: list[Breach] = []
+    for name in invariant_names():
+        for detail in _CHECKS[name](session, organisation_id):
+            breaches.append(Breach(name, detail))
+    return breaches

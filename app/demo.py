@@ -1,0 +1,59 @@
+"""Demo data for a first look: an organisation, its users, and (as features land) its books."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.audit import CLI_ACTOR
+from app.identity.models import Organisation
+from app.identity.service import create_organisation, create_user
+
+DEMO_CODE = "DEMO"
+CREDENTIALS_FILE = Path("data/demo-credentials.txt")
+
+# Features add their demo data here: fn(session, organisation) after the users exist.
+DEMO_STEPS: list[Callable[[Session, Organisation], None]] = []
+
+
+def seed_demo(session: Session, *, if_empty: bool = False) -> str | None:
+    """Create the DEMO organisation (DOP) with an admin, a treasurer, a collector and an auditor.
+
+    Passwords are random, printed once and written to data/demo-credentials.txt.
+    """
+    if if_empty and session.scalar(select(Organisation.id).limit(1)) is not None:
+        return None
+    org = create_organisation(
+        session, code=DEMO_CODE, name="Asociación Mutual de Transporte (demo)", currency="DOP"
+    )
+    password = secrets.token_urlsafe(12)
+    for username, role in [
+        ("admin", "admin"),
+        ("tesorera", "treasurer"),
+        ("cobrador", "collector"),
+        ("auditor", "auditor"),
+    ]:
+        create_user(
+            session, CLI_ACTOR, username=username, password=password, role=role, locale="es"
+        )
+    for step in DEMO_STEPS:
+        step(session, org)
+    text = (
+        f"Demo organisation {DEMO_CODE} created.\n"
+        f"Sign in as DEMO/tesorera (treasurer), DEMO/admin, DEMO/cobrador (collector) or "
+        f"DEMO/auditor, password: {password}\n"
+        "  curl -s -X POST http://127.0.0.1:8000/api/v1/auth/token "
+        f"-d username=DEMO/tesorera -d password={password}\n"
+        "API documentation: http://127.0.0.1:8000/docs"
+    )
+    try:
+        CREDENTIALS_FILE.parent.mkdir(parents=True, exist_ok=True)
+        CREDENTIALS_FILE.write_text(text + "\n")
+        CREDENTIALS_FILE.chmod(0o600)
+    except OSError:
+        pass
+    return text

@@ -1,0 +1,173 @@
+"""Organisations, users and API keys: creation and sign-in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core import audit
+from app.core.audit import Actor
+from app.core.database import bind_organisation
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.money import MoneyError, check_currency
+from app.core.security import hash_api_key, hash_password, new_api_key, verify_password
+from app.identity.models import ApiKey, Organisation, Role, User
+
+_CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
+_USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+MIN_PASSWORD_LENGTH = 10
+
+# Hooks run when a principal of a role is created (e.g. collections opens a collector's cash
+# account). Registered by the feature that needs them, so identity depends on nobody.
+PrincipalHook = Callable[[Session, Actor, str, "User | ApiKey"], None]
+_on_principal_created: list[PrincipalHook] = []
+
+
+def on_principal_created(hook: PrincipalHook) -> None:
+    """Register `hook(session, actor, kind, principal_row)`, called after a user or key is made."""
+    _on_principal_created.append(hook)
+
+
+def create_organisation(session: Session, *, code: str, name: str, currency: str) -> Organisation:
+    if not _CODE_RE.match(code):
+        raise ValidationFailed.field("code", "2-32 capital letters, digits, '-' or '_'")
+    try:
+        check_currency(currency)
+    except MoneyError as exc:
+        raise ValidationFailed.field("currency", str(exc)) from None
+    if session.scalar(select(Organisation.id).where(Organisation.code == code)) is not None:
+        raise Conflict(f"organisation {code} already exists")
+    org = Organisation(code=code, name=name, currency=currency)
+    session.add(org)
+    session.flush()
+    bind_organisation(session, org.id)
+    audit.record(
+        session,
+        audit.CLI_ACTOR,
+        "organisation.create",
+        "organisation",
+        org.id,
+        {"code": code, "currency": currency},
+    )
+    return org
+
+
+def organisation_by_code(session: Session, code: str) -> Organisation:
+    org = session.scalar(select(Organisation).where(Organisation.code == code))
+    if org is None:
+        raise NotFound(f"no organisation {code}")
+    return org
+
+
+def _check_role(role: str, fund_code: str | None) -> Role:
+    try:
+        parsed = Role(role)
+    except ValueError:
+        raise ValidationFailed.field("role", f"one of {', '.join(r.value for r in Role)}") from None
+    if parsed is Role.fund_office and not fund_code:
+        raise ValidationFailed.field("fund", "a fund_office principal is bound to one fund")
+    if parsed is not Role.fund_office and fund_code:
+        raise ValidationFailed.field("fund", "only a fund_office principal is bound to a fund")
+    return parsed
+
+
+def create_user(
+    session: Session,
+    actor: Actor,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    fund_code: str | None = None,
+    locale: str = "en",
+) -> User:
+    if not _USERNAME_RE.match(username):
+        raise ValidationFailed.field("username", "1-64 letters, digits, '.', '_', '@' or '-'")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed.field("password", f"at least {MIN_PASSWORD_LENGTH} characters")
+    parsed = _check_role(role, fund_code)
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"user {username} already exists in this organisation")
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=parsed.value,
+        fund_code=fund_code,
+        locale=locale,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "user.create",
+        "user",
+        user.id,
+        {"username": username, "role": parsed.value, "fund_code": fund_code},
+    )
+    for hook in _on_principal_created:
+        hook(session, actor, "user", user)
+    return user
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    key: ApiKey
+    secret: str  # shown once
+
+
+def create_api_key(
+    session: Session, actor: Actor, *, name: str, role: str, fund_code: str | None = None
+) -> NewApiKey:
+    if not name or len(name) > 100:
+        raise ValidationFailed.field("name", "1-100 characters")
+    parsed = _check_role(role, fund_code)
+    secret = new_api_key()
+    key = ApiKey(
+        name=name,
+        prefix=secret[:12],
+        key_hash=hash_api_key(secret),
+        role=parsed.value,
+        fund_code=fund_code,
+    )
+    session.add(key)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "api_key.create",
+        "api_key",
+        key.id,
+        {"name": name, "role": parsed.value, "prefix": key.prefix, "fund_code": fund_code},
+    )
+    for hook in _on_principal_created:
+        hook(session, actor, "key", key)
+    return NewApiKey(key, secret)
+
+
+def sign_in(
+    session: Session, *, username: str, password: str, organisation: str | None = None
+) -> User | None:
+    """The active user these credentials name, or None. `ORG/username` names the organisation."""
+    if organisation is None and "/" in username:
+        organisation, username = username.split("/", 1)
+    stmt = select(User).where(User.username == username, User.is_active.is_(True))
+    if organisation:
+        stmt = stmt.join(Organisation, Organisation.id == User.organisation_id).where(
+            Organisation.code == organisation
+        )
+    candidates = session.scalars(stmt.limit(2)).all()
+    user = candidates[0] if len(candidates) == 1 else None
+    if not verify_password(user.password_hash if user else None, password):
+        return None
+    return user
+
+
+def user_organisation(session: Session, user: User) -> Organisation:
+    org = session.get(Organisation, user.organisation_id)
+    assert org is not None
+    return org

@@ -1,0 +1,158 @@
+"""The books: accounts, journal entries and their postings, stored balances, idempotency.
+
+The ledger knows nothing of members, funds or receipts. Other packages keep the ids of the
+accounts and entries they create.
+
+Integrity that the database itself enforces (see the first migration):
+- a posting's amount is never zero, and its currency is its account's (composite FK);
+- a journal entry is inserted after its postings (the postings' FK to it is deferred); the
+  insert is refused unless the entry has two or more postings summing to zero per currency;
+- no posting may be added to an entry that is already posted;
+- postings and entries are never updated or deleted;
+- an entry is reversed at most once (unique `reverses_id`).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, OrgScoped, org_fk, utcnow
+
+
+class AccountType(enum.StrEnum):
+    asset = "asset"
+    liability = "liability"
+    equity = "equity"
+    income = "income"
+    expense = "expense"
+
+    @property
+    def normal_sign(self) -> int:
+        """+1 where a debit increases the balance (assets, expenses), -1 otherwise."""
+        return 1 if self in (AccountType.asset, AccountType.expense) else -1
+
+
+BALANCE_SHARDS = 8
+"""Stored balances are split over this many rows per account, so that concurrent writers
+crediting the same hot account (a fund's "owed" account) rarely wait on one row."""
+
+
+class Account(OrgScoped, Base):
+    __tablename__ = "account"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "code"),
+        # target of the postings' (organisation, account, currency) foreign key
+        UniqueConstraint("organisation_id", "id", "currency"),
+        CheckConstraint(
+            "type IN ('asset', 'liability', 'equity', 'income', 'expense')", name="type"
+        ),
+    )
+
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120))
+
+
+class AccountBalance(Base):
+    """The running sum of an account's postings (debit positive), kept in BALANCE_SHARDS rows."""
+
+    __tablename__ = "account_balance"
+    __table_args__ = (org_fk(["account_id"], "account"),)
+
+    organisation_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    balance: Mapped[int] = mapped_column(comment="sum of this shard's postings, debit positive")
+
+
+class JournalEntry(OrgScoped, Base):
+    """A balanced journal transaction: two or more postings, never edited, reversed at most once."""
+
+    __tablename__ = "journal_entry"
+    __table_args__ = (
+        org_fk(["reverses_id"], "journal_entry"),
+        UniqueConstraint("organisation_id", "reverses_id"),
+        Index("ix_journal_entry_org_effective", "organisation_id", "effective_on"),
+    )
+
+    description: Mapped[str] = mapped_column(String(500))
+    effective_on: Mapped[date] = mapped_column(comment="the business date the entry belongs to")
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(
+        String(32), comment="what made it: manual, reversal, receipt, handover, ..."
+    )
+    reverses_id: Mapped[uuid.UUID | None] = mapped_column(
+        comment="the entry this one reverses, if it is a reversal"
+    )
+    reason: Mapped[str | None] = mapped_column(String(500))
+    created_by: Mapped[str] = mapped_column(String(120))
+
+
+class Posting(OrgScoped, Base):
+    """One line of an entry: a signed amount (debit positive, credit negative) on an account."""
+
+    __tablename__ = "posting"
+    __table_args__ = (
+        org_fk(["entry_id"], "journal_entry", deferrable=True, initially="DEFERRED"),
+        org_fk(["account_id", "currency"], "account", ["id", "currency"]),
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+        Index("ix_posting_entry", "organisation_id", "entry_id"),
+        Index(
+            "ix_posting_account_order",
+            "organisation_id",
+            "account_id",
+            "effective_on",
+            "recorded_at",
+            "id",
+        ),
+    )
+
+    entry_id: Mapped[uuid.UUID] = mapped_column()
+    account_id: Mapped[uuid.UUID] = mapped_column()
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(comment="minor units; debit positive, credit negative")
+    effective_on: Mapped[date] = mapped_column(comment="copy of the entry's, for balance as of")
+    recorded_at: Mapped[datetime] = mapped_column(comment="copy of the entry's, for ordering")
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a request made with an Idempotency-Key, kept to answer retries."""
+
+    __tablename__ = "idempotency_record"
+
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisation.id"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64), comment="SHA-256 of method, path, body")
+    status_code: Mapped[int | None] = mapped_column(comment="null while the first request runs")
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+__all__ = [
+    "BALANCE_SHARDS",
+    "Account",
+    "AccountBalance",
+    "AccountType",
+    "IdempotencyRecord",
+    "JournalEntry",
+    "Posting",
+]

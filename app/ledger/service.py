@@ -1,0 +1,505 @@
+"""The ledger's verbs: open accounts, post, reverse, balance, history.
+
+Every verb refuses unbalanced or non-representable input itself (422/409); the database
+refuses it again (see models.py), so a bug elsewhere cannot write a broken book.
+Services never commit: the caller's unit of work does.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Row, event, func, insert, literal, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.core.audit import Actor
+from app.core.database import bound_organisation, utcnow
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.ids import uuid7
+from app.core.money import MAX_MINOR_UNITS, MoneyError, check_currency
+from app.ledger.models import (
+    BALANCE_SHARDS,
+    Account,
+    AccountBalance,
+    AccountType,
+    JournalEntry,
+    Posting,
+)
+
+# -- accounts -----------------------------------------------------------------------------------
+
+
+def open_account(
+    session: Session,
+    actor: Actor,
+    *,
+    code: str,
+    name: str,
+    type: AccountType | str,
+    currency: str,
+) -> Account:
+    """Open an account; the code is unique in the organisation (409 if taken)."""
+    try:
+        currency = check_currency(currency)
+    except MoneyError as exc:
+        raise ValidationFailed.field("currency", str(exc)) from None
+    org = _org(session)
+    taken = session.scalar(select(Account.id).where(Account.code == code))
+    if taken is not None:
+        raise Conflict(f"an account with code {code!r} already exists")
+    account = Account(
+        organisation_id=org,
+        id=uuid7(),
+        code=code,
+        name=name,
+        type=AccountType(type).value,
+        currency=currency,
+        created_by=actor.name,
+    )
+    session.add(account)
+    session.flush()
+    return account
+
+
+def get_account(session: Session, account_id: uuid.UUID) -> Account:
+    account = session.scalar(select(Account).where(Account.id == account_id))
+    if account is None:
+        raise NotFound(f"no account {account_id}")
+    return account
+
+
+def account_by_code(session: Session, code: str) -> Account | None:
+    return session.scalar(select(Account).where(Account.code == code))
+
+
+def ensure_account(
+    session: Session, actor: Actor, *, code: str, name: str, type: AccountType, currency: str
+) -> Account:
+    """The account with this code, opened first if the organisation has none yet."""
+    return account_by_code(session, code) or open_account(
+        session, actor, code=code, name=name, type=type, currency=currency
+    )
+
+
+# -- posting ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A posting to make: a signed amount in minor units, debit positive, credit negative."""
+
+    account_id: uuid.UUID
+    amount: int
+    field: str | None = None  # where it came from in the request, to name it in an error
+
+    @classmethod
+    def debit(cls, account_id: uuid.UUID, amount: int) -> Line:
+        return cls(account_id, amount)
+
+    @classmethod
+    def credit(cls, account_id: uuid.UUID, amount: int) -> Line:
+        return cls(account_id, -amount)
+
+
+@dataclass(slots=True)
+class EntryDraft:
+    description: str
+    effective_on: date
+    lines: Sequence[Line]
+    kind: str = "manual"
+    reverses_id: uuid.UUID | None = None
+    reason: str | None = None
+    id: uuid.UUID = field(default_factory=uuid7)
+
+
+def post(
+    session: Session,
+    actor: Actor,
+    *,
+    description: str,
+    effective_on: date,
+    lines: Sequence[Line],
+    kind: str = "manual",
+) -> uuid.UUID:
+    """Post one balanced entry and return its id."""
+    draft = EntryDraft(description, effective_on, lines, kind)
+    post_many(session, actor, [draft])
+    return draft.id
+
+
+def post_many(session: Session, actor: Actor, drafts: Sequence[EntryDraft]) -> None:
+    """Post many entries in a handful of statements (a collection sheet posts thousands).
+
+    Postings go in first and the entries after them: the database checks each entry's
+    balance when the entry row is inserted.
+    """
+    if not drafts:
+        return
+    org = _org(session)
+    currencies = _account_currencies(session, {ln.account_id for d in drafts for ln in d.lines})
+    now = utcnow()
+    posting_rows: list[dict[str, Any]] = []
+    entry_rows: list[dict[str, Any]] = []
+    pending = _pending(session)
+    for draft in drafts:
+        _check_balanced(draft, currencies)
+        pending.append((org, draft.id))
+        for ln in draft.lines:
+            posting_rows.append(
+                {
+                    "organisation_id": org,
+                    "id": uuid7(),
+                    "entry_id": draft.id,
+                    "account_id": ln.account_id,
+                    "currency": currencies[ln.account_id],
+                    "amount": ln.amount,
+                    "effective_on": draft.effective_on,
+                    "recorded_at": now,
+                }
+            )
+        entry_rows.append(
+            {
+                "organisation_id": org,
+                "id": draft.id,
+                "description": draft.description[:500],
+                "effective_on": draft.effective_on,
+                "recorded_at": now,
+                "kind": draft.kind,
+                "reverses_id": draft.reverses_id,
+                "reason": draft.reason,
+                "created_by": actor.name,
+            }
+        )
+    session.execute(insert(Posting), posting_rows)
+    session.execute(insert(JournalEntry), entry_rows)
+
+
+def _check_balanced(draft: EntryDraft, currencies: dict[uuid.UUID, str]) -> None:
+    if len(draft.lines) < 2:
+        raise ValidationFailed.field("postings", "an entry needs at least two postings")
+    sums: dict[str, int] = defaultdict(int)
+    for i, ln in enumerate(draft.lines):
+        where = ln.field or f"postings.{i}.amount"
+        if ln.amount == 0:
+            raise ValidationFailed.field(where, "a posting's amount must not be zero")
+        if abs(ln.amount) > MAX_MINOR_UNITS:
+            raise ValidationFailed.field(where, "amount is beyond the supported range")
+        sums[currencies[ln.account_id]] += ln.amount
+    unbalanced = {c: s for c, s in sums.items() if s != 0}
+    if unbalanced:
+        what = ", ".join(
+            f"{c} debits exceed credits by {s}" if s > 0 else f"{c} credits exceed debits by {-s}"
+            for c, s in unbalanced.items()
+        )
+        raise ValidationFailed.field("postings", f"postings do not balance ({what} minor units)")
+
+
+def _account_currencies(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    found: dict[uuid.UUID, str] = {}
+    id_list = list(ids)
+    for i in range(0, len(id_list), 500):
+        chunk = id_list[i : i + 500]
+        rows = session.execute(
+            select(Account.id, Account.currency).where(Account.id.in_(chunk))
+        ).tuples()
+        found.update({account_id: currency for account_id, currency in rows})
+    missing = ids - found.keys()
+    if missing:
+        raise NotFound(f"no account {sorted(missing)[0]}")
+    return found
+
+
+def reverse(
+    session: Session,
+    actor: Actor,
+    entry_id: uuid.UUID,
+    *,
+    reason: str,
+    effective_on: date | None = None,
+) -> uuid.UUID:
+    """Post the exact mirror of an entry, pointing at it. At most once per entry (409)."""
+    original = get_entry(session, entry_id)
+    if original.reverses_id is not None:
+        raise Conflict("this entry is itself a reversal and cannot be reversed")
+    already = session.scalar(select(JournalEntry.id).where(JournalEntry.reverses_id == entry_id))
+    if already is not None:
+        raise Conflict(f"entry {entry_id} was already reversed by entry {already}")
+    postings = session.scalars(select(Posting).where(Posting.entry_id == entry_id)).all()
+    draft = EntryDraft(
+        description=f"Reversal of {original.description}"[:500],
+        effective_on=effective_on or datetime.now(UTC).date(),
+        lines=[Line(p.account_id, -p.amount) for p in postings],
+        kind="reversal",
+        reverses_id=entry_id,
+        reason=reason,
+    )
+    try:
+        with session.begin_nested():
+            post_many(session, actor, [draft])
+    except IntegrityError as exc:
+        raise Conflict(f"entry {entry_id} was already reversed") from exc
+    return draft.id
+
+
+def get_entry(session: Session, entry_id: uuid.UUID) -> JournalEntry:
+    entry = session.scalar(select(JournalEntry).where(JournalEntry.id == entry_id))
+    if entry is None:
+        raise NotFound(f"no journal entry {entry_id}")
+    return entry
+
+
+def entry_postings(
+    session: Session, entry_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[Posting]]:
+    ids = list(entry_ids)
+    out: dict[uuid.UUID, list[Posting]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    rows = session.scalars(
+        select(Posting)
+        .where(Posting.entry_id.in_(ids))
+        .order_by(Posting.entry_id, Posting.amount.desc(), Posting.id)
+    )
+    for p in rows:
+        out[p.entry_id].append(p)
+    return out
+
+
+def reversal_of(session: Session, entry_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """Map each of these entries that was reversed to its reversal's id."""
+    ids = list(entry_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(JournalEntry.reverses_id, JournalEntry.id).where(JournalEntry.reverses_id.in_(ids))
+    ).tuples()
+    return {r: i for r, i in rows if r is not None}
+
+
+# -- stored balances ----------------------------------------------------------------------------
+
+_PENDING = "ledger.entries_posted"
+
+
+def _pending(session: Session) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(organisation, entry) pairs posted in this transaction, whose balances are not applied."""
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+    return pending
+
+
+def flush_balances(session: Session) -> None:
+    """Apply this transaction's postings to the stored balances, in one sorted upsert.
+
+    Runs just before commit (see the listener below) and before any balance is read. The
+    sums are read back from the postings table, so an entry undone by a savepoint rollback
+    simply contributes nothing. Rows are locked once per transaction, in one global order,
+    for the shortest time: concurrent writers never deadlock on them. Each transaction adds
+    to one of BALANCE_SHARDS rows per account, chosen at random, so writers crediting the
+    same hot account rarely wait for each other.
+    """
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    by_org: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for org, entry_id in pending:
+        by_org[org].append(entry_id)
+    sums: dict[tuple[uuid.UUID, uuid.UUID], int] = defaultdict(int)
+    for org, entry_ids in by_org.items():
+        for i in range(0, len(entry_ids), 1000):
+            rows = session.execute(
+                select(Posting.account_id, func.sum(Posting.amount))
+                .where(
+                    Posting.organisation_id == org, Posting.entry_id.in_(entry_ids[i : i + 1000])
+                )
+                .group_by(Posting.account_id)
+            ).tuples()
+            for account_id, total in rows:
+                sums[(org, account_id)] += int(total)
+    shard = secrets.randbelow(BALANCE_SHARDS)
+    values = [
+        {"organisation_id": o, "account_id": a, "shard": shard, "balance": d}
+        for (o, a), d in sorted(sums.items())
+        if d != 0
+    ]
+    if not values:
+        return
+    upsert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for i in range(0, len(values), 1000):
+        stmt = upsert(AccountBalance).values(values[i : i + 1000])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["organisation_id", "account_id", "shard"],
+            set_={"balance": AccountBalance.balance + stmt.excluded.balance},
+        )
+        session.execute(stmt)
+
+
+@event.listens_for(Session, "before_commit")
+def _apply_balances_before_commit(session: Session) -> None:
+    flush_balances(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_pending_after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    account: Account
+    raw: int  # debit positive
+    as_of: date | None
+
+    @property
+    def signed(self) -> int:
+        """The balance on the account's normal side (assets' debits, liabilities' credits +)."""
+        return self.raw * AccountType(self.account.type).normal_sign
+
+
+def balance(session: Session, account_id: uuid.UUID, as_of: date | None = None) -> Balance:
+    """The stored balance (no history scan); as of a date, minus what was posted after it."""
+    account = get_account(session, account_id)
+    flush_balances(session)
+    current = select(func.coalesce(func.sum(AccountBalance.balance), 0)).where(
+        AccountBalance.organisation_id == account.organisation_id,
+        AccountBalance.account_id == account_id,
+    )
+    if as_of is None:
+        raw = session.scalar(current)
+    else:
+        later = select(func.coalesce(func.sum(Posting.amount), 0)).where(
+            Posting.account_id == account_id, Posting.effective_on > as_of
+        )
+        raw = session.scalar(select(current.scalar_subquery() - later.scalar_subquery()))
+    return Balance(account, int(raw or 0), as_of)
+
+
+def balances(session: Session, account_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Current raw (debit-positive) balances of several accounts in one query."""
+    ids = list(account_ids)
+    flush_balances(session)
+    org = _org(session)
+    out = {i: 0 for i in ids}
+    if not ids:
+        return out
+    rows = session.execute(
+        select(AccountBalance.account_id, func.sum(AccountBalance.balance))
+        .where(AccountBalance.organisation_id == org, AccountBalance.account_id.in_(ids))
+        .group_by(AccountBalance.account_id)
+    ).tuples()
+    for account_id, total in rows:
+        out[account_id] = int(total)
+    return out
+
+
+# -- history ------------------------------------------------------------------------------------
+
+HistoryKey = tuple[date, datetime, uuid.UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryLine:
+    posting: Posting
+    description: str
+    kind: str
+    balance_after: int  # raw, debit positive
+
+
+def history(
+    session: Session,
+    account_id: uuid.UUID,
+    *,
+    limit: int,
+    before: HistoryKey | None = None,
+    from_on: date | None = None,
+    to_on: date | None = None,
+) -> tuple[Account, list[HistoryLine], HistoryKey | None]:
+    """An account's postings, newest first, each with the balance after it.
+
+    Ordered by (effective date, recorded instant, id). The balance after the newest line of a
+    page is the stored balance minus everything ordered after it, computed in the same
+    statement as the page (one snapshot), so no page ever scans the whole history.
+    """
+    account = get_account(session, account_id)
+    flush_balances(session)
+    order = tuple_(Posting.effective_on, Posting.recorded_at, Posting.id)
+    upper: Any
+    if before is not None:
+        upper = tuple_(literal(before[0]), literal(before[1]), literal(before[2]))
+        newer = order >= upper
+        in_page = order < upper
+    elif to_on is not None:
+        newer = Posting.effective_on > to_on
+        in_page = Posting.effective_on <= to_on
+    else:
+        newer = None
+        in_page = None
+    stored = (
+        select(func.coalesce(func.sum(AccountBalance.balance), 0))
+        .where(
+            AccountBalance.organisation_id == account.organisation_id,
+            AccountBalance.account_id == account_id,
+        )
+        .scalar_subquery()
+    )
+    if newer is not None:
+        after = (
+            select(func.coalesce(func.sum(Posting.amount), 0))
+            .where(
+                Posting.organisation_id == account.organisation_id,
+                Posting.account_id == account_id,
+                newer,
+            )
+            .scalar_subquery()
+        )
+        start = stored - after
+    else:
+        start = stored
+    stmt = (
+        select(Posting, JournalEntry.description, JournalEntry.kind, start.label("start"))
+        .join(
+            JournalEntry,
+            (JournalEntry.organisation_id == Posting.organisation_id)
+            & (JournalEntry.id == Posting.entry_id),
+        )
+        .where(Posting.account_id == account_id)
+        .order_by(Posting.effective_on.desc(), Posting.recorded_at.desc(), Posting.id.desc())
+        .limit(limit + 1)
+    )
+    if in_page is not None:
+        stmt = stmt.where(in_page)
+    if from_on is not None:
+        stmt = stmt.where(Posting.effective_on >= from_on)
+    rows: list[Row[Any]] = list(session.execute(stmt))
+    lines: list[HistoryLine] = []
+    running = int(rows[0].start) if rows else 0
+    for row in rows[:limit]:
+        p: Posting = row[0]
+        lines.append(HistoryLine(p, row.description, row.kind, running))
+        running -= p.amount
+    next_key = None
+    if len(rows) > limit:
+        last = lines[-1].posting
+        next_key = (last.effective_on, last.recorded_at, last.id)
+    return account, lines, next_key
+
+
+def _org(session: Session) -> uuid.UUID:
+    org = bound_organisation(session)
+    if org is None:
+        raise RuntimeError("the ledger needs a session bound to an organisation")
+    return org
+
+
+def today() -> date:
+    return datetime.now(UTC).date()

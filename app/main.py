@@ -1,0 +1,62 @@
+"""The ASGI application: `uvicorn app.main:app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.core.database import make_engine, make_session_factory
+from app.core.errors import install_handlers
+from app.core.middleware import EdgeMiddleware, Metrics
+from app.core.settings import Settings, get_settings
+from app.models import load_all_models
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    load_all_models()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        app.state.engine = engine
+        app.state.session_factory = make_session_factory(engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="coopledger",
+        version="0.1.0",
+        summary="Contribution collection and remittance ledger for cooperatives, mutuals and unions",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    metrics = Metrics()
+    app.state.metrics_registry = metrics.registry
+    install_handlers(app)
+
+    from app.identity.router import router as auth_router
+    from app.ledger.router import router as ledger_router
+    from app.ops.router import router as ops_router
+
+    app.include_router(ops_router)
+    for router in (auth_router, ledger_router):
+        app.include_router(router, prefix=API_PREFIX)
+
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `app.main:app` is built on first access, so importing this module reads no settings.
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)
