@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,16 @@ from app.core.settings import Settings, get_settings
 from app.models import load_all_models
 
 API_PREFIX = "/api/v1"
+# Each feature package's `router`, mounted under API_PREFIX.
+API_ROUTERS = [
+    "app.identity.router",
+    "app.ledger.router",
+    "app.funds.router",
+    "app.members.router",
+    "app.schemes.router",
+    "app.collections.router",
+    "app.remittances.router",
+]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,13 +52,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics_registry = metrics.registry
     install_handlers(app)
 
-    from app.identity.router import router as auth_router
-    from app.ledger.router import router as ledger_router
     from app.ops.router import router as ops_router
 
     app.include_router(ops_router)
-    for router in (auth_router, ledger_router):
-        app.include_router(router, prefix=API_PREFIX)
+    for module in API_ROUTERS:
+        app.include_router(importlib.import_module(module).router, prefix=API_PREFIX)
 
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     return app

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
+
+MODEL_MODULES = [
+    "app.core.audit",
+    "app.identity.models",
+    "app.ledger.models",
+    "app.funds.models",
+    "app.members.models",
+    "app.schemes.models",
+    "app.collections.models",
+    "app.remittances.models",
+]
+
 
 def load_all_models() -> None:
-    import app.core.audit
-    import app.identity.models
-    import app.ledger.models  # noqa: F401
+    for module in MODEL_MODULES:
+        importlib.import_module(module)

@@ -1,0 +1,7 @@
+"""HTTP endpoints of the collections package (mounted under /api/v1 by app.main)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["collections"])

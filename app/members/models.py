@@ -1,0 +1,121 @@
+"""Members, their fund affiliations, transport units with their crews, and enrolments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, OrgScoped, org_fk, utcnow
+
+MEMBER_STATUSES = ("active", "suspended", "exited")
+CREW_ROLES = ("owner", "driver", "conductor")
+
+
+class Member(OrgScoped, Base):
+    __tablename__ = "member"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "member_number"),
+        CheckConstraint("status IN ('active', 'suspended', 'exited')", name="status"),
+        org_fk(["credit_account_id"], "account"),
+        Index("ix_member_org_national_id", "organisation_id", "national_id"),
+        Index("ix_member_org_phone", "organisation_id", "phone"),
+    )
+
+    member_number: Mapped[str] = mapped_column(String(32))
+    full_name: Mapped[str] = mapped_column(String(200))
+    national_id: Mapped[str | None] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    sector: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    joined_on: Mapped[date] = mapped_column()
+    credit_account_id: Mapped[uuid.UUID] = mapped_column(
+        comment="liability: the member's prepaid credit (money no due has taken yet)"
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MemberAffiliation(OrgScoped, Base):
+    """A member's number at a fund, once registered with it."""
+
+    __tablename__ = "member_affiliation"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "member_id", "fund_id"),
+        org_fk(["member_id"], "member"),
+        org_fk(["fund_id"], "fund"),
+    )
+
+    member_id: Mapped[uuid.UUID] = mapped_column()
+    fund_id: Mapped[uuid.UUID] = mapped_column()
+    affiliation_number: Mapped[str] = mapped_column(String(64))
+    affiliated_on: Mapped[date | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TransportUnit(OrgScoped, Base):
+    """A vehicle contributions are owed on, daily, on behalf of its covered crew."""
+
+    __tablename__ = "transport_unit"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "registration"),
+        org_fk(["owner_member_id"], "member"),
+        org_fk(["credit_account_id"], "account"),
+    )
+
+    registration: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32), comment="minibus, motorcycle taxi, ...")
+    owner_member_id: Mapped[uuid.UUID | None] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    credit_account_id: Mapped[uuid.UUID] = mapped_column(
+        comment="liability: prepaid credit paid on this unit"
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class UnitCrew(OrgScoped, Base):
+    __tablename__ = "unit_crew"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "unit_id", "member_id"),
+        CheckConstraint("role IN ('owner', 'driver', 'conductor')", name="role"),
+        org_fk(["unit_id"], "transport_unit"),
+        org_fk(["member_id"], "member"),
+    )
+
+    unit_id: Mapped[uuid.UUID] = mapped_column()
+    member_id: Mapped[uuid.UUID] = mapped_column()
+    role: Mapped[str] = mapped_column(String(16))
+    covered: Mapped[bool] = mapped_column(
+        default=True, comment="the unit's contributions count toward this member's coverage"
+    )
+
+
+class Enrolment(OrgScoped, Base):
+    """A member or a unit in a scheme from a date (to a date)."""
+
+    __tablename__ = "enrolment"
+    __table_args__ = (
+        CheckConstraint("(member_id IS NULL) <> (unit_id IS NULL)", name="one_subject"),
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="dates"),
+        org_fk(["member_id"], "member"),
+        org_fk(["unit_id"], "transport_unit"),
+        org_fk(["scheme_id"], "scheme"),
+        Index("ix_enrolment_org_scheme", "organisation_id", "scheme_id"),
+    )
+
+    member_id: Mapped[uuid.UUID | None] = mapped_column()
+    unit_id: Mapped[uuid.UUID | None] = mapped_column()
+    scheme_id: Mapped[uuid.UUID] = mapped_column()
+    starts_on: Mapped[date] = mapped_column()
+    ends_on: Mapped[date | None] = mapped_column()
+    declared_income: Mapped[int | None] = mapped_column(
+        comment="minor units, for income-based schemes"
+    )
+    generated_through: Mapped[date | None] = mapped_column(
+        comment="dues exist for every period ending on or before this date"
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,7 @@
+"""HTTP endpoints of the members package (mounted under /api/v1 by app.main)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["members"])

@@ -1,0 +1,128 @@
+"""Schemes (from schedule files), their immutable effective-dated versions, harvests and dues.
+
+Dues are expectations, not money: they live outside the double-entry ledger.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, OrgScoped, org_fk, utcnow
+
+SCHEME_KINDS = ("daily_per_unit", "per_harvest", "monthly")
+
+
+class Scheme(OrgScoped, Base):
+    __tablename__ = "scheme"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "code"),
+        CheckConstraint("kind IN ('daily_per_unit', 'per_harvest', 'monthly')", name="kind"),
+    )
+
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SchemeVersion(OrgScoped, Base):
+    """One effective-dated version of a scheme's rules. Never changed once stored."""
+
+    __tablename__ = "scheme_version"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "scheme_id", "version"),
+        UniqueConstraint("organisation_id", "scheme_id", "effective_from"),
+        org_fk(["scheme_id"], "scheme"),
+    )
+
+    scheme_id: Mapped[uuid.UUID] = mapped_column()
+    version: Mapped[int] = mapped_column(comment="1, 2, ... in order of loading")
+    effective_from: Mapped[date] = mapped_column()
+    rules: Mapped[dict[str, Any]] = mapped_column(
+        JSON, comment="the validated version as loaded (amount, split, fee, grace, ...)"
+    )
+    source: Mapped[str | None] = mapped_column(Text, comment="the schedule file text it came from")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120))
+
+
+class Harvest(OrgScoped, Base):
+    __tablename__ = "harvest"
+    __table_args__ = (
+        org_fk(["member_id"], "member"),
+        org_fk(["scheme_id"], "scheme"),
+    )
+
+    member_id: Mapped[uuid.UUID] = mapped_column()
+    scheme_id: Mapped[uuid.UUID] = mapped_column()
+    harvested_on: Mapped[date] = mapped_column()
+    declared_value: Mapped[int | None] = mapped_column(comment="minor units")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120))
+
+
+class Due(OrgScoped, Base):
+    """One expected contribution: subject, scheme version, period, amount, due date."""
+
+    __tablename__ = "due"
+    __table_args__ = (
+        CheckConstraint("(member_id IS NULL) <> (unit_id IS NULL)", name="one_subject"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("paid >= 0 AND paid <= amount", name="paid_within_amount"),
+        CheckConstraint("period_end >= period_start", name="period"),
+        UniqueConstraint("organisation_id", "enrolment_id", "period_start"),
+        UniqueConstraint("organisation_id", "harvest_id"),
+        org_fk(["member_id"], "member"),
+        org_fk(["unit_id"], "transport_unit"),
+        org_fk(["enrolment_id"], "enrolment"),
+        org_fk(["harvest_id"], "harvest"),
+        org_fk(["scheme_id"], "scheme"),
+        org_fk(["scheme_version_id"], "scheme_version"),
+        # oldest-first allocation reads a payer's unpaid dues in this order
+        Index(
+            "ix_due_open_member",
+            "organisation_id",
+            "member_id",
+            "due_on",
+            "period_start",
+            postgresql_where=text("paid < amount"),
+            sqlite_where=text("paid < amount"),
+        ),
+        Index(
+            "ix_due_open_unit",
+            "organisation_id",
+            "unit_id",
+            "due_on",
+            "period_start",
+            postgresql_where=text("paid < amount"),
+            sqlite_where=text("paid < amount"),
+        ),
+        Index("ix_due_org_member_period", "organisation_id", "member_id", "period_start"),
+        Index("ix_due_org_unit_period", "organisation_id", "unit_id", "period_start"),
+    )
+
+    member_id: Mapped[uuid.UUID | None] = mapped_column()
+    unit_id: Mapped[uuid.UUID | None] = mapped_column()
+    enrolment_id: Mapped[uuid.UUID | None] = mapped_column()
+    harvest_id: Mapped[uuid.UUID | None] = mapped_column()
+    scheme_id: Mapped[uuid.UUID] = mapped_column()
+    scheme_version_id: Mapped[uuid.UUID] = mapped_column()
+    period_start: Mapped[date] = mapped_column()
+    period_end: Mapped[date] = mapped_column()
+    due_on: Mapped[date] = mapped_column()
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(comment="minor units")
+    paid: Mapped[int] = mapped_column(default=0, comment="minor units allocated so far")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def status(self) -> str:
+        if self.paid == 0:
+            return "open"
+        return "paid" if self.paid >= self.amount else "partial"
