@@ -86,7 +86,7 @@ def authenticate(
         ).first()
         if key_row is None:
             raise Unauthorized("unknown or revoked API key")
-        key, org = key_row.tuple()
+        key, org = key_row
         principal = Principal(
             org.id,
             org.code,
@@ -113,7 +113,7 @@ def authenticate(
         ).first()
         if user_row is None:
             raise Unauthorized("this user no longer exists or is disabled")
-        user, org = user_row.tuple()
+        user, org = user_row
         principal = Principal(
             org.id,
             org.code,
