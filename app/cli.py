@@ -5,6 +5,7 @@ Each command is one unit of work over the same service functions the API uses.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import uuid
 from typing import Annotated
@@ -27,6 +28,28 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(orgs_cli, name="orgs")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(keys_cli, name="api-keys")
+
+# Feature packages add their command groups: each module's `COMMANDS` is a list of
+# (name, typer.Typer) pairs, e.g. [("schemes", schemes_cli), ("dues", dues_cli)].
+FEATURE_CLI_MODULES = [
+    "app.schemes.cli",
+    "app.members.cli",
+    "app.collections.cli",
+    "app.remittances.cli",
+]
+
+
+def _add_feature_commands() -> None:
+    for module_name in FEATURE_CLI_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # that feature has no commands yet
+            raise
+        for name, group in getattr(module, "COMMANDS", []):
+            cli.add_typer(group, name=name)
+
 
 OrgOpt = Annotated[str, typer.Option("--org", help="organisation code, e.g. AMUSSOL")]
 
@@ -170,6 +193,9 @@ def demo(
         typer.echo("an organisation exists already; no demo data added")
         return
     typer.echo(result)
+
+
+_add_feature_commands()
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Import every model module, so that metadata (and Alembic) sees the whole schema."""
+"""Import every module that defines models or registers hooks, so metadata (and Alembic)
+sees the whole schema and every feature's hooks are in place."""
 
 from __future__ import annotations
 
