@@ -58,6 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in API_ROUTERS:
         app.include_router(importlib.import_module(module).router, prefix=API_PREFIX)
 
+    # Web pages for people (server-rendered, under /web; `/` leads there): app/web.
+    from app.web import install as install_web_pages
+
+    install_web_pages(app)
+
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     return app
 

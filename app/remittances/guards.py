@@ -1,0 +1,67 @@
+"""The guard app.collections asks before a receipt reversal undoes contribution shares.
+
+A share in a live batch (draft or later) may not be undone: money sealed, sent or settled
+to a fund cannot be taken back by reversing the receipt (409), and a draft that carries it
+must be cancelled first (its lines are then free again), so a draft's totals never go stale.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.collections.models import ContributionShare
+from app.collections.service import REVERSAL_GUARDS
+from app.core.errors import Conflict
+from app.funds.models import Fund
+
+
+def refuse_undoing_batched_shares(session: Session, share_ids: list[uuid.UUID]) -> None:
+    """Raise Conflict (409) if any of these shares is in a live remittance batch."""
+    from app.remittances.models import RemittanceBatch, RemittanceShare
+
+    if not share_ids:
+        return
+    # Batch creation holds its fund's row lock while it gathers shares: taking the same
+    # locks here means a reversal and a batch never both claim a share (PostgreSQL; SQLite
+    # already runs one writer at a time).
+    for i in range(0, len(share_ids), 500):
+        chunk = share_ids[i : i + 500]
+        session.execute(
+            select(Fund.id)
+            .where(
+                Fund.id.in_(
+                    select(ContributionShare.fund_id).where(ContributionShare.id.in_(chunk))
+                )
+            )
+            .order_by(Fund.id)
+            .with_for_update()
+        ).all()
+        row = session.execute(
+            select(RemittanceBatch.number, RemittanceBatch.status)
+            .join(
+                RemittanceShare,
+                (RemittanceShare.organisation_id == RemittanceBatch.organisation_id)
+                & (RemittanceShare.batch_id == RemittanceBatch.id),
+            )
+            .where(RemittanceShare.share_id.in_(chunk), RemittanceShare.released_at.is_(None))
+            .order_by(RemittanceBatch.number)
+            .limit(1)
+        ).first()
+        if row is not None:
+            number, status = row
+            if status == "draft":
+                raise Conflict(
+                    f"this receipt's contributions are in draft remittance batch RB{number:06d}: "
+                    "cancel that batch first (its lines become owed again), then reverse"
+                )
+            raise Conflict(
+                f"this receipt's contributions are in remittance batch RB{number:06d}, which is "
+                f"{status}: money sealed for a fund cannot be taken back by reversing the receipt"
+            )
+
+
+if refuse_undoing_batched_shares not in REVERSAL_GUARDS:
+    REVERSAL_GUARDS.append(refuse_undoing_batched_shares)
