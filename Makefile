@@ -12,7 +12,7 @@ export COOPLEDGER_TEST_POSTGRES_URL
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format check-migrations test-only bench clean
+.PHONY: help install run test lint format check-migrations test-only bench clean browser
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -45,7 +45,17 @@ check-migrations: install ## alembic check: the models match the migrations
 	  DATABASE_URL="sqlite:///$$tmp/check.db" $(BIN)/alembic -x quiet=1 upgrade head >/dev/null && \
 	  DATABASE_URL="sqlite:///$$tmp/check.db" $(BIN)/alembic check
 
-test-only: install ## the suite alone, on SQLite and (if configured) PostgreSQL
+# The browser tests drive Debian's chromium with Playwright (never `playwright install`).
+CHROMIUM ?= /usr/bin/chromium
+browser: ## install Debian's chromium for the browser tests, if it is missing (apt-get, as root)
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  echo "installing chromium (Debian package) for the browser tests"; \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; \
+	fi
+
+test-only: install browser ## the suite alone, on SQLite and (if configured) PostgreSQL
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: lint check-migrations test-only ## lint, alembic check and the whole suite on both databases
