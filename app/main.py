@@ -10,8 +10,10 @@ from fastapi import FastAPI
 
 from app.core.database import make_engine, make_session_factory
 from app.core.errors import install_handlers
+from app.core.logging import configure_logging
 from app.core.middleware import EdgeMiddleware, Metrics
 from app.core.settings import Settings, get_settings
+from app.core.throttle import LoginThrottle
 from app.models import load_all_models
 
 API_PREFIX = "/api/v1"
@@ -29,6 +31,7 @@ API_ROUTERS = [
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging()
     load_all_models()
 
     @asynccontextmanager
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.login_throttle = LoginThrottle()
     metrics = Metrics()
     app.state.metrics_registry = metrics.registry
     install_handlers(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -11,7 +12,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.logging import request_id_var
+
 access_log = logging.getLogger("coopledger.access")
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -40,6 +44,27 @@ class Metrics:
         )
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's path template with its router's prefix: `/api/v1/accounts/{account_id}`.
+
+    FastAPI puts the route as declared in its router (without the `include_router` prefix) in
+    `scope["route"]`; the prefix is the part of the path before what the route matched.
+    A low-cardinality label for metrics and logs: never the raw path.
+    """
+    route = scope.get("route")
+    own = getattr(route, "path", None)
+    regex = getattr(route, "path_regex", None)
+    if not own or regex is None:
+        return "unmatched"
+    path: str = scope.get("path", "")
+    if regex.match(path):
+        return str(own)
+    for i, char in enumerate(path):
+        if char == "/" and i and regex.match(path[i:]):
+            return path[:i] + own
+    return str(own)
+
+
 class _TooLarge(Exception):
     pass
 
@@ -55,8 +80,11 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        offered = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
+        # a caller's id is kept only if it is plain (it is echoed in a header and logged)
+        request_id = offered if _REQUEST_ID_RE.match(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        id_token = request_id_var.set(request_id)
         started = time.perf_counter()
         status_holder = {"status": 500}
 
@@ -64,6 +92,7 @@ class EdgeMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._too_large(scope, send, request_id)
             self._observe(scope, 413, started, request_id)
+            request_id_var.reset(id_token)
             return
 
         received = 0
@@ -96,10 +125,10 @@ class EdgeMiddleware:
             status_holder["status"] = 413
         finally:
             self._observe(scope, status_holder["status"], started, request_id)
+            request_id_var.reset(id_token)
 
     def _observe(self, scope: Scope, status: int, started: float, request_id: str) -> None:
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        template = route_template(scope)
         elapsed = time.perf_counter() - started
         self.metrics.requests.labels(scope["method"], template, str(status)).inc()
         self.metrics.latency.labels(scope["method"], template).observe(elapsed)

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from app.core.deps import DbSession, Principal, authenticate
 from app.core.errors import Unauthorized
 from app.core.security import issue_access_token
+from app.core.throttle import LoginThrottle, too_many_attempts
 from app.identity import service
 
 router = APIRouter(tags=["auth"])
@@ -30,7 +31,14 @@ class MeRead(BaseModel):
     fund_code: str | None
 
 
-@router.post("/auth/token", response_model=TokenRead)
+@router.post(
+    "/auth/token",
+    response_model=TokenRead,
+    responses={
+        401: {"description": "wrong username or password"},
+        429: {"description": "too many failed sign-ins; see the Retry-After header"},
+    },
+)
 def token(
     request: Request,
     session: DbSession,
@@ -41,10 +49,19 @@ def token(
     """Exchange a username and password for a bearer token.
 
     `username` may be `ORG/username`; a plain username works where it is unique.
+    Too many wrong passwords for a username or from an address answer 429 with
+    `Retry-After` (see `app/core/throttle.py`).
     """
+    throttle: LoginThrottle = request.app.state.login_throttle
+    keys = throttle.keys(username, organisation, request.client.host if request.client else None)
+    wait = throttle.retry_after(keys)
+    if wait is not None:
+        return too_many_attempts(wait, request.url.path)  # type: ignore[return-value]
     user = service.sign_in(session, username=username, password=password, organisation=organisation)
     if user is None:
+        throttle.failed(keys)
         raise Unauthorized("wrong username or password")
+    throttle.succeeded(keys)
     settings = request.app.state.settings
     minutes = settings.access_token_minutes
     access = issue_access_token(
