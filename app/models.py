@@ -14,6 +14,7 @@ MODEL_MODULES = [
     "app.schemes.models",
     "app.collections.models",
     "app.remittances.models",
+    "app.collections.hooks",
 ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, OrgScoped, org_fk, utcnow
@@ -69,6 +69,15 @@ class Receipt(OrgScoped, Base):
         Index("ix_receipt_org_unit", "organisation_id", "unit_id", "received_at"),
         Index("ix_receipt_org_collector", "organisation_id", "collector_id", "received_at"),
         Index("ix_receipt_org_received", "organisation_id", "received_at"),
+        # desk imports have no collector: their client ids are unique per organisation
+        Index(
+            "uq_receipt_desk_client_id",
+            "organisation_id",
+            "client_id",
+            unique=True,
+            postgresql_where=text("collector_id IS NULL AND client_id IS NOT NULL"),
+            sqlite_where=text("collector_id IS NULL AND client_id IS NOT NULL"),
+        ),
     )
 
     receipt_number: Mapped[int] = mapped_column(comment="sequential per organisation, no gaps")
@@ -91,6 +100,7 @@ class Receipt(OrgScoped, Base):
     reversal_journal_id: Mapped[uuid.UUID | None] = mapped_column()
     reversed_at: Mapped[datetime | None] = mapped_column()
     reversal_reason: Mapped[str | None] = mapped_column(String(500))
+    reversed_by: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(120))
 
@@ -107,7 +117,9 @@ class Allocation(OrgScoped, Base):
         CheckConstraint("source IN ('receipt', 'credit')", name="source"),
         UniqueConstraint("organisation_id", "reverses_id"),
         org_fk(["due_id"], "due"),
-        org_fk(["receipt_id"], "receipt"),
+        # deferred: a receipt row is inserted last, when its number is taken just before
+        # commit, so that the organisation's receipt counter is locked for the least time
+        org_fk(["receipt_id"], "receipt", deferrable=True, initially="DEFERRED"),
         org_fk(["journal_id"], "journal_entry"),
         org_fk(["reverses_id"], "allocation"),
         Index("ix_allocation_org_receipt", "organisation_id", "receipt_id"),
@@ -166,6 +178,7 @@ class Handover(OrgScoped, Base):
         org_fk(["collector_id"], "collector"),
         org_fk(["to_account_id"], "account"),
         org_fk(["journal_id"], "journal_entry"),
+        Index("ix_handover_org_collector", "organisation_id", "collector_id", "handed_over_at"),
     )
 
     collector_id: Mapped[uuid.UUID] = mapped_column()

@@ -1,7 +1,399 @@
-"""HTTP endpoints of the collections package (mounted under /api/v1 by app.main)."""
+"""HTTP endpoints of collections (mounted under /api/v1 by app.main): receipts, collection
+sheets and CSV imports here; collectors, hand-overs and reports in the routers included below.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hashlib
+import uuid
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from app.collections import cash, imports, service, sheets
+from app.collections import receipts as engine
+from app.collections.cash_router import router as cash_router
+from app.collections.models import Collector, Receipt
+from app.collections.reports_router import router as reports_router
+from app.collections.schemas import (
+    AllocationRead,
+    ImportResult,
+    ImportRowResult,
+    ItemError,
+    ItemResult,
+    ReceiptCreate,
+    ReceiptRead,
+    ReversalRead,
+    ReverseReceipt,
+    SheetCreate,
+    SheetResult,
+)
+from app.core.audit import Actor
+from app.core.deps import Caller, DbSession, Principal
+from app.core.errors import Forbidden, NotFound, ValidationFailed
+from app.core.money import format_minor
+from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from app.core.schemas import BusinessDate, Page
+from app.identity.models import Role
+from app.ledger.idempotency import IdempotencyKey, fingerprint, run_idempotent
 
 router = APIRouter(tags=["collections"])
+router.include_router(cash_router)
+router.include_router(reports_router)
+
+Taker = Annotated[Principal, Depends(Caller(Role.treasurer, Role.collector))]
+Viewer = Annotated[
+    Principal, Depends(Caller(Role.admin, Role.treasurer, Role.auditor, Role.collector))
+]
+Treasurer = Annotated[Principal, Depends(Caller(Role.treasurer))]
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "role not allowed"},
+    409: {"description": "Idempotency-Key reused with another payload, or a state conflict"},
+    422: {"description": "invalid request; `errors` names each field"},
+}
+
+
+def acting_collector(
+    session: DbSession, who: Principal, named: uuid.UUID | None
+) -> uuid.UUID | None:
+    """The collector a request is for: a collector is always itself; a treasurer names one."""
+    if who.role is not Role.collector:
+        return named
+    own = cash.collector_for(session, who.actor, who.subject_kind, who.subject_id)
+    if named is not None and named != own.id:
+        raise Forbidden("a collector posts and sees its own receipts only")
+    return own.id
+
+
+# -- receipts -----------------------------------------------------------------------------------
+
+
+def receipt_read(r: Receipt, allocations: list[tuple[uuid.UUID, int]]) -> ReceiptRead:
+    reversal = None
+    if r.status == "reversed" and r.reversal_journal_id and r.reversed_at:
+        reversal = ReversalRead(
+            journal_id=r.reversal_journal_id,
+            reason=r.reversal_reason or "",
+            reversed_at=r.reversed_at,
+            reversed_by=r.reversed_by or "",
+        )
+    return ReceiptRead(
+        id=r.id,
+        receipt_number=r.receipt_number,
+        member_id=r.member_id,
+        unit_id=r.unit_id,
+        amount=format_minor(r.amount, r.currency),
+        currency=r.currency,
+        received_at=r.received_at,
+        channel=r.channel,
+        collector_id=r.collector_id,
+        reference=r.reference,
+        client_id=r.client_id,
+        status=r.status,
+        journal_id=r.journal_id,
+        allocations=[
+            AllocationRead(due_id=d, amount=format_minor(a, r.currency)) for d, a in allocations
+        ],
+        credit=format_minor(r.credit, r.currency),
+        created_at=r.created_at,
+        created_by=r.created_by,
+        reversal=reversal,
+    )
+
+
+def receipt_reads(session: DbSession, rows: list[Receipt]) -> list[ReceiptRead]:
+    allocations = service.receipt_allocations(session, [r.id for r in rows])
+    return [receipt_read(r, allocations[r.id]) for r in rows]
+
+
+def posted_read(
+    draft: engine.ReceiptDraft, posted: engine.PostedReceipt, actor: Actor
+) -> ReceiptRead:
+    row = Receipt(
+        id=posted.id,
+        receipt_number=posted.receipt_number,
+        member_id=draft.member_id,
+        unit_id=draft.unit_id,
+        amount=draft.amount,
+        currency=draft.currency,
+        received_at=draft.received_at,
+        channel=draft.channel,
+        collector_id=draft.collector_id,
+        reference=draft.reference,
+        client_id=draft.client_id,
+        status="posted",
+        journal_id=posted.journal_id,
+        credit=posted.credit,
+        created_at=posted.created_at,
+        created_by=actor.name,
+    )
+    return receipt_read(row, posted.allocations)
+
+
+@router.post("/receipts", status_code=201, response_model=ReceiptRead, responses=PROBLEMS)
+def create_receipt(
+    body: ReceiptCreate,
+    session: DbSession,
+    who: Taker,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Record money received from a member or a unit, in one transaction: its journal entry
+    (debit the collector's cash, or the desk, bank or mobile-money clearing account; credit
+    each fund's owed account, fee income, and the payer's prepaid credit for what no due
+    takes), its allocations to the payer's oldest open dues and its gapless number."""
+
+    def operation() -> tuple[int, ReceiptRead]:
+        collector_id = acting_collector(session, who, body.collector_id)
+        minor, errors = service.amount_errors(body.amount, body.currency, who.currency)
+        service.raise_errors(
+            service.payer_errors(body.member_id, body.unit_id)
+            + errors
+            + service.instant_errors(body.received_at, "received_at")
+        )
+        draft = engine.ReceiptDraft(
+            member_id=body.member_id,
+            unit_id=body.unit_id,
+            amount=minor,
+            currency=body.currency,
+            received_at=body.received_at,
+            channel=body.channel,
+            collector_id=collector_id,
+            reference=body.reference,
+        )
+        posted = service.post_receipt(session, who.actor, draft)
+        return 201, posted_read(draft, posted, who.actor)
+
+    return run_idempotent(
+        session,
+        who.organisation_id,
+        idempotency_key,
+        fingerprint("POST", "/receipts", body.model_dump(mode="json")),
+        operation,
+    )
+
+
+@router.get("/receipts", response_model=Page[ReceiptRead])
+def list_receipts(
+    session: DbSession,
+    who: Viewer,
+    member_id: uuid.UUID | None = None,
+    unit_id: uuid.UUID | None = None,
+    collector_id: uuid.UUID | None = None,
+    from_: Annotated[
+        BusinessDate | None, Query(alias="from", description="received on or after")
+    ] = None,
+    to: Annotated[BusinessDate | None, Query(description="received on or before")] = None,
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> Page[ReceiptRead]:
+    """Receipts, newest number first. A collector sees its own receipts only."""
+    collector_id = acting_collector(session, who, collector_id)
+    stmt = select(Receipt).order_by(Receipt.receipt_number.desc())
+    if member_id is not None:
+        stmt = stmt.where(Receipt.member_id == member_id)
+    if unit_id is not None:
+        stmt = stmt.where(Receipt.unit_id == unit_id)
+    if collector_id is not None:
+        stmt = stmt.where(Receipt.collector_id == collector_id)
+    if from_ is not None:
+        stmt = stmt.where(Receipt.received_at >= datetime.combine(from_, time(), tzinfo=UTC))
+    if to is not None:
+        end = datetime.combine(to, time(), tzinfo=UTC) + timedelta(days=1)
+        stmt = stmt.where(Receipt.received_at < end)
+    after = decode_cursor(cursor, 1)
+    if after:
+        if not isinstance(after[0], int):
+            raise ValidationFailed.field("cursor", "not a cursor this list returned")
+        stmt = stmt.where(Receipt.receipt_number < after[0])
+    rows = list(session.scalars(stmt.limit(limit + 1)))
+    page = rows[:limit]
+    nxt = encode_cursor([page[-1].receipt_number]) if len(rows) > limit else None
+    return Page(items=receipt_reads(session, page), next_cursor=nxt)
+
+
+def visible_receipt(session: DbSession, who: Principal, receipt_id: uuid.UUID) -> Receipt:
+    receipt = service.get_receipt(session, receipt_id)
+    if who.role is Role.collector:
+        own = cash.collector_for(session, who.actor, who.subject_kind, who.subject_id)
+        if receipt.collector_id != own.id:
+            raise NotFound(f"no receipt {receipt_id}")
+    return receipt
+
+
+@router.get("/receipts/{receipt_id}", response_model=ReceiptRead)
+def get_receipt(receipt_id: uuid.UUID, session: DbSession, who: Viewer) -> ReceiptRead:
+    return receipt_reads(session, [visible_receipt(session, who, receipt_id)])[0]
+
+
+@router.post(
+    "/receipts/{receipt_id}/reverse",
+    status_code=201,
+    response_model=ReceiptRead,
+    responses=PROBLEMS,
+)
+def reverse_receipt(
+    receipt_id: uuid.UUID,
+    body: ReverseReceipt,
+    session: DbSession,
+    who: Treasurer,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Reverse a receipt, once (409 after): a mirror journal entry, its allocations and
+    contribution shares undone, the dues it paid open again. Prepaid credit it gave that
+    later dues took is given back by them first (see docs/collections.md)."""
+
+    def operation() -> tuple[int, ReceiptRead]:
+        receipt = service.reverse_receipt(session, who.actor, receipt_id, body.reason)
+        return 201, receipt_reads(session, [receipt])[0]
+
+    return run_idempotent(
+        session,
+        who.organisation_id,
+        idempotency_key,
+        fingerprint("POST", f"/receipts/{receipt_id}/reverse", body.model_dump(mode="json")),
+        operation,
+    )
+
+
+# -- collection sheets and imports --------------------------------------------------------------
+
+
+def item_result(c: sheets.Candidate) -> ItemResult:
+    return ItemResult(
+        client_id=c.client_id,
+        status=c.status,
+        receipt_id=c.receipt_id,
+        receipt_number=c.receipt_number,
+        errors=[ItemError(**e) for e in c.errors] if c.status == "rejected" else None,
+    )
+
+
+@router.post("/collection-sheets", status_code=200, response_model=SheetResult, responses=PROBLEMS)
+def post_sheet(
+    body: SheetCreate,
+    session: DbSession,
+    who: Taker,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """A collector's day of receipts, captured offline: one result per item, in order.
+
+    An item whose `client_id` this collector sent before (in any sheet, even one half-sent)
+    answers `duplicate` with the original receipt; a bad item is `rejected` with field
+    errors and never blocks or loses the others. A treasurer names `collector_id`."""
+
+    def operation() -> tuple[int, SheetResult]:
+        collector_id = acting_collector(session, who, body.collector_id)
+        if collector_id is None:
+            raise ValidationFailed.field("collector_id", "name the collector whose sheet this is")
+        cash.get_collector(session, collector_id, field="collector_id")
+        candidates = [
+            sheets.validate_item(i, raw, collector_id, who.currency)
+            for i, raw in enumerate(body.receipts)
+        ]
+        outcome = sheets.post_candidates(
+            session,
+            who.actor,
+            candidates,
+            action="collection_sheet.post",
+            details={"collector_id": str(collector_id), "collected_on": str(body.collected_on)},
+        )
+        return 200, SheetResult(
+            results=[item_result(c) for c in candidates],
+            created=outcome.count("created"),
+            duplicates=outcome.count("duplicate"),
+            rejected=outcome.count("rejected"),
+        )
+
+    return run_idempotent(
+        session,
+        who.organisation_id,
+        idempotency_key,
+        fingerprint("POST", "/collection-sheets", body.model_dump(mode="json")),
+        operation,
+    )
+
+
+def import_receipts(
+    session: DbSession,
+    actor: Actor,
+    content: bytes,
+    *,
+    book_currency: str,
+    dry_run: bool,
+    caller_collector: Collector | None,
+    default_collector: Collector | None,
+) -> ImportResult:
+    """Validate (and unless `dry_run`, post) the receipts of a CSV file: the API and the CLI."""
+    rows = imports.read_csv(content)
+    candidates = imports.to_candidates(
+        session,
+        rows,
+        book_currency=book_currency,
+        caller_collector=caller_collector,
+        default_collector=default_collector,
+    )
+    outcome = sheets.post_candidates(
+        session,
+        actor,
+        candidates,
+        dry_run=dry_run,
+        action="receipt_import.post",
+        details={"rows": len(rows), "sha256": hashlib.sha256(content).hexdigest()},
+    )
+    results = [
+        ImportRowResult(row=rows[c.position].number, **item_result(c).model_dump())
+        for c in candidates
+    ]
+    return ImportResult(
+        dry_run=dry_run,
+        results=results,
+        created=outcome.count("created"),
+        duplicates=outcome.count("duplicate"),
+        rejected=outcome.count("rejected"),
+        valid=outcome.count("valid"),
+    )
+
+
+@router.post("/imports/receipts", status_code=200, response_model=ImportResult, responses=PROBLEMS)
+def import_receipts_csv(
+    session: DbSession,
+    who: Taker,
+    file: Annotated[UploadFile, File(description="CSV, UTF-8 (BOM or not), comma or semicolon")],
+    dry_run: Annotated[bool, Query(description="validate only; nothing is written")] = False,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Receipts from a CSV file, one result per row with its row number (the header is row 1).
+
+    Columns: client_id, member_number or member_id, unit_registration or unit_id, amount,
+    currency (default: the book currency), received_at (ISO 8601 with offset, or a date:
+    00:00 UTC), channel, reference, collector (username; a collector's own upload is its).
+    A row whose client_id was imported before answers `duplicate`."""
+    content = file.file.read()
+
+    def operation() -> tuple[int, ImportResult]:
+        own = None
+        if who.role is Role.collector:
+            own = cash.collector_for(session, who.actor, who.subject_kind, who.subject_id)
+        result = import_receipts(
+            session,
+            who.actor,
+            content,
+            book_currency=who.currency,
+            dry_run=dry_run,
+            caller_collector=own,
+            default_collector=own,
+        )
+        return 200, result
+
+    payload = {"sha256": hashlib.sha256(content).hexdigest(), "dry_run": dry_run}
+    return run_idempotent(
+        session,
+        who.organisation_id,
+        None if dry_run else idempotency_key,
+        fingerprint("POST", "/imports/receipts", payload),
+        operation,
+    )

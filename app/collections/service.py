@@ -1,11 +1,26 @@
-"""Receipts: posting, oldest-first allocation, reversal (the service layer of app.collections)."""
+"""Receipts: posting one, reading them, reversing one (the service layer of app.collections).
+
+Collection sheets and imports (`sheets`) post through the same machinery (`receipts`).
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from app.collections import credit as credit_book
+from app.collections import receipts as engine
+from app.collections.models import Allocation, Collector, Receipt
+from app.core import audit
+from app.core.audit import Actor
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.money import MoneyError, check_currency, parse_minor
+from app.core.schemas import EARLIEST_DATE
+from app.ledger import service as ledger
 
 ReversalGuard = Callable[[Session, list[uuid.UUID]], None]
 
@@ -15,8 +30,226 @@ anything is written, in the reversal's transaction. A guard refuses the reversal
 DomainError (remittances raises Conflict, 409, when a share is already in a sealed or
 submitted batch). Guards must not write."""
 
+FUTURE_TOLERANCE = timedelta(days=1)  # a collector's phone clock may run ahead
+
 
 def run_reversal_guards(session: Session, share_ids: list[uuid.UUID]) -> None:
     """Ask every registered guard whether these shares may be undone (each may raise)."""
     for guard in REVERSAL_GUARDS:
         guard(session, share_ids)
+
+
+# -- validation at the edge ---------------------------------------------------------------------
+
+
+def field_error(field: str, message: str) -> dict[str, str]:
+    return {"field": field, "message": message}
+
+
+def amount_errors(
+    text: str,
+    currency: str,
+    book_currency: str,
+    *,
+    field: str = "amount",
+    allow_zero: bool = False,
+) -> tuple[int, list[dict[str, str]]]:
+    """Minor units of a positive (or, with `allow_zero`, non-negative) amount in the book
+    currency, or the errors naming the fields."""
+    try:
+        check_currency(currency)
+    except MoneyError as exc:
+        return 0, [field_error("currency", str(exc))]
+    if currency != book_currency:
+        return 0, [field_error("currency", f"receipts are taken in {book_currency}")]
+    try:
+        minor = parse_minor(text, currency)
+    except MoneyError as exc:
+        return 0, [field_error(field, str(exc))]
+    if minor < 0 or (minor == 0 and not allow_zero):
+        return 0, [field_error(field, "must be greater than zero")]
+    return minor, []
+
+
+def instant_errors(value: datetime, field: str) -> list[dict[str, str]]:
+    if value.tzinfo is None:
+        return [field_error(field, "must carry a UTC offset")]
+    if value.astimezone(UTC).date() < EARLIEST_DATE:
+        return [field_error(field, f"must not be before {EARLIEST_DATE}")]
+    if value > datetime.now(UTC) + FUTURE_TOLERANCE:
+        return [field_error(field, "is in the future")]
+    return []
+
+
+def payer_errors(member_id: uuid.UUID | None, unit_id: uuid.UUID | None) -> list[dict[str, str]]:
+    if (member_id is None) == (unit_id is None):
+        return [field_error("member_id", "give member_id or unit_id: exactly one of them")]
+    return []
+
+
+def raise_errors(errors: list[dict[str, str]]) -> None:
+    if errors:
+        first = errors[0]
+        raise ValidationFailed(f"{first['field']}: {first['message']}", errors=errors)
+
+
+# -- posting ------------------------------------------------------------------------------------
+
+
+def post_receipt(
+    session: Session, actor: Actor, draft: engine.ReceiptDraft
+) -> engine.PostedReceipt:
+    """Post one receipt: its journal entry, its allocations to the oldest open dues, its
+    contribution shares and its number, in the caller's transaction. 422 names the field of
+    anything that cannot be posted; nothing is written then."""
+    payer = draft.payer
+    payers = engine.load_payers(session, [payer], lock=True)
+    info = payers.get(payer)
+    if info is None:
+        raise ValidationFailed.field(f"{payer[0]}_id", f"no such {payer[0]} in this organisation")
+    if draft.collector_id is not None:
+        collector = session.scalar(select(Collector).where(Collector.id == draft.collector_id))
+        if collector is None:
+            raise ValidationFailed.field("collector_id", "no such collector in this organisation")
+        debit_account_id = collector.cash_account_id
+    else:
+        debit_account_id = engine.debit_accounts(session, actor, [draft], draft.currency)[
+            draft.channel
+        ]
+    queues = engine.load_open_dues(session, [payer], draft.currency)
+    funds = engine.load_funds(session)
+    planned = engine.plan_receipt(draft, info, queues[payer], funds, debit_account_id)
+    if isinstance(planned, engine.Rejection):
+        raise_errors(planned.errors)
+        raise AssertionError("unreachable")
+    audit.record(
+        session,
+        actor,
+        "receipt.create",
+        "receipt",
+        draft.id,
+        {
+            "payer": f"{payer[0]}:{payer[1]}",
+            "amount": draft.amount,
+            "currency": draft.currency,
+            "channel": draft.channel,
+            "collector_id": str(draft.collector_id) if draft.collector_id else None,
+            "credit": planned.credit,
+        },
+    )
+    (posted,) = engine.write_receipts(session, actor, [planned], funds)
+    return posted
+
+
+def get_receipt(session: Session, receipt_id: uuid.UUID) -> Receipt:
+    found = session.scalar(select(Receipt).where(Receipt.id == receipt_id))
+    if found is None:
+        raise NotFound(f"no receipt {receipt_id}")
+    return found
+
+
+def receipt_allocations(
+    session: Session, receipt_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[uuid.UUID, int]]]:
+    """What each receipt paid on each due when it was posted (its positive allocations)."""
+    out: dict[uuid.UUID, list[tuple[uuid.UUID, int]]] = {r: [] for r in receipt_ids}
+    for chunk in engine.chunks(receipt_ids):
+        rows = session.execute(
+            select(Allocation.receipt_id, Allocation.due_id, Allocation.amount)
+            .where(
+                Allocation.receipt_id.in_(chunk),
+                Allocation.source == "receipt",
+                Allocation.amount > 0,
+            )
+            .order_by(Allocation.receipt_id, Allocation.id)
+        )
+        for rid, due_id, amount in rows:
+            if rid is not None:
+                out[rid].append((due_id, int(amount)))
+    return out
+
+
+# -- reversal -----------------------------------------------------------------------------------
+
+
+def reverse_receipt(session: Session, actor: Actor, receipt_id: uuid.UUID, reason: str) -> Receipt:
+    """Reverse a receipt, once: the mirror of its entry, its allocations and shares undone.
+
+    The dues it paid are open again. Prepaid credit it gave that later dues already took is
+    given back by those dues first, newest allocation first (their shares undone too), so
+    the payer's credit never goes below zero; whatever credit the payer still has afterwards
+    goes to its open dues, oldest first. Registered REVERSAL_GUARDS see every share that
+    would be undone before anything is written. 409 if already reversed.
+    """
+    receipt = get_receipt(session, receipt_id)
+    if receipt.status == "reversed":
+        raise Conflict(f"receipt {receipt.receipt_number} was already reversed")
+    payer: engine.Payer = (
+        ("member", receipt.member_id) if receipt.member_id else ("unit", receipt.unit_id)  # type: ignore[assignment]
+    )
+    info = engine.load_payers(session, [payer], lock=True)[payer]
+    # Re-read under the payer's lock: a concurrent reversal of it has committed or waits.
+    session.refresh(receipt)
+    if receipt.status == "reversed":
+        raise Conflict(f"receipt {receipt.receipt_number} was already reversed")
+
+    own = credit_book.live_allocations(
+        session, Allocation.receipt_id == receipt.id, Allocation.source == "receipt"
+    )
+    give_back: list[credit_book.AllocationToUndo] = []
+    if receipt.credit:
+        available = credit_book.credit_balances(session, [info])[payer]
+        shortfall = receipt.credit - available
+        if shortfall > 0:
+            for a in credit_book.credit_allocations_newest_first(session, payer):
+                give_back.append(a)
+                shortfall -= a.amount
+                if shortfall <= 0:
+                    break
+        if shortfall > 0:
+            raise Conflict(
+                "the payer's prepaid credit was moved outside receipts (e.g. by a manual journal "
+                "entry): this receipt's credit cannot be taken back; correct that entry first"
+            )
+    own_shares = credit_book.shares_of(session, [a.id for a in own])
+    back_shares = credit_book.shares_of(session, [a.id for a in give_back])
+    run_reversal_guards(session, [s.id for s in own_shares] + [s.id for s in back_shares])
+
+    if give_back:
+        credit_book.undo_credit_allocations(
+            session, actor, info, give_back, back_shares, reason=f"receipt reversed: {reason}"
+        )
+    reversal_id = reverse_entry(session, actor, receipt, reason)
+    credit_book.undo_rows(session, own, own_shares, reversal_id)
+    receipt.status = "reversed"
+    receipt.reversal_journal_id = reversal_id
+    receipt.reversed_at = datetime.now(UTC)
+    receipt.reversal_reason = reason
+    receipt.reversed_by = actor.name
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "receipt.reverse",
+        "receipt",
+        receipt.id,
+        {
+            "receipt_number": receipt.receipt_number,
+            "reason": reason,
+            "journal_id": str(reversal_id),
+            "allocations_undone": len(own),
+            "credit_given_back_by_dues": sum(a.amount for a in give_back),
+        },
+    )
+    credit_book.apply_credit(session, actor, {payer})
+    return receipt
+
+
+def reverse_entry(session: Session, actor: Actor, receipt: Receipt, reason: str) -> uuid.UUID:
+    try:
+        return ledger.reverse(session, actor, receipt.journal_id, reason=reason)
+    except Conflict:
+        raise Conflict(
+            f"the journal entry of receipt {receipt.receipt_number} was reversed directly in "
+            "the journal; the receipt cannot be reversed again"
+        ) from None

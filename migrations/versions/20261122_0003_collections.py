@@ -119,6 +119,12 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("organisation_id", "id", name=op.f("pk_handover")),
     )
+    with op.batch_alter_table("handover", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_handover_org_collector",
+            ["organisation_id", "collector_id", "handed_over_at"],
+            unique=False,
+        )
     op.create_table(
         "receipt",
         sa.Column("organisation_id", sa.Uuid(), nullable=False),
@@ -154,6 +160,7 @@ def upgrade() -> None:
         sa.Column("reversal_journal_id", sa.Uuid(), nullable=True),
         sa.Column("reversed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("reversal_reason", sa.String(length=500), nullable=True),
+        sa.Column("reversed_by", sa.String(length=120), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(length=120), nullable=False),
         sa.CheckConstraint(
@@ -226,6 +233,13 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_receipt_org_unit", ["organisation_id", "unit_id", "received_at"], unique=False
         )
+        batch_op.create_index(
+            "uq_receipt_desk_client_id",
+            ["organisation_id", "client_id"],
+            unique=True,
+            postgresql_where=sa.text("collector_id IS NULL AND client_id IS NOT NULL"),
+            sqlite_where=sa.text("collector_id IS NULL AND client_id IS NOT NULL"),
+        )
 
     op.create_table(
         "allocation",
@@ -263,6 +277,8 @@ def upgrade() -> None:
             ["organisation_id", "receipt_id"],
             ["receipt.organisation_id", "receipt.id"],
             name=op.f("fk_allocation_organisation_id_receipt_id_receipt"),
+            deferrable=True,
+            initially="DEFERRED",
         ),
         sa.ForeignKeyConstraint(
             ["organisation_id", "reverses_id"],
@@ -368,12 +384,16 @@ def downgrade() -> None:
 
     op.drop_table("allocation")
     with op.batch_alter_table("receipt", schema=None) as batch_op:
+        batch_op.drop_index("uq_receipt_desk_client_id")
         batch_op.drop_index("ix_receipt_org_unit")
         batch_op.drop_index("ix_receipt_org_received")
         batch_op.drop_index("ix_receipt_org_member")
         batch_op.drop_index("ix_receipt_org_collector")
 
     op.drop_table("receipt")
+    with op.batch_alter_table("handover", schema=None) as batch_op:
+        batch_op.drop_index("ix_handover_org_collector")
+
     op.drop_table("handover")
     op.drop_table("collector")
     op.drop_table("receipt_counter")

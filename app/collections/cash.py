@@ -1,0 +1,234 @@
+"""Collectors, the cash they hold, and hand-overs of that cash to a bank or treasury account."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from app.collections import accounts
+from app.collections.models import Collector, Handover
+from app.core import audit
+from app.core.audit import Actor
+from app.core.errors import NotFound, ValidationFailed
+from app.core.ids import uuid7
+from app.identity.models import ApiKey, Organisation, Role, User
+from app.ledger import service as ledger
+from app.ledger.models import Account, AccountType
+
+
+def open_collector(
+    session: Session, actor: Actor, kind: str, principal: User | ApiKey
+) -> Collector:
+    """Make a user or API key a collector: its Collector row and its cash account (asset)."""
+    org = session.get(Organisation, principal.organisation_id)
+    assert org is not None
+    collector_id = uuid7()
+    name = principal.username if isinstance(principal, User) else principal.name
+    cash = ledger.open_account(
+        session,
+        actor,
+        code=accounts.collector_cash_code(collector_id),
+        name=f"Cash held by collector {name}"[:200],
+        type=AccountType.asset,
+        currency=org.currency,
+    )
+    collector = Collector(
+        organisation_id=org.id,
+        id=collector_id,
+        user_id=principal.id if kind == "user" else None,
+        api_key_id=principal.id if kind == "key" else None,
+        name=name,
+        cash_account_id=cash.id,
+    )
+    session.add(collector)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "collector.open",
+        "collector",
+        collector.id,
+        {"name": name, "kind": kind, "cash_account_id": str(cash.id)},
+    )
+    return collector
+
+
+def on_principal_created(
+    session: Session, actor: Actor, kind: str, principal: User | ApiKey
+) -> None:
+    """Identity hook: every user or API key created with role collector becomes a collector."""
+    if principal.role == Role.collector.value:
+        open_collector(session, actor, kind, principal)
+
+
+def collector_for(session: Session, actor: Actor, kind: str, subject_id: uuid.UUID) -> Collector:
+    """The collector a calling user or key is (opened now if it predates collections)."""
+    column = Collector.user_id if kind == "user" else Collector.api_key_id
+    found = session.scalar(select(Collector).where(column == subject_id))
+    if found is not None:
+        return found
+    principal: User | ApiKey | None
+    if kind == "user":
+        principal = session.scalar(select(User).where(User.id == subject_id))
+    else:
+        principal = session.scalar(select(ApiKey).where(ApiKey.id == subject_id))
+    if principal is None or principal.role != Role.collector.value:
+        raise NotFound("the caller is not a collector")
+    return open_collector(session, actor, kind, principal)
+
+
+def get_collector(
+    session: Session, collector_id: uuid.UUID, *, field: str | None = None
+) -> Collector:
+    """A collector of this organisation: 404, or 422 naming `field` when the id came in a body."""
+    found = session.scalar(select(Collector).where(Collector.id == collector_id))
+    if found is None:
+        if field:
+            raise ValidationFailed.field(field, "no such collector in this organisation")
+        raise NotFound(f"no collector {collector_id}")
+    return found
+
+
+def collector_by_name(session: Session, name: str) -> Collector | None:
+    """The collector with this username (users first) or, failing that, this API key name."""
+    rows = list(session.scalars(select(Collector).where(Collector.name == name).limit(3)))
+    users = [c for c in rows if c.user_id is not None]
+    if len(users) == 1:
+        return users[0]
+    return rows[0] if len(rows) == 1 else None
+
+
+def set_group(
+    session: Session, actor: Actor, collector_id: uuid.UUID, group: str | None
+) -> Collector:
+    """Set (or clear) the collector's group, e.g. the union branch it belongs to."""
+    collector = get_collector(session, collector_id)
+    before = collector.group
+    collector.group = group
+    session.flush()
+    audit.record(
+        session, actor, "collector.update", "collector", collector.id, {"group": [before, group]}
+    )
+    return collector
+
+
+def collector_kind(collector: Collector) -> str:
+    return "user" if collector.user_id is not None else "key"
+
+
+def usernames(session: Session, collectors: list[Collector]) -> dict[uuid.UUID, str]:
+    user_ids = [c.user_id for c in collectors if c.user_id is not None]
+    if not user_ids:
+        return {}
+    return dict(session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
+
+
+# -- hand-overs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverDraft:
+    collector_id: uuid.UUID
+    amount: int
+    counted_amount: int
+    currency: str
+    to_account_id: uuid.UUID
+    handed_over_at: datetime
+    reference: str
+
+
+def hand_over(session: Session, actor: Actor, draft: HandoverDraft) -> Handover:
+    """Move a collector's cash to a bank or treasury account, recording any difference.
+
+    The collector's cash account is credited with `amount` (what it says was handed over);
+    the destination is debited with what was counted; a shortfall is debited to the
+    shortfall expense account, a surplus credited to the surplus income account. The
+    collector is locked for the hand-over, so two hand-overs cannot both spend its cash.
+    """
+    collector = session.scalar(
+        select(Collector).where(Collector.id == draft.collector_id).with_for_update(key_share=True)
+    )
+    if collector is None:
+        raise ValidationFailed.field("collector_id", "no such collector in this organisation")
+    target = session.scalar(select(Account).where(Account.id == draft.to_account_id))
+    if target is None:
+        raise ValidationFailed.field("to_account_id", "no such account in this organisation")
+    if target.type != AccountType.asset.value:
+        raise ValidationFailed.field("to_account_id", "must be an asset account (bank or treasury)")
+    if target.id == collector.cash_account_id:
+        raise ValidationFailed.field("to_account_id", "is the collector's own cash account")
+    if target.currency != draft.currency:
+        raise ValidationFailed.field(
+            "to_account_id", f"holds {target.currency}, not {draft.currency}"
+        )
+    held = ledger.balance(session, collector.cash_account_id).signed
+    if draft.amount > held:
+        raise ValidationFailed.field(
+            "amount", f"the collector's cash account holds {held} minor units, less than this"
+        )
+    lines = []
+    if draft.counted_amount:
+        lines.append(ledger.Line.debit(target.id, draft.counted_amount))
+    lines.append(ledger.Line.credit(collector.cash_account_id, draft.amount))
+    difference = draft.counted_amount - draft.amount
+    if difference < 0:
+        shortfall = accounts.shared_account(session, actor, accounts.SHORTFALL, draft.currency)
+        lines.append(ledger.Line.debit(shortfall, -difference))
+    elif difference > 0:
+        surplus = accounts.shared_account(session, actor, accounts.SURPLUS, draft.currency)
+        lines.append(ledger.Line.credit(surplus, difference))
+    journal_id = ledger.post(
+        session,
+        actor,
+        description=f"Hand-over by collector {collector.name}: {draft.reference}",
+        effective_on=draft.handed_over_at.astimezone(UTC).date(),
+        lines=lines,
+        kind="handover",
+    )
+    handover = Handover(
+        collector_id=collector.id,
+        amount=draft.amount,
+        counted_amount=draft.counted_amount,
+        currency=draft.currency,
+        to_account_id=target.id,
+        handed_over_at=draft.handed_over_at,
+        reference=draft.reference,
+        journal_id=journal_id,
+        created_by=actor.name,
+    )
+    session.add(handover)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "handover.create",
+        "handover",
+        handover.id,
+        {
+            "collector_id": str(collector.id),
+            "amount": draft.amount,
+            "counted_amount": draft.counted_amount,
+            "difference": difference,
+            "to_account_id": str(target.id),
+            "reference": draft.reference,
+        },
+    )
+    return handover
+
+
+def get_handover(session: Session, handover_id: uuid.UUID) -> Handover:
+    found = session.scalar(select(Handover).where(Handover.id == handover_id))
+    if found is None:
+        raise NotFound(f"no hand-over {handover_id}")
+    return found
+
+
+def collectors_filter(search: str | None) -> list[object]:
+    if not search:
+        return []
+    like = f"%{search}%"
+    return [or_(Collector.name.ilike(like), Collector.group.ilike(like))]

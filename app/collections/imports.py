@@ -1,0 +1,196 @@
+"""CSV uploads of receipts (API, CLI and web form): rows become sheet items.
+
+The file is UTF-8, with or without a byte-order mark; comma- or semicolon-separated (the
+header row decides); amounts in the currency's decimals (a semicolon file may use a decimal
+comma: `150,00`). Rows are numbered as a spreadsheet numbers them: the header is row 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.collections import receipts as engine
+from app.collections.models import Collector
+from app.collections.service import field_error
+from app.collections.sheets import Candidate, validate_item
+from app.core.errors import ValidationFailed
+from app.members.models import Member, TransportUnit
+
+COLUMNS = (
+    "client_id",
+    "member_number",
+    "member_id",
+    "unit_registration",
+    "unit_id",
+    "amount",
+    "currency",
+    "received_at",
+    "channel",
+    "reference",
+    "collector",
+)
+REQUIRED = ("client_id", "amount", "received_at", "channel")
+MAX_ROWS = 20_000
+_DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    number: int  # the header is row 1
+    values: dict[str, str]
+
+
+def read_csv(content: bytes) -> list[Row]:
+    """The file's data rows, or 422 naming `file` for a file that cannot be read as a whole."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed.field("file", "is not UTF-8 text") from None
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise ValidationFailed.field("file", "is empty: the first row must name the columns")
+    header_line = lines[0]
+    delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        records = list(reader)
+    except csv.Error as exc:
+        raise ValidationFailed.field("file", f"is not valid CSV: {exc}") from None
+    header = [h.strip().lower() for h in records[0]]
+    unknown = [h for h in header if h not in COLUMNS]
+    if unknown:
+        raise ValidationFailed.field(
+            "file", f"unknown column {unknown[0]!r}; the columns are {', '.join(COLUMNS)}"
+        )
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise ValidationFailed.field("file", f"the header has no column {missing[0]!r}")
+    if len(set(header)) != len(header):
+        raise ValidationFailed.field("file", "a column is named twice in the header")
+    if not {"member_number", "member_id", "unit_registration", "unit_id"} & set(header):
+        raise ValidationFailed.field(
+            "file",
+            "name the payer: a member_number, member_id, unit_registration or unit_id column",
+        )
+    rows: list[Row] = []
+    for i, record in enumerate(records[1:], start=2):
+        if not any(cell.strip() for cell in record):
+            continue  # a blank line
+        values = {h: (record[j].strip() if j < len(record) else "") for j, h in enumerate(header)}
+        if delimiter == ";" and _DECIMAL_COMMA.match(values.get("amount", "")):
+            values["amount"] = values["amount"].replace(",", ".")
+        rows.append(Row(i, values))
+    if len(rows) > MAX_ROWS:
+        raise ValidationFailed.field("file", f"has more than {MAX_ROWS} rows; split it")
+    return rows
+
+
+def parse_instant(text: str) -> datetime | str:
+    """An ISO 8601 instant with its offset, or a date alone (that day, 00:00 UTC)."""
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return value
+
+
+def to_candidates(
+    session: Session,
+    rows: list[Row],
+    *,
+    book_currency: str,
+    caller_collector: Collector | None,
+    default_collector: Collector | None,
+) -> list[Candidate]:
+    """Validate each row as a sheet item, resolving member numbers, registrations and
+    collector names in a few set-based lookups."""
+    numbers = {r.values["member_number"] for r in rows if r.values.get("member_number")}
+    registrations = {
+        r.values["unit_registration"] for r in rows if r.values.get("unit_registration")
+    }
+    names = {r.values["collector"] for r in rows if r.values.get("collector")}
+    members = lookup(session, Member.member_number, Member.id, numbers)
+    units = lookup(session, TransportUnit.registration, TransportUnit.id, registrations)
+    collectors = collectors_by_name(session, names)
+    out: list[Candidate] = []
+    for position, row in enumerate(rows):
+        v = row.values
+        errors: list[dict[str, str]] = []
+        collector = default_collector
+        if v.get("collector"):
+            collector = collectors.get(v["collector"])
+            if collector is None:
+                errors.append(field_error("collector", f"no collector named {v['collector']!r}"))
+        if (
+            caller_collector is not None
+            and collector is not None
+            and collector.id != caller_collector.id
+        ):
+            errors.append(field_error("collector", "a collector imports only its own receipts"))
+        item: dict[str, Any] = {
+            "client_id": v.get("client_id") or None,
+            "amount": v.get("amount", ""),
+            "currency": v.get("currency") or book_currency,
+            "received_at": parse_instant(v.get("received_at", "")),
+            "channel": v.get("channel", ""),
+            "reference": v.get("reference") or None,
+        }
+        payer_given = 0
+        for column, key, table in (
+            ("member_number", "member_id", members),
+            ("unit_registration", "unit_id", units),
+        ):
+            if v.get(column):
+                payer_given += 1
+                found = table.get(v[column])
+                if found is None:
+                    errors.append(field_error(column, f"no {key[:-3]} {v[column]!r}"))
+                item[key] = found
+        for key in ("member_id", "unit_id"):
+            if v.get(key):
+                payer_given += 1
+                item[key] = v[key]
+        if payer_given > 1:
+            errors.append(field_error("member_id", "name one payer per row"))
+        collector_id = collector.id if collector else None
+        if errors:
+            c = Candidate(position, item["client_id"], collector_id)
+            c.reject(errors)
+        else:
+            c = validate_item(position, item, collector_id, book_currency)
+        out.append(c)
+    return out
+
+
+def lookup(session: Session, key: Any, value: Any, wanted: set[str]) -> dict[str, uuid.UUID]:
+    found: dict[str, uuid.UUID] = {}
+    for chunk in engine.chunks(sorted(wanted)):
+        found.update({k: v for k, v in session.execute(select(key, value).where(key.in_(chunk)))})
+    return found
+
+
+def collectors_by_name(session: Session, names: set[str]) -> dict[str, Collector]:
+    """Collectors by username (users first), or by API key name where that is unambiguous."""
+    rows: list[Collector] = []
+    for chunk in engine.chunks(sorted(names)):
+        rows.extend(session.scalars(select(Collector).where(Collector.name.in_(chunk))))
+    out: dict[str, Collector] = {}
+    for name in names:
+        same = [c for c in rows if c.name == name]
+        users = [c for c in same if c.user_id is not None]
+        if len(users) == 1:
+            out[name] = users[0]
+        elif len(same) == 1:
+            out[name] = same[0]
+    return out

@@ -1,0 +1,234 @@
+"""Collection sheets and CSV imports: many receipts at once, each item judged on its own.
+
+An item is `created`, a `duplicate` (its client id was seen before for that collector: the
+answer names the original receipt), or `rejected` with field errors; a rejected item never
+blocks or loses the others. The whole request is one transaction of a handful of
+statements, whatever its size (see `receipts`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.collections import receipts as engine
+from app.collections.models import Collector, Receipt
+from app.collections.schemas import SheetItem
+from app.collections.service import amount_errors, field_error, instant_errors, payer_errors
+from app.core import audit
+from app.core.audit import Actor
+from app.core.errors import validation_errors
+
+_ITEM = TypeAdapter(SheetItem)
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One item of a sheet or row of a file, on its way to becoming a receipt."""
+
+    position: int  # index in the request (0-based)
+    client_id: str | None
+    collector_id: uuid.UUID | None
+    draft: engine.ReceiptDraft | None = None
+    errors: list[dict[str, str]] = field(default_factory=list)
+    status: str = "pending"
+    receipt_id: uuid.UUID | None = None
+    receipt_number: int | None = None
+    duplicate_of: Candidate | None = None  # an earlier item of the same request
+
+    def reject(self, errors: list[dict[str, str]]) -> None:
+        self.status, self.errors, self.draft = "rejected", errors, None
+
+
+def validate_item(
+    position: int, raw: object, collector_id: uuid.UUID | None, book_currency: str
+) -> Candidate:
+    """Check one item's shape and values; a Candidate with a draft, or with its errors."""
+    if not isinstance(raw, dict):
+        c = Candidate(position, None, collector_id)
+        c.reject([field_error("item", "each receipt must be a JSON object")])
+        return c
+    client_id = raw.get("client_id")
+    c = Candidate(position, client_id if isinstance(client_id, str) else None, collector_id)
+    try:
+        item = _ITEM.validate_python(raw)
+    except ValidationError as exc:
+        c.reject([field_error(e["field"], e["message"]) for e in validation_errors(exc.errors())])
+        return c
+    minor, errors = amount_errors(item.amount, item.currency, book_currency)
+    errors = (
+        payer_errors(item.member_id, item.unit_id)
+        + errors
+        + instant_errors(item.received_at, "received_at")
+    )
+    if errors:
+        c.reject(errors)
+        return c
+    c.draft = engine.ReceiptDraft(
+        member_id=item.member_id,
+        unit_id=item.unit_id,
+        amount=minor,
+        currency=item.currency,
+        received_at=item.received_at,
+        channel=item.channel,
+        collector_id=collector_id,
+        reference=item.reference,
+        client_id=item.client_id,
+    )
+    return c
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    candidates: list[Candidate]
+
+    def count(self, status: str) -> int:
+        return sum(1 for c in self.candidates if c.status == status)
+
+
+def post_candidates(
+    session: Session,
+    actor: Actor,
+    candidates: list[Candidate],
+    *,
+    dry_run: bool = False,
+    action: str,
+    details: dict[str, Any],
+) -> Outcome:
+    """Post every valid candidate once; mark the others duplicate or rejected, in place.
+
+    Concurrent requests for the same collector (a sheet resent while the first is still
+    running) are serialised on the collector's row, so the second sees the first's receipts
+    and answers `duplicate`; desk items (no collector) serialise on the receipt counter.
+    """
+    live = [c for c in candidates if c.draft is not None]
+    collector_ids = sorted({c.collector_id for c in live if c.collector_id is not None})
+    collectors = lock_collectors(session, collector_ids, lock=not dry_run)
+    if not dry_run and any(c.collector_id is None for c in live):
+        engine.take_numbers(session, 0)  # lock the counter: desk client ids are checked next
+    mark_duplicates(session, candidates)
+    live = [c for c in live if c.status == "pending"]
+
+    payers = engine.load_payers(session, {c.draft.payer for c in live if c.draft}, lock=not dry_run)
+    for c in live:
+        assert c.draft is not None
+        if c.draft.payer not in payers:
+            kind = c.draft.payer[0]
+            c.reject([field_error(f"{kind}_id", f"no such {kind} in this organisation")])
+    live = [c for c in live if c.status == "pending"]
+    currency = live[0].draft.currency if live and live[0].draft else ""
+    clearing = engine.debit_accounts(session, actor, [c.draft for c in live if c.draft], currency)
+    queues = engine.load_open_dues(session, {c.draft.payer for c in live if c.draft}, currency)
+    funds = engine.load_funds(session)
+    planned: list[tuple[Candidate, engine.PlannedReceipt]] = []
+    for c in live:
+        d = c.draft
+        assert d is not None
+        debit = (
+            collectors[d.collector_id].cash_account_id if d.collector_id else clearing[d.channel]
+        )
+        plan = engine.plan_receipt(d, payers[d.payer], queues[d.payer], funds, debit)
+        if isinstance(plan, engine.Rejection):
+            c.reject(plan.errors)
+        else:
+            planned.append((c, plan))
+    if dry_run:
+        for c, _ in planned:
+            c.status = "valid"
+        resolve_in_request_duplicates(candidates)
+        return Outcome(candidates)
+    outcome = Outcome(candidates)
+    audit.record(
+        session,
+        actor,
+        action,
+        "receipt",
+        None,
+        {
+            **details,
+            "created": len(planned),
+            "duplicates": outcome.count("duplicate"),
+            "rejected": outcome.count("rejected"),
+        },
+    )
+    posted = engine.write_receipts(session, actor, [p for _, p in planned], funds)
+    for (c, _), r in zip(planned, posted, strict=True):
+        c.status, c.receipt_id, c.receipt_number = "created", r.id, r.receipt_number
+    resolve_in_request_duplicates(candidates)
+    return outcome
+
+
+def lock_collectors(
+    session: Session, collector_ids: list[uuid.UUID], *, lock: bool
+) -> dict[uuid.UUID, Collector]:
+    out: dict[uuid.UUID, Collector] = {}
+    for chunk in engine.chunks(collector_ids):
+        stmt: Any = select(Collector).where(Collector.id.in_(chunk)).order_by(Collector.id)
+        if lock:
+            stmt = stmt.with_for_update(key_share=True)
+        out.update({c.id: c for c in session.scalars(stmt)})
+    return out
+
+
+def mark_duplicates(session: Session, candidates: list[Candidate]) -> None:
+    """Items whose (collector, client id) has a receipt already are duplicates of it; an item
+    repeating the client id of an earlier item of this request answers as that item did."""
+    live = [c for c in candidates if c.status == "pending"]
+    by_collector: dict[uuid.UUID | None, set[str]] = {}
+    for c in live:
+        assert c.client_id is not None
+        by_collector.setdefault(c.collector_id, set()).add(c.client_id)
+    existing: dict[tuple[uuid.UUID | None, str], tuple[uuid.UUID, int]] = {}
+    for collector_id, client_ids in by_collector.items():
+        owner = (
+            Receipt.collector_id.is_(None)
+            if collector_id is None
+            else Receipt.collector_id == collector_id
+        )
+        for chunk in engine.chunks(sorted(client_ids)):
+            rows = session.execute(
+                select(Receipt.client_id, Receipt.id, Receipt.receipt_number).where(
+                    owner, Receipt.client_id.in_(chunk)
+                )
+            )
+            for client_id, rid, number in rows:
+                if client_id is not None:
+                    existing[(collector_id, client_id)] = (rid, number)
+    first_in_request: dict[tuple[uuid.UUID | None, str], Candidate] = {}
+    for c in candidates:
+        if c.client_id is None:
+            continue
+        key = (c.collector_id, c.client_id)
+        if c.status != "pending":
+            first_in_request.setdefault(key, c)
+        elif key in existing:
+            c.status = "duplicate"
+            c.receipt_id, c.receipt_number = existing[key]
+        elif key in first_in_request:
+            c.status = "duplicate"
+            c.duplicate_of = first_in_request[key]
+        else:
+            first_in_request[key] = c
+
+
+def resolve_in_request_duplicates(candidates: list[Candidate]) -> None:
+    """A duplicate of an earlier item of the same request answers with that item's receipt."""
+    for c in candidates:
+        original = c.duplicate_of
+        if original is None or c.status != "duplicate":
+            continue
+        if original.status in {"created", "valid"}:
+            c.receipt_id, c.receipt_number = original.receipt_id, original.receipt_number
+        else:
+            c.reject(
+                [
+                    field_error(
+                        "client_id", "repeats an earlier item of this request, which was rejected"
+                    )
+                ]
+            )
