@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.database import Base, OrgScoped, org_fk, utcnow
 
 MEMBER_STATUSES = ("active", "suspended", "exited")
+UNIT_STATUSES = ("active", "suspended", "retired")
 CREW_ROLES = ("owner", "driver", "conductor")
 
 
@@ -61,6 +62,7 @@ class TransportUnit(OrgScoped, Base):
     __tablename__ = "transport_unit"
     __table_args__ = (
         UniqueConstraint("organisation_id", "registration"),
+        CheckConstraint("status IN ('active', 'suspended', 'retired')", name="status"),
         org_fk(["owner_member_id"], "member"),
         org_fk(["credit_account_id"], "account"),
     )
@@ -83,6 +85,8 @@ class UnitCrew(OrgScoped, Base):
         CheckConstraint("role IN ('owner', 'driver', 'conductor')", name="role"),
         org_fk(["unit_id"], "transport_unit"),
         org_fk(["member_id"], "member"),
+        # a member's standing reads the units they are crew of
+        Index("ix_unit_crew_org_member", "organisation_id", "member_id"),
     )
 
     unit_id: Mapped[uuid.UUID] = mapped_column()
@@ -104,6 +108,8 @@ class Enrolment(OrgScoped, Base):
         org_fk(["unit_id"], "transport_unit"),
         org_fk(["scheme_id"], "scheme"),
         Index("ix_enrolment_org_scheme", "organisation_id", "scheme_id"),
+        Index("ix_enrolment_org_member", "organisation_id", "member_id"),
+        Index("ix_enrolment_org_unit", "organisation_id", "unit_id"),
     )
 
     member_id: Mapped[uuid.UUID | None] = mapped_column()

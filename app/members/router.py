@@ -1,7 +1,209 @@
-"""HTTP endpoints of the members package (mounted under /api/v1 by app.main)."""
+"""HTTP endpoints of members, transport units and enrolments (mounted under /api/v1).
+
+Roles: admins and treasurers manage members, units and enrolments; auditors read them;
+collectors read members and units (they need to find payers on the road). Fund offices
+have nothing here.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Query, UploadFile
+
+from app.core.deps import Caller, DbSession, Principal
+from app.core.errors import ValidationFailed
+from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from app.core.schemas import Page
+from app.identity.models import Role
+from app.members import enrolments, importer, service, units
+from app.members.schemas import (
+    EnrolmentCreate,
+    EnrolmentRead,
+    EnrolmentUpdate,
+    ImportResult,
+    MemberCreate,
+    MemberRead,
+    MemberStatus,
+    MemberUpdate,
+    UnitCreate,
+    UnitRead,
+    UnitUpdate,
+)
 
 router = APIRouter(tags=["members"])
+
+Manager = Annotated[Principal, Depends(Caller(Role.admin, Role.treasurer))]
+Reader = Annotated[Principal, Depends(Caller(Role.admin, Role.treasurer, Role.auditor))]
+PayerReader = Annotated[
+    Principal, Depends(Caller(Role.admin, Role.treasurer, Role.auditor, Role.collector))
+]
+SearchText = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=100,
+        description="text found (case-insensitively) in the name, member number, national id or phone",
+    ),
+]
+
+
+# -- members ------------------------------------------------------------------------------------
+
+
+@router.post("/members", status_code=201, response_model=MemberRead)
+def create_member(body: MemberCreate, session: DbSession, who: Manager) -> MemberRead:
+    """Create a member (and its prepaid-credit account). 409 if the member number is taken."""
+    member = service.create_member(session, who.actor, body)
+    return service.member_reads(session, [member])[0]
+
+
+@router.get("/members", response_model=Page[MemberRead])
+def list_members(
+    session: DbSession,
+    who: PayerReader,
+    q: SearchText = None,
+    status: MemberStatus | None = None,
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> Page[MemberRead]:
+    """Members by member number; `q` searches name, member number, national id and phone."""
+    after = decode_cursor(cursor, 1)
+    rows, nxt = service.search_members(
+        session, q=q, status=status, limit=limit, after=after[0] if after else None
+    )
+    return Page(
+        items=service.member_reads(session, rows),
+        next_cursor=encode_cursor([nxt]) if nxt is not None else None,
+    )
+
+
+@router.post("/members/import", response_model=ImportResult)
+def import_members(
+    session: DbSession,
+    who: Manager,
+    file: Annotated[UploadFile, File(description="CSV with a header row (see docs/members.md)")],
+    dry_run: Annotated[bool, Query(description="check every row, write nothing")] = False,
+) -> ImportResult:
+    """Import members from CSV: one result per row (`created`, `valid` on a dry run,
+    `duplicate` for a member number that exists, `rejected` with errors). A bad row writes
+    nothing and never blocks the good ones."""
+    content = file.file.read(importer.MAX_BYTES + 1)
+    if len(content) > importer.MAX_BYTES:
+        raise ValidationFailed.field("file", f"at most {importer.MAX_BYTES} bytes; split the file")
+    if not content:
+        raise ValidationFailed.field("file", "the file is empty")
+    return importer.import_members(
+        session, who.actor, content, dry_run=dry_run, source=file.filename or "upload"
+    )
+
+
+@router.get("/members/{member_id}", response_model=MemberRead)
+def get_member(member_id: uuid.UUID, session: DbSession, who: PayerReader) -> MemberRead:
+    return service.member_reads(session, [service.get_member(session, member_id)])[0]
+
+
+@router.patch("/members/{member_id}", response_model=MemberRead)
+def update_member(
+    member_id: uuid.UUID, body: MemberUpdate, session: DbSession, who: Manager
+) -> MemberRead:
+    """Change details, status or affiliation numbers (a null number removes that one)."""
+    member = service.update_member(session, who.actor, member_id, body)
+    return service.member_reads(session, [member])[0]
+
+
+# -- transport units ----------------------------------------------------------------------------
+
+
+@router.post("/units", status_code=201, response_model=UnitRead)
+def create_unit(body: UnitCreate, session: DbSession, who: Manager) -> UnitRead:
+    """Create a transport unit with its crew (and its prepaid-credit account)."""
+    unit = units.create_unit(session, who.actor, body)
+    return units.unit_reads(session, [unit])[0]
+
+
+@router.get("/units", response_model=Page[UnitRead])
+def list_units(
+    session: DbSession,
+    who: PayerReader,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=32, description="part of the registration")
+    ] = None,
+    member_id: Annotated[
+        uuid.UUID | None, Query(description="units this member is crew of")
+    ] = None,
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> Page[UnitRead]:
+    """Units by registration."""
+    after = decode_cursor(cursor, 1)
+    rows, nxt = units.search_units(
+        session, q=q, member_id=member_id, limit=limit, after=after[0] if after else None
+    )
+    return Page(
+        items=units.unit_reads(session, rows),
+        next_cursor=encode_cursor([nxt]) if nxt is not None else None,
+    )
+
+
+@router.get("/units/{unit_id}", response_model=UnitRead)
+def get_unit(unit_id: uuid.UUID, session: DbSession, who: PayerReader) -> UnitRead:
+    return units.unit_reads(session, [units.get_unit(session, unit_id)])[0]
+
+
+@router.patch("/units/{unit_id}", response_model=UnitRead)
+def update_unit(unit_id: uuid.UUID, body: UnitUpdate, session: DbSession, who: Manager) -> UnitRead:
+    """Change kind, status, owner or crew; `crew` replaces the whole crew (owner included)."""
+    unit = units.update_unit(session, who.actor, unit_id, body)
+    return units.unit_reads(session, [unit])[0]
+
+
+# -- enrolments ---------------------------------------------------------------------------------
+
+
+@router.post("/enrolments", status_code=201, response_model=EnrolmentRead)
+def create_enrolment(body: EnrolmentCreate, session: DbSession, who: Manager) -> EnrolmentRead:
+    """Enrol a unit (daily_per_unit) or a member (monthly, per_harvest) in a scheme."""
+    enrolment = enrolments.create_enrolment(session, who.actor, body)
+    return enrolments.enrolment_reads(session, [enrolment])[0]
+
+
+@router.get("/enrolments", response_model=Page[EnrolmentRead])
+def list_enrolments(
+    session: DbSession,
+    who: Reader,
+    member_id: uuid.UUID | None = None,
+    unit_id: uuid.UUID | None = None,
+    scheme_code: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> Page[EnrolmentRead]:
+    """Enrolments in the order they were made."""
+    after = decode_cursor(cursor, 1)
+    rows, nxt = enrolments.list_enrolments(
+        session,
+        member_id=member_id,
+        unit_id=unit_id,
+        scheme_code=scheme_code,
+        limit=limit,
+        after=after[0] if after else None,
+    )
+    return Page(
+        items=enrolments.enrolment_reads(session, rows),
+        next_cursor=encode_cursor([nxt]) if nxt is not None else None,
+    )
+
+
+@router.get("/enrolments/{enrolment_id}", response_model=EnrolmentRead)
+def get_enrolment(enrolment_id: uuid.UUID, session: DbSession, who: Reader) -> EnrolmentRead:
+    return enrolments.enrolment_reads(session, [enrolments.get_enrolment(session, enrolment_id)])[0]
+
+
+@router.patch("/enrolments/{enrolment_id}", response_model=EnrolmentRead)
+def update_enrolment(
+    enrolment_id: uuid.UUID, body: EnrolmentUpdate, session: DbSession, who: Manager
+) -> EnrolmentRead:
+    """End an enrolment (`ends_on`), or change the declared income for later dues."""
+    enrolment = enrolments.update_enrolment(session, who.actor, enrolment_id, body)
+    return enrolments.enrolment_reads(session, [enrolment])[0]

@@ -55,6 +55,8 @@ class SchemeVersion(OrgScoped, Base):
 class Harvest(OrgScoped, Base):
     __tablename__ = "harvest"
     __table_args__ = (
+        # one harvest per member, scheme and day: a retried request cannot record it twice
+        UniqueConstraint("organisation_id", "member_id", "scheme_id", "harvested_on"),
         org_fk(["member_id"], "member"),
         org_fk(["scheme_id"], "scheme"),
     )

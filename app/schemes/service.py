@@ -1,13 +1,30 @@
-"""Schemes, dues generation, harvests and standing (the service layer of app.schemes)."""
+"""Schemes and their versions, harvests, and the dues-created hook.
+
+Dues generation is in `generation.py`, standing and arrears in `standing.py`, quotes in
+`quote.py`. Services never commit: the request's (or the CLI's) unit of work does.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
 
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core import audit
 from app.core.audit import Actor
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.money import MoneyError, format_minor, parse_minor
+from app.funds.service import funds_by_code, organisation_currency
+from app.members.models import Enrolment, Member
+from app.schemes.models import Due, Harvest, Scheme, SchemeVersion
+from app.schemes.schedule import MAX_DUE_MINOR, Schedule, ScheduleError, ScheduleInvalid, load_text
+from app.schemes.terms import Terms, terms
 
 Payer = tuple[str, uuid.UUID]
 """("member" | "unit", id): whoever a due is owed by."""
@@ -26,3 +43,348 @@ def run_dues_created_hooks(session: Session, actor: Actor, payers: set[Payer]) -
         return
     for hook in DUES_CREATED_HOOKS:
         hook(session, actor, payers)
+
+
+# -- schemes and versions -----------------------------------------------------------------------
+
+
+def get_scheme(session: Session, code: str) -> Scheme:
+    """The scheme with this code in the caller's organisation (404 otherwise)."""
+    scheme = session.scalar(select(Scheme).where(Scheme.code == code))
+    if scheme is None:
+        raise NotFound(f"no scheme {code}")
+    return scheme
+
+
+def scheme_for_field(session: Session, code: str, field: str = "scheme_code") -> Scheme:
+    """The scheme a request names in `field` (422 naming that field if there is none)."""
+    scheme = session.scalar(select(Scheme).where(Scheme.code == code))
+    if scheme is None:
+        raise ValidationFailed.field(field, f"no scheme {code} in this organisation")
+    return scheme
+
+
+def versions_of(
+    session: Session, scheme_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[SchemeVersion]]:
+    """Each scheme's versions, oldest first."""
+    out: dict[uuid.UUID, list[SchemeVersion]] = {s: [] for s in scheme_ids}
+    if not scheme_ids:
+        return out
+    rows = session.scalars(
+        select(SchemeVersion)
+        .where(SchemeVersion.scheme_id.in_(list(scheme_ids)))
+        .order_by(SchemeVersion.scheme_id, SchemeVersion.effective_from)
+    )
+    for v in rows:
+        out[v.scheme_id].append(v)
+    return out
+
+
+def version_on(versions: Sequence[SchemeVersion], day: date) -> SchemeVersion | None:
+    """The version in force on `day` (the latest effective on or before it)."""
+    found = None
+    for v in versions:
+        if v.effective_from <= day:
+            found = v
+    return found
+
+
+def version_terms(version: SchemeVersion, currency: str) -> Terms:
+    return terms(version.rules, currency)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    scheme: Scheme
+    created: bool
+    added: list[SchemeVersion]
+    unchanged: int
+
+
+def load_schedule(
+    session: Session, actor: Actor, text: str, source: str = "request body"
+) -> LoadResult:
+    """Load a schedule file: create the scheme, or add the versions it does not have yet.
+
+    Versions are immutable: a version already stored is skipped if its rules are the same and
+    refused (409) if they differ. A new version must be effective after every stored version
+    and after every period dues were generated for, so that it never rewrites an old due.
+    Every error is reported with its field path (422 ScheduleInvalid).
+    """
+    currency = organisation_currency(session)
+    known = funds_by_code(session)
+    schedule = load_text(text, source, known_funds=known)
+    if schedule.currency != currency:
+        raise ScheduleInvalid(
+            source, [ScheduleError("currency", f"must be the organisation's currency ({currency})")]
+        )
+    scheme = session.scalar(select(Scheme).where(Scheme.code == schedule.code))
+    created = scheme is None
+    if scheme is None:
+        scheme = Scheme(
+            code=schedule.code, name=schedule.name, kind=schedule.kind, currency=currency
+        )
+        session.add(scheme)
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "scheme.create",
+            "scheme",
+            scheme.id,
+            {"code": scheme.code, "kind": scheme.kind, "source": source},
+        )
+    elif scheme.kind != schedule.kind:
+        raise ScheduleInvalid(
+            source,
+            [ScheduleError("kind", f"scheme {scheme.code} is {scheme.kind}; a kind never changes")],
+        )
+    elif scheme.name != schedule.name:
+        audit.record(
+            session,
+            actor,
+            "scheme.rename",
+            "scheme",
+            scheme.id,
+            {"from": scheme.name, "to": schedule.name},
+        )
+        scheme.name = schedule.name
+    stored = {v.effective_from: v for v in versions_of(session, [scheme.id])[scheme.id]}
+    new = _new_versions(session, scheme, schedule, stored, source)
+    number = max((v.version for v in stored.values()), default=0)
+    added = []
+    for rules in new:
+        number += 1
+        version = SchemeVersion(
+            scheme_id=scheme.id,
+            version=number,
+            effective_from=date.fromisoformat(rules["effective_from"]),
+            rules=rules,
+            source=text,
+            created_by=actor.name,
+        )
+        session.add(version)
+        added.append(version)
+    session.flush()
+    for version in added:
+        audit.record(
+            session,
+            actor,
+            "scheme_version.add",
+            "scheme_version",
+            version.id,
+            {
+                "scheme": scheme.code,
+                "version": version.version,
+                "effective_from": str(version.effective_from),
+            },
+        )
+    return LoadResult(scheme, created, added, len(schedule.versions) - len(added))
+
+
+def _new_versions(
+    session: Session,
+    scheme: Scheme,
+    schedule: Schedule,
+    stored: dict[date, SchemeVersion],
+    source: str,
+) -> list[dict[str, Any]]:
+    errors: list[ScheduleError] = []
+    new: list[tuple[int, dict[str, Any]]] = []
+    for i, rules in enumerate(schedule.versions):
+        on = date.fromisoformat(rules["effective_from"])
+        if on in stored:
+            if stored[on].rules != rules:
+                errors.append(
+                    ScheduleError(
+                        f"versions[{i}]",
+                        f"version {stored[on].version} (effective {on}) is already loaded with "
+                        "other rules; versions never change: add a version with a later "
+                        "effective_from instead",
+                    )
+                )
+        else:
+            new.append((i, rules))
+    if new and stored:
+        latest = max(stored)
+        for i, rules in new:
+            if date.fromisoformat(rules["effective_from"]) <= latest:
+                errors.append(
+                    ScheduleError(
+                        f"versions[{i}].effective_from",
+                        f"must be after the latest loaded version's ({latest})",
+                    )
+                )
+    if new:
+        reached = _dues_reach(session, scheme.id)
+        if reached is not None:
+            for i, rules in new:
+                if date.fromisoformat(rules["effective_from"]) <= reached:
+                    errors.append(
+                        ScheduleError(
+                            f"versions[{i}].effective_from",
+                            f"dues of {scheme.code} exist through {reached}; a new version must "
+                            "be effective after that, so that it never rewrites an old due",
+                        )
+                    )
+    if errors:
+        raise SchemeVersionConflict(source, errors)
+    return [rules for _, rules in new]
+
+
+class SchemeVersionConflict(Conflict):
+    """Loading would change a stored version or one that dues already used (409)."""
+
+    def __init__(self, source: str, errors: Sequence[ScheduleError]) -> None:
+        first = errors[0]
+        super().__init__(
+            f"{source}: {first.path}: {first.message}",
+            errors=[{"field": e.path, "message": e.message} for e in errors],
+        )
+
+
+def _dues_reach(session: Session, scheme_id: uuid.UUID) -> date | None:
+    """The last day dues of this scheme were generated for (or recorded, for harvests)."""
+    generated = session.scalar(
+        select(func.max(Enrolment.generated_through)).where(Enrolment.scheme_id == scheme_id)
+    )
+    harvested = session.scalar(
+        select(func.max(Harvest.harvested_on)).where(Harvest.scheme_id == scheme_id)
+    )
+    days = [d for d in (generated, harvested) if d is not None]
+    return max(days) if days else None
+
+
+def list_versions(session: Session, scheme: Scheme) -> list[SchemeVersion]:
+    return versions_of(session, [scheme.id])[scheme.id]
+
+
+# -- harvests -----------------------------------------------------------------------------------
+
+
+def _months_before(day: date, months: int) -> date:
+    """The same day `months` months earlier (the month's last day where it has fewer days)."""
+    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
+    m += 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return date(y, m, d)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def record_harvest(
+    session: Session,
+    actor: Actor,
+    *,
+    member_id: uuid.UUID,
+    scheme_code: str,
+    harvested_on: date,
+    declared_value: str | None,
+) -> tuple[Harvest, Due]:
+    """Record a harvest and create its due (one per member, scheme and day: 409 if recorded).
+
+    The due covers the `every_months` months up to the harvest (from the enrolment's start if
+    that is later), is due `due_after_days` after it, and is computed from the declared value
+    for a share-of-value scheme (rounded half-up once). Runs the dues-created hooks.
+    """
+    scheme = scheme_for_field(session, scheme_code)
+    if scheme.kind != "per_harvest":
+        raise ValidationFailed.field(
+            "scheme_code", f"scheme {scheme.code} is {scheme.kind}, not per_harvest"
+        )
+    member = session.scalar(select(Member).where(Member.id == member_id))
+    if member is None:
+        raise ValidationFailed.field("member_id", "no such member in this organisation")
+    enrolment = session.scalar(
+        select(Enrolment)
+        .where(
+            Enrolment.member_id == member_id,
+            Enrolment.scheme_id == scheme.id,
+            Enrolment.starts_on <= harvested_on,
+            (Enrolment.ends_on.is_(None)) | (Enrolment.ends_on >= harvested_on),
+        )
+        .order_by(Enrolment.starts_on.desc())
+        .limit(1)
+    )
+    if enrolment is None:
+        raise ValidationFailed.field(
+            "harvested_on",
+            f"member {member.member_number} is not enrolled in {scheme.code} on {harvested_on}",
+        )
+    version = version_on(list_versions(session, scheme), harvested_on)
+    if version is None:
+        raise ValidationFailed.field(
+            "harvested_on", f"{scheme.code} has no version in force on {harvested_on}"
+        )
+    t = version_terms(version, scheme.currency)
+    value: int | None = None
+    if declared_value is not None:
+        try:
+            value = parse_minor(declared_value, scheme.currency)
+        except MoneyError as exc:
+            raise ValidationFailed.field("declared_value", str(exc)) from None
+        if value <= 0:
+            raise ValidationFailed.field("declared_value", "must be greater than zero")
+        if value > MAX_DUE_MINOR:
+            raise ValidationFailed.field(
+                "declared_value", f"at most {format_minor(MAX_DUE_MINOR, scheme.currency)}"
+            )
+    if t.income_based and value is None:
+        raise ValidationFailed.field(
+            "declared_value", f"{scheme.code} takes a share of the declared harvest value: give it"
+        )
+    amount = t.amount(value)
+    if amount <= 0:
+        raise ValidationFailed.field("declared_value", "too small: the due would be zero")
+    start = max(
+        enrolment.starts_on, _months_before(harvested_on, t.every_months or 1) + timedelta(days=1)
+    )
+    harvest = Harvest(
+        member_id=member_id,
+        scheme_id=scheme.id,
+        harvested_on=harvested_on,
+        declared_value=value,
+        created_by=actor.name,
+    )
+    try:
+        with session.begin_nested():
+            session.add(harvest)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"a harvest of member {member.member_number} in {scheme.code} on {harvested_on} is recorded already"
+        ) from None
+    due = Due(
+        member_id=member_id,
+        harvest_id=harvest.id,
+        scheme_id=scheme.id,
+        scheme_version_id=version.id,
+        period_start=start,
+        period_end=harvested_on,
+        due_on=harvested_on + timedelta(days=t.due_after_days),
+        currency=scheme.currency,
+        amount=amount,
+        paid=0,
+    )
+    session.add(due)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "harvest.record",
+        "harvest",
+        harvest.id,
+        {
+            "member_id": str(member_id),
+            "scheme": scheme.code,
+            "harvested_on": str(harvested_on),
+            "declared_value": declared_value,
+            "due_id": str(due.id),
+            "amount": format_minor(amount, scheme.currency),
+        },
+    )
+    run_dues_created_hooks(session, actor, {("member", member_id)})
+    return harvest, due

@@ -232,6 +232,13 @@ def upgrade() -> None:
             ondelete="RESTRICT",
         ),
         sa.PrimaryKeyConstraint("organisation_id", "id", name=op.f("pk_harvest")),
+        sa.UniqueConstraint(
+            "organisation_id",
+            "member_id",
+            "scheme_id",
+            "harvested_on",
+            name=op.f("uq_harvest_organisation_id_member_id_scheme_id_harvested_on"),
+        ),
     )
     op.create_table(
         "member_affiliation",
@@ -284,6 +291,9 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "status IN ('active', 'suspended', 'retired')", name=op.f("ck_transport_unit_status")
+        ),
         sa.ForeignKeyConstraint(
             ["organisation_id", "credit_account_id"],
             ["account.organisation_id", "account.id"],
@@ -363,6 +373,10 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_enrolment_org_scheme", ["organisation_id", "scheme_id"], unique=False
         )
+        batch_op.create_index(
+            "ix_enrolment_org_member", ["organisation_id", "member_id"], unique=False
+        )
+        batch_op.create_index("ix_enrolment_org_unit", ["organisation_id", "unit_id"], unique=False)
 
     op.create_table(
         "unit_crew",
@@ -404,6 +418,11 @@ def upgrade() -> None:
             name=op.f("uq_unit_crew_organisation_id_unit_id_member_id"),
         ),
     )
+    with op.batch_alter_table("unit_crew", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_unit_crew_org_member", ["organisation_id", "member_id"], unique=False
+        )
+
     op.create_table(
         "due",
         sa.Column("organisation_id", sa.Uuid(), nullable=False),
@@ -518,8 +537,13 @@ def downgrade() -> None:
         )
 
     op.drop_table("due")
+    with op.batch_alter_table("unit_crew", schema=None) as batch_op:
+        batch_op.drop_index("ix_unit_crew_org_member")
+
     op.drop_table("unit_crew")
     with op.batch_alter_table("enrolment", schema=None) as batch_op:
+        batch_op.drop_index("ix_enrolment_org_unit")
+        batch_op.drop_index("ix_enrolment_org_member")
         batch_op.drop_index("ix_enrolment_org_scheme")
 
     op.drop_table("enrolment")

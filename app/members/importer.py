@@ -1,0 +1,281 @@
+"""Bulk member import from CSV: per-row results, a dry run, set-based writes.
+
+The header names the columns: `member_number`, `full_name`, `joined_on` (required),
+`national_id`, `phone`, `sector`, `status` (optional) and `affiliation:FUND` (the member's
+number at that fund). Comma or semicolon; UTF-8 with or without BOM.
+
+Each row is checked on its own: a bad row is rejected with its errors and writes nothing; the
+good rows are not blocked by it. A member number that exists already is a `duplicate` (left
+as it is: an import never changes a member), so a file can be sent again safely. Writes are
+a few statements whatever the size: the credit accounts in bulk, the members in bulk, the
+affiliations in bulk.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.core import audit
+from app.core.audit import Actor
+from app.core.database import bound_organisation, utcnow
+from app.core.errors import Conflict, ValidationFailed, validation_errors
+from app.core.ids import uuid7
+from app.funds.service import funds_by_code, organisation_currency
+from app.ledger import service as ledger
+from app.ledger.models import AccountType
+from app.members.models import Member, MemberAffiliation
+from app.members.schemas import ImportResult, ImportRowResult, MemberCreate
+from app.members.service import AFFILIATION_MAX, credit_account_code
+
+REQUIRED = ("member_number", "full_name", "joined_on")
+OPTIONAL = ("national_id", "phone", "sector", "status")
+AFFILIATION_PREFIX = "affiliation:"
+MAX_ROWS = 200_000
+MAX_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class _Row:
+    line: int
+    data: MemberCreate | None = None
+    result: ImportRowResult = field(
+        default_factory=lambda: ImportRowResult(row=0, status="rejected")
+    )
+
+
+def _decode(content: bytes) -> str:
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed.field("file", "the file is not UTF-8 text") from None
+
+
+def _reader(text: str) -> csv.DictReader[str]:
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    return csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+
+
+def _check_header(session: Session, header: Sequence[str] | None) -> dict[str, str]:
+    """The affiliation columns {column: fund_code}; 422 for a header that cannot be read."""
+    if not header:
+        raise ValidationFailed.field("file", "the file is empty: the first line names the columns")
+    names = [h.strip() for h in header]
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise ValidationFailed.field("file", f"the header lacks column(s): {', '.join(missing)}")
+    seen: set[str] = set()
+    affiliations: dict[str, str] = {}
+    unknown = []
+    for name in names:
+        if name in seen:
+            raise ValidationFailed.field("file", f"the header names column {name!r} twice")
+        seen.add(name)
+        if name.startswith(AFFILIATION_PREFIX):
+            affiliations[name] = name[len(AFFILIATION_PREFIX) :].strip()
+        elif name not in REQUIRED and name not in OPTIONAL:
+            unknown.append(name)
+    if unknown:
+        allowed = ", ".join((*REQUIRED, *OPTIONAL, "affiliation:FUND"))
+        raise ValidationFailed.field(
+            "file", f"unknown column(s) {', '.join(map(repr, unknown))}; allowed: {allowed}"
+        )
+    funds = funds_by_code(session, affiliations.values())
+    for column, code in affiliations.items():
+        if code not in funds:
+            raise ValidationFailed.field(
+                "file", f"column {column!r} names no fund of this organisation"
+            )
+    return affiliations
+
+
+def import_members(
+    session: Session, actor: Actor, content: bytes, *, dry_run: bool = False, source: str = "upload"
+) -> ImportResult:
+    """Import members from CSV bytes; see the module docstring. Nothing is written on a dry run."""
+    text = _decode(content)
+    reader = _reader(text)
+    affiliation_columns = _check_header(session, reader.fieldnames)
+    funds = funds_by_code(session, affiliation_columns.values())
+    rows: list[_Row] = []
+    first_line: dict[str, int] = {}
+    for raw in reader:
+        line = reader.line_num
+        if len(rows) >= MAX_ROWS:
+            raise ValidationFailed.field("file", f"at most {MAX_ROWS} rows per file; split it")
+        row = _Row(line)
+        row.result = ImportRowResult(row=line, status="rejected")
+        rows.append(row)
+        values = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        if None in raw:
+            row.result.errors = [
+                {"field": "row", "message": "more values than the header has columns"}
+            ]
+            continue
+        if not any(values.values()):
+            row.result.errors = [{"field": "row", "message": "empty row"}]
+            continue
+        number = values.get("member_number") or None
+        row.result.member_number = number
+        payload: dict[str, Any] = {
+            k: v for k, v in values.items() if v and not k.startswith(AFFILIATION_PREFIX)
+        }
+        payload["affiliations"] = {
+            affiliation_columns[k]: v
+            for k, v in values.items()
+            if k.startswith(AFFILIATION_PREFIX) and v
+        }
+        errors: list[dict[str, str]] = []
+        try:
+            row.data = MemberCreate.model_validate(payload)
+        except ValidationError as exc:
+            errors = [
+                {"field": e["field"], "message": e["message"]}
+                for e in validation_errors(exc.errors())
+            ]
+        for code, value in payload["affiliations"].items():
+            if len(value) > AFFILIATION_MAX:
+                errors.append(
+                    {
+                        "field": f"affiliation:{code}",
+                        "message": f"at most {AFFILIATION_MAX} characters",
+                    }
+                )
+        if number and number in first_line:
+            errors.append(
+                {
+                    "field": "member_number",
+                    "message": f"{number} appears already on line {first_line[number]}",
+                }
+            )
+        elif number:
+            first_line[number] = line
+        if errors:
+            row.data = None
+            row.result.errors = errors
+    candidates = [r for r in rows if r.data is not None]
+    existing = _existing(session, [r.data.member_number for r in candidates if r.data])
+    for r in candidates:
+        assert r.data is not None
+        if r.data.member_number in existing:
+            r.result.status = "duplicate"
+            r.result.member_id = existing[r.data.member_number]
+            r.result.errors = [{"field": "member_number", "message": "exists already; not changed"}]
+            r.data = None
+        else:
+            r.result.status = "valid"
+    good = [r for r in rows if r.data is not None]
+    if not dry_run and good:
+        try:
+            with session.begin_nested():
+                _write(session, actor, good, funds)
+        except IntegrityError:
+            raise Conflict(
+                "another request created some of these members meanwhile; nothing was "
+                "imported: send the file again (existing members come back as duplicates)"
+            ) from None
+        audit.record(
+            session,
+            actor,
+            "member.import",
+            "member",
+            None,
+            {"source": source, "created": len(good), "rows": len(rows)},
+        )
+    results = [r.result for r in rows]
+    return ImportResult(
+        dry_run=dry_run,
+        created=sum(r.status == "created" for r in results),
+        valid=sum(r.status == "valid" for r in results),
+        duplicates=sum(r.status == "duplicate" for r in results),
+        rejected=sum(r.status == "rejected" for r in results),
+        results=results,
+    )
+
+
+def _existing(session: Session, numbers: list[str]) -> dict[str, uuid.UUID]:
+    found: dict[str, uuid.UUID] = {}
+    for i in range(0, len(numbers), 1000):
+        chunk = numbers[i : i + 1000]
+        found.update(
+            dict(
+                session.execute(
+                    select(Member.member_number, Member.id).where(Member.member_number.in_(chunk))
+                )
+                .tuples()
+                .all()
+            )
+        )
+    return found
+
+
+def _write(session: Session, actor: Actor, good: list[_Row], funds: dict[str, Any]) -> None:
+    org = bound_organisation(session)
+    currency = organisation_currency(session)
+    accounts = ledger.open_accounts(
+        session,
+        actor,
+        [
+            ledger.AccountSpec(
+                code=credit_account_code(r.data.member_number),
+                name=f"Prepaid credit of {r.data.member_number}",
+                type=AccountType.liability,
+                currency=currency,
+            )
+            for r in good
+            if r.data is not None
+        ],
+    )
+    now = utcnow()
+    members: list[dict[str, Any]] = []
+    affiliations: list[dict[str, Any]] = []
+    for r in good:
+        d = r.data
+        assert d is not None
+        member_id = uuid7()
+        members.append(
+            {
+                "organisation_id": org,
+                "id": member_id,
+                "member_number": d.member_number,
+                "full_name": d.full_name,
+                "national_id": d.national_id,
+                "phone": d.phone,
+                "sector": d.sector,
+                "status": d.status,
+                "joined_on": d.joined_on,
+                "credit_account_id": accounts[credit_account_code(d.member_number)],
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        for code, number in d.affiliations.items():
+            affiliations.append(
+                {
+                    "organisation_id": org,
+                    "id": uuid7(),
+                    "member_id": member_id,
+                    "fund_id": funds[code].id,
+                    "affiliation_number": number,
+                    "updated_at": now,
+                }
+            )
+        r.result.status = "created"
+        r.result.member_id = member_id
+        audit.record(
+            session, actor, "member.create", "member", member_id, d.model_dump(mode="json")
+        )
+    for i in range(0, len(members), 1000):
+        session.execute(insert(Member), members[i : i + 1000])
+    for i in range(0, len(affiliations), 1000):
+        session.execute(insert(MemberAffiliation), affiliations[i : i + 1000])

@@ -1,0 +1,170 @@
+"""Request and response models of members, transport units and enrolments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from app.core.schemas import AmountText, BusinessDate, Schema
+
+MemberStatus = Literal["active", "suspended", "exited"]
+UnitStatus = Literal["active", "suspended", "retired"]
+CrewRole = Literal["owner", "driver", "conductor"]
+
+MEMBER_NUMBER = Field(
+    min_length=1,
+    max_length=32,
+    pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+    description="organisation-unique: letters, digits, '.', '_', '/', '-'",
+    examples=["M-0001"],
+)
+REGISTRATION = Field(
+    min_length=1,
+    max_length=32,
+    pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$",
+    description="the vehicle's plate, organisation-unique",
+    examples=["A123456"],
+)
+Affiliations = dict[str, str]
+_AFFILIATIONS = "{fund_code: affiliation_number}: the member's number at each fund"
+
+
+class MemberCreate(Schema):
+    member_number: str = MEMBER_NUMBER
+    full_name: str = Field(min_length=1, max_length=200)
+    national_id: str | None = Field(default=None, min_length=1, max_length=64)
+    phone: str | None = Field(default=None, min_length=3, max_length=32, pattern=r"^\+?[0-9 ()-]+$")
+    sector: str | None = Field(default=None, min_length=1, max_length=64)
+    status: MemberStatus = "active"
+    joined_on: BusinessDate
+    affiliations: Affiliations = Field(
+        default_factory=dict, description=_AFFILIATIONS, examples=[{"PENSION": "SS-99812"}]
+    )
+
+
+class MemberUpdate(Schema):
+    """Only the fields sent change. `affiliations` sets the numbers it names; a number set to
+    null removes that fund's affiliation; funds not named keep theirs."""
+
+    full_name: str | None = Field(default=None, min_length=1, max_length=200)
+    national_id: str | None = Field(default=None, min_length=1, max_length=64)
+    phone: str | None = Field(default=None, min_length=3, max_length=32, pattern=r"^\+?[0-9 ()-]+$")
+    sector: str | None = Field(default=None, min_length=1, max_length=64)
+    status: MemberStatus | None = None
+    joined_on: BusinessDate | None = None
+    affiliations: dict[str, str | None] | None = None
+
+
+class MemberRead(Schema):
+    id: uuid.UUID
+    member_number: str
+    full_name: str
+    national_id: str | None
+    phone: str | None
+    sector: str | None
+    status: MemberStatus
+    joined_on: date
+    affiliations: Affiliations = Field(description=_AFFILIATIONS)
+    credit_account_id: uuid.UUID = Field(description="the member's prepaid-credit account")
+    created_at: datetime
+    updated_at: datetime
+
+
+class CrewMember(Schema):
+    member_id: uuid.UUID
+    role: CrewRole
+    covered: bool = Field(
+        default=True, description="the unit's contributions count toward this member's coverage"
+    )
+
+
+class UnitCreate(Schema):
+    registration: str = REGISTRATION
+    kind: str = Field(min_length=1, max_length=32, examples=["minibus", "motoconcho"])
+    owner_member_id: uuid.UUID | None = Field(
+        default=None, description="also the crew member with role owner (added if not listed)"
+    )
+    status: UnitStatus = "active"
+    crew: list[CrewMember] = Field(default_factory=list, max_length=50)
+
+
+class UnitUpdate(Schema):
+    """Only the fields sent change; `crew`, when sent, replaces the whole crew."""
+
+    kind: str | None = Field(default=None, min_length=1, max_length=32)
+    owner_member_id: uuid.UUID | None = None
+    status: UnitStatus | None = None
+    crew: list[CrewMember] | None = Field(default=None, max_length=50)
+
+
+class UnitRead(Schema):
+    id: uuid.UUID
+    registration: str
+    kind: str
+    owner_member_id: uuid.UUID | None
+    status: UnitStatus
+    crew: list[CrewMember]
+    credit_account_id: uuid.UUID = Field(description="prepaid credit paid on this unit")
+    created_at: datetime
+    updated_at: datetime
+
+
+class EnrolmentCreate(Schema):
+    member_id: uuid.UUID | None = Field(default=None, description="a member (monthly, per harvest)")
+    unit_id: uuid.UUID | None = Field(default=None, description="a transport unit (daily per unit)")
+    scheme_code: str = Field(min_length=1, max_length=64)
+    starts_on: BusinessDate
+    ends_on: BusinessDate | None = None
+    declared_income: AmountText | None = Field(
+        default=None, description="monthly income, for schemes that take a share of it"
+    )
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> EnrolmentCreate:
+        if (self.member_id is None) == (self.unit_id is None):
+            raise ValueError("give exactly one of member_id or unit_id")
+        return self
+
+
+class EnrolmentUpdate(Schema):
+    """End an enrolment (or move its end), or change the declared income for later dues."""
+
+    ends_on: BusinessDate | None = None
+    declared_income: AmountText | None = None
+
+
+class EnrolmentRead(Schema):
+    id: uuid.UUID
+    member_id: uuid.UUID | None
+    unit_id: uuid.UUID | None
+    scheme_code: str
+    starts_on: date
+    ends_on: date | None
+    declared_income: str | None
+    generated_through: date | None = Field(
+        description="dues exist for every period of this enrolment ending on or before this date"
+    )
+    created_at: datetime
+
+
+class ImportRowResult(Schema):
+    row: int = Field(description="line number in the file (the header is line 1)")
+    status: Literal["created", "valid", "duplicate", "rejected"] = Field(
+        description="valid: a dry run found nothing wrong; duplicate: the member number exists "
+        "already (not changed); rejected: see errors"
+    )
+    member_number: str | None = None
+    member_id: uuid.UUID | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+class ImportResult(Schema):
+    dry_run: bool
+    created: int
+    valid: int
+    duplicates: int
+    rejected: int
+    results: list[ImportRowResult]

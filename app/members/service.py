@@ -1,0 +1,202 @@
+"""Members and their fund affiliations: creation, changes, search.
+
+Creating a member opens its prepaid-credit account (`MEMBER:{member_number}:CREDIT`, a
+liability): money received that no due has taken yet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.core import audit
+from app.core.audit import Actor
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.funds.models import Fund
+from app.funds.service import funds_by_code, organisation_currency
+from app.ledger import service as ledger
+from app.ledger.models import AccountType
+from app.members.models import Member, MemberAffiliation
+from app.members.schemas import MemberCreate, MemberRead, MemberUpdate
+
+AFFILIATION_MAX = 64
+
+
+def credit_account_code(member_number: str) -> str:
+    return f"MEMBER:{member_number}:CREDIT"
+
+
+def check_affiliations(
+    session: Session, numbers: Mapping[str, str | None], funds: Mapping[str, Fund] | None = None
+) -> dict[str, Fund]:
+    """The funds named by {fund_code: number}; 422 naming `affiliations.CODE` otherwise."""
+    funds = funds if funds is not None else funds_by_code(session, numbers.keys())
+    for code, number in numbers.items():
+        if code not in funds:
+            raise ValidationFailed.field(
+                f"affiliations.{code}", f"no fund {code} in this organisation"
+            )
+        if number is not None and not (1 <= len(number.strip()) <= AFFILIATION_MAX):
+            raise ValidationFailed.field(
+                f"affiliations.{code}", f"an affiliation number has 1-{AFFILIATION_MAX} characters"
+            )
+    return {code: funds[code] for code in numbers}
+
+
+def create_member(session: Session, actor: Actor, data: MemberCreate) -> Member:
+    """Create a member and open its prepaid-credit account (409 if the number is taken)."""
+    if session.scalar(select(Member.id).where(Member.member_number == data.member_number)):
+        raise Conflict(f"member number {data.member_number} is taken")
+    funds = check_affiliations(session, data.affiliations)
+    account = ledger.open_account(
+        session,
+        actor,
+        code=credit_account_code(data.member_number),
+        name=f"Prepaid credit of {data.member_number}",
+        type=AccountType.liability,
+        currency=organisation_currency(session),
+    )
+    member = Member(
+        member_number=data.member_number,
+        full_name=data.full_name,
+        national_id=data.national_id,
+        phone=data.phone,
+        sector=data.sector,
+        status=data.status,
+        joined_on=data.joined_on,
+        credit_account_id=account.id,
+    )
+    session.add(member)
+    session.flush()
+    for code, number in data.affiliations.items():
+        session.add(
+            MemberAffiliation(
+                member_id=member.id, fund_id=funds[code].id, affiliation_number=number.strip()
+            )
+        )
+    session.flush()
+    audit.record(session, actor, "member.create", "member", member.id, data.model_dump(mode="json"))
+    return member
+
+
+def get_member(session: Session, member_id: uuid.UUID) -> Member:
+    """The member with this id in the caller's organisation (404 otherwise)."""
+    member = session.scalar(select(Member).where(Member.id == member_id))
+    if member is None:
+        raise NotFound(f"no member {member_id}")
+    return member
+
+
+def affiliations_of(
+    session: Session, member_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, str]]:
+    """{member_id: {fund_code: affiliation_number}} for these members, in one query."""
+    ids = list(member_ids)
+    out: dict[uuid.UUID, dict[str, str]] = defaultdict(dict)
+    if not ids:
+        return out
+    rows = session.execute(
+        select(MemberAffiliation.member_id, Fund.code, MemberAffiliation.affiliation_number)
+        .join(
+            Fund,
+            (Fund.organisation_id == MemberAffiliation.organisation_id)
+            & (Fund.id == MemberAffiliation.fund_id),
+        )
+        .where(MemberAffiliation.member_id.in_(ids))
+    )
+    for member_id, code, number in rows:
+        out[member_id][code] = number
+    return out
+
+
+def member_reads(session: Session, members: list[Member]) -> list[MemberRead]:
+    affs = affiliations_of(session, [m.id for m in members])
+    return [
+        MemberRead.model_validate(
+            {
+                **{k: getattr(m, k) for k in MemberRead.model_fields if k != "affiliations"},
+                "affiliations": affs.get(m.id, {}),
+            }
+        )
+        for m in members
+    ]
+
+
+def update_member(
+    session: Session, actor: Actor, member_id: uuid.UUID, data: MemberUpdate
+) -> Member:
+    """Change a member's details, status or affiliation numbers (the number never changes)."""
+    member = get_member(session, member_id)
+    changes = data.model_dump(mode="json", exclude_unset=True)
+    for name in ("full_name", "status", "joined_on"):
+        if name in changes and changes[name] is None:
+            raise ValidationFailed.field(name, "must not be null")
+    for name in ("full_name", "national_id", "phone", "sector", "status", "joined_on"):
+        if name in changes:
+            setattr(member, name, getattr(data, name))
+    if data.affiliations:
+        funds = check_affiliations(session, data.affiliations)
+        existing = {
+            a.fund_id: a
+            for a in session.scalars(
+                select(MemberAffiliation).where(MemberAffiliation.member_id == member.id)
+            )
+        }
+        for code, number in data.affiliations.items():
+            fund = funds[code]
+            current = existing.get(fund.id)
+            if number is None:
+                if current is not None:
+                    session.execute(
+                        delete(MemberAffiliation)
+                        .where(
+                            MemberAffiliation.organisation_id == member.organisation_id,
+                            MemberAffiliation.id == current.id,
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
+            elif current is None:
+                session.add(
+                    MemberAffiliation(
+                        member_id=member.id, fund_id=fund.id, affiliation_number=number.strip()
+                    )
+                )
+            else:
+                current.affiliation_number = number.strip()
+    session.flush()
+    audit.record(session, actor, "member.update", "member", member.id, changes)
+    return member
+
+
+def search_members(
+    session: Session,
+    *,
+    q: str | None,
+    status: str | None,
+    limit: int,
+    after: str | None,
+) -> tuple[list[Member], str | None]:
+    """Members by member number; `q` matches name, member number, national id or phone
+    (case-insensitive, anywhere in the text)."""
+    stmt = select(Member).order_by(Member.member_number).limit(limit + 1)
+    if q:
+        needle = q.strip().lower()
+        stmt = stmt.where(
+            or_(
+                func.lower(Member.full_name).contains(needle, autoescape=True),
+                func.lower(Member.member_number).contains(needle, autoescape=True),
+                func.lower(Member.national_id).contains(needle, autoescape=True),
+                Member.phone.contains(needle, autoescape=True),
+            )
+        )
+    if status:
+        stmt = stmt.where(Member.status == status)
+    if after is not None:
+        stmt = stmt.where(Member.member_number > after)
+    rows = list(session.scalars(stmt))
+    nxt = rows[limit - 1].member_number if len(rows) > limit else None
+    return rows[:limit], nxt

@@ -1,0 +1,100 @@
+"""Contribution quotes: what a prospective member would pay per period, and to which funds.
+
+Funds give cooperatives these simulations to recruit members. A quote writes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from app.core.errors import ValidationFailed
+from app.core.money import MoneyError, format_minor, parse_minor
+from app.schemes.models import Scheme, SchemeVersion
+from app.schemes.rules import split_payment
+from app.schemes.schedule import MAX_DUE_MINOR
+from app.schemes.schemas import FundPart, QuoteAmounts, QuoteRead
+from app.schemes.terms import terms
+
+PERIOD = {"daily_per_unit": "day", "monthly": "month", "per_harvest": "harvest"}
+
+
+def _add_months(day: date, months: int) -> date:
+    y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
+    for d in (day.day, 30, 29, 28):
+        try:
+            return date(y, m + 1, d)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _amounts(version: SchemeVersion, amount: int, times: int, currency: str) -> QuoteAmounts:
+    fee, parts = split_payment(version.rules, amount)
+    return QuoteAmounts(
+        amount=format_minor(amount * times, currency),
+        fee=format_minor(fee * times, currency),
+        funds=[FundPart(fund_code=f, amount=format_minor(p * times, currency)) for f, p in parts],
+    )
+
+
+def quote(
+    scheme: Scheme,
+    versions: list[SchemeVersion],
+    *,
+    declared_income: str | None,
+    months: int,
+    as_of: date,
+) -> QuoteRead:
+    """The amount per period (rounded half-up once, as a due would be), its split, and the
+    total over `months` months from `as_of`, under the version in force on `as_of`.
+
+    `declared_income` is the monthly income (monthly) or the expected harvest value (per
+    harvest); required where the scheme takes a share of it.
+    """
+    if not versions:
+        raise ValidationFailed.field("code", f"{scheme.code} has no version")
+    in_force = [v for v in versions if v.effective_from <= as_of]
+    version = in_force[-1] if in_force else versions[0]
+    t = terms(version.rules, scheme.currency)
+    base: int | None = None
+    if declared_income is not None:
+        try:
+            base = parse_minor(declared_income, scheme.currency)
+        except MoneyError as exc:
+            raise ValidationFailed.field("declared_income", str(exc)) from None
+        if base > MAX_DUE_MINOR:
+            raise ValidationFailed.field(
+                "declared_income", f"at most {format_minor(MAX_DUE_MINOR, scheme.currency)}"
+            )
+    if t.income_based and base is None:
+        what = "monthly income" if scheme.kind == "monthly" else "expected harvest value"
+        raise ValidationFailed.field(
+            "declared_income", f"{scheme.code} takes a share of the {what}: give it"
+        )
+    per_period = t.amount(base)
+    if scheme.kind == "daily_per_unit":
+        end = _add_months(as_of, months)
+        days = (end - as_of).days
+        periods = sum(
+            1
+            for i in range(days)
+            if ((as_of + timedelta(days=i)).isoweekday() % 7) not in t.rest_weekdays
+        )
+    elif scheme.kind == "monthly":
+        periods = months
+    else:
+        every = t.every_months or 1
+        periods = -(-months // every)
+    return QuoteRead(
+        scheme_code=scheme.code,
+        scheme_name=scheme.name,
+        kind=scheme.kind,
+        version=version.version,
+        currency=scheme.currency,
+        declared_income=None if base is None else format_minor(base, scheme.currency),
+        period=PERIOD[scheme.kind],
+        per_period=_amounts(version, per_period, 1, scheme.currency),
+        months=months,
+        periods=periods,
+        total=_amounts(version, per_period, periods, scheme.currency),
+    )
