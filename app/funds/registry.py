@@ -7,22 +7,127 @@ Built-ins are declared in pyproject.toml like any third party's.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from importlib.metadata import entry_points
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from app.core.errors import ValidationFailed
 
 GROUP = "coopledger.fund_adapters"
 
 
+# -- what an adapter is handed: a batch, its header and its lines streamed from the database --
+
+
+@dataclass(frozen=True, slots=True)
+class BatchHeader:
+    """What a fund needs to know about a batch, whatever the format it takes."""
+
+    kind: Literal["remittance", "affiliation"]
+    batch_id: uuid.UUID
+    reference: str  # RB000012 (remittance) or AF000003 (affiliation): unique per organisation
+    message_id: str  # at most 35 characters: the ISO 20022 MsgId
+    organisation_code: str
+    organisation_name: str
+    fund_code: str
+    fund_name: str
+    currency: str
+    created_at: datetime
+    line_count: int
+    control_sum: int  # minor units; 0 for an affiliation batch
+    through: date | None = None
+    settlement_account: Any = None  # the fund's: free text or {iban, bic, name}
+
+
+@dataclass(frozen=True, slots=True)
+class ContributionLine:
+    """One remittance line: a member's contributions to the fund for one period."""
+
+    end_to_end_id: str
+    member_id: uuid.UUID
+    member_number: str
+    full_name: str
+    national_id: str | None
+    affiliation_number: str | None
+    period_start: date
+    period_end: date
+    amount: int  # minor units
+
+
+@dataclass(frozen=True, slots=True)
+class AffiliationRequest:
+    """One member to register with the fund."""
+
+    line_number: int
+    member_id: uuid.UUID
+    member_number: str
+    full_name: str
+    national_id: str | None
+    phone: str | None
+    joined_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class BatchDocument:
+    """A batch for an adapter. `lines()` streams the lines afresh, in order, on every call, so
+    a 100,000-line batch is never held in memory."""
+
+    header: BatchHeader
+    lines: Callable[[], Iterator[Any]]  # ContributionLine or AffiliationRequest items
+
+
+@dataclass(frozen=True, slots=True)
+class LineAnswer:
+    """The fund's answer about one line (remittance: by end_to_end_id; affiliation: member_id)."""
+
+    key: str
+    status: Literal["accepted", "rejected"]
+    reason: str | None = None
+    affiliation_number: str | None = None
+
+
+@dataclass(slots=True)
+class Delivery:
+    """What happened when a batch was handed to the adapter at submission."""
+
+    outcome: Literal["delivered", "awaiting_download", "held_in_custody"]
+    reference: str | None = None  # the fund's own reference for the batch, if it gave one
+    attempts: int = 0
+    answer: Any = None  # the fund's answer, as recorded
+    line_answers: list[LineAnswer] = field(default_factory=list)
+
+
+class DeliveryFailed(Exception):
+    """The fund could not be reached, or refused the batch; nothing was handed over."""
+
+    def __init__(self, message: str, *, attempts: int = 0, answer: Any = None) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.answer = answer
+
+
 @runtime_checkable
 class FundAdapter(Protocol):
-    """What every fund adapter provides (the remittances feature extends this contract)."""
+    """What every fund adapter provides.
+
+    `validate_config` checks a fund's `adapter_config` when the fund is saved. `deliver`
+    hands a sealed batch to the fund at submission: an adapter with a channel pushes it and
+    reads the answer; a file adapter returns `awaiting_download` (the fund office downloads
+    the file); it raises DeliveryFailed when nothing was handed over. Adapters must be safe
+    to call again with the same batch: the batch id is the idempotency key.
+    """
 
     name: str
 
     def validate_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Return the config normalised, or raise ValueError naming what is wrong."""
+        ...
+
+    def deliver(self, document: BatchDocument, config: dict[str, Any]) -> Delivery:
+        """Hand the batch to the fund (see the class docstring)."""
         ...
 
 
@@ -56,5 +161,10 @@ def get(name: str) -> FundAdapter:
             raise ValidationFailed.field(
                 "adapter", f"no fund adapter named {name!r} (known: {known})"
             )
-        found = ep.load()
+        try:
+            found = ep.load()
+        except Exception as exc:  # a broken third-party package must not take the API down
+            raise ValidationFailed.field(
+                "adapter", f"fund adapter {name!r} is installed but does not load: {exc}"
+            ) from None
     return found() if isinstance(found, type) else found

@@ -55,7 +55,7 @@ class RemittanceBatch(OrgScoped, Base):
             "status IN ('draft', 'sealed', 'submitted', 'acknowledged', 'settled', 'cancelled')",
             name="status",
         ),
-        CheckConstraint("line_count > 0 AND control_sum > 0", name="totals_positive"),
+        CheckConstraint("line_count >= 0 AND control_sum >= 0", name="totals_not_negative"),
         CheckConstraint(
             "accepted_sum + rejected_sum <= control_sum AND accepted_count + rejected_count "
             "<= line_count",
@@ -126,9 +126,7 @@ class RemittanceLine(OrgScoped, Base):
     __table_args__ = (
         UniqueConstraint("organisation_id", "end_to_end_id"),
         UniqueConstraint("organisation_id", "batch_id", "line_number"),
-        UniqueConstraint(
-            "organisation_id", "batch_id", "member_id", "period_start", "period_end"
-        ),
+        UniqueConstraint("organisation_id", "batch_id", "member_id", "period_start", "period_end"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("status IN ('pending', 'accepted', 'rejected')", name="status"),
         org_fk(["batch_id"], "remittance_batch"),

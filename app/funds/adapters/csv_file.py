@@ -1,15 +1,117 @@
-"""The `csv` fund adapter: a file with a header line, one line per contribution, a trailer."""
+"""The `csv` fund adapter: a file with a header record, one record per line, a trailer.
+
+Layout (docs/remittances.md), with the fund's delimiter (`,` by default, or `;`):
+
+    HEADER,<reference>,<organisation>,<fund>,<currency>,<through>,<created_at>
+    record,end_to_end_id,member_number,affiliation_number,full_name,national_id,period_start,period_end,amount
+    LINE,RB000001-000001,M-0001,AFF-1,Ana Pérez,001-1234567-8,2026-11-01,2026-11-30,150.00
+    TRAILER,<line_count>,<control_sum>
+
+An affiliation batch has the columns
+`record,line_number,member_id,member_number,full_name,national_id,phone,joined_on` and a
+trailer `TRAILER,<line_count>`.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from typing import Any
 
-from app.funds.adapters import _config
+from app.funds.adapters import _config, _text
+from app.funds.registry import AffiliationRequest, BatchDocument, ContributionLine, Delivery
+
+MEDIA_TYPE = "text/csv; charset=utf-8"
+
+REMITTANCE_COLUMNS = [
+    "record",
+    "end_to_end_id",
+    "member_number",
+    "affiliation_number",
+    "full_name",
+    "national_id",
+    "period_start",
+    "period_end",
+    "amount",
+]
+AFFILIATION_COLUMNS = [
+    "record",
+    "line_number",
+    "member_id",
+    "member_number",
+    "full_name",
+    "national_id",
+    "phone",
+    "joined_on",
+]
+
+
+def render(document: BatchDocument, config: dict[str, Any] | None = None) -> Iterator[bytes]:
+    """The batch as CSV, in chunks of bytes."""
+    delimiter = (config or {}).get("delimiter", ",")
+    head = document.header
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+
+    def take() -> bytes:
+        data = buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
+        return data
+
+    writer.writerow(
+        [
+            "HEADER",
+            head.reference,
+            head.organisation_code,
+            head.fund_code,
+            head.currency,
+            head.through.isoformat() if head.through else "",
+            head.created_at.isoformat(),
+        ]
+    )
+    affiliation = head.kind == "affiliation"
+    writer.writerow(AFFILIATION_COLUMNS if affiliation else REMITTANCE_COLUMNS)
+    for n, line in enumerate(document.lines(), start=1):
+        if isinstance(line, ContributionLine):
+            writer.writerow(
+                [
+                    "LINE",
+                    line.end_to_end_id,
+                    line.member_number,
+                    line.affiliation_number or "",
+                    _text.clean(line.full_name, 200),
+                    line.national_id or "",
+                    line.period_start.isoformat(),
+                    line.period_end.isoformat(),
+                    _text.amount(line.amount, head.currency),
+                ]
+            )
+        elif isinstance(line, AffiliationRequest):
+            writer.writerow(
+                [
+                    "LINE",
+                    line.line_number,
+                    str(line.member_id),
+                    line.member_number,
+                    _text.clean(line.full_name, 200),
+                    line.national_id or "",
+                    line.phone or "",
+                    line.joined_on.isoformat(),
+                ]
+            )
+        if n % _text.CHUNK_LINES == 0:
+            yield take()
+    if affiliation:
+        writer.writerow(["TRAILER", head.line_count])
+    else:
+        writer.writerow(["TRAILER", head.line_count, _text.amount(head.control_sum, head.currency)])
+    yield take()
 
 
 class CsvAdapter:
-    """Exports a batch as the documented CSV layout (docs/remittances.md); delivery is the
-    fund office downloading the file."""
+    """Exports a batch in the documented CSV layout; the fund office downloads the file."""
 
     name = "csv"
 
@@ -19,3 +121,6 @@ class CsvAdapter:
         out = _config.common(config)
         out["delimiter"] = _config.choice(config, "delimiter", ",", (",", ";"))
         return out
+
+    def deliver(self, document: BatchDocument, config: dict[str, Any]) -> Delivery:
+        return Delivery("awaiting_download")

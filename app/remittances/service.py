@@ -1,0 +1,516 @@
+"""Remittance batches: gather what is owed to a fund, seal, cancel, submit.
+
+Each step is one transaction (the caller's unit of work) with its ledger entry and audit
+event; steps out of order are 409. Acknowledgement and settlement are in settlement.py.
+
+Ledger shape: sealing moves the control sum from the fund's owed account to its in-transit
+account; a rejected line moves back; settlement moves in-transit out to the bank (or, for a
+custody fund, into the fund's custody account at the intermediary).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Uuid, and_, delete, exists, func, insert, literal, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from app.collections.models import ContributionShare
+from app.core import audit
+from app.core.audit import Actor
+from app.core.database import bind_organisation, bound_organisation, utcnow
+from app.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from app.core.ids import uuid7
+from app.funds import registry
+from app.funds.models import Fund
+from app.funds.registry import BatchDocument, BatchHeader, ContributionLine, DeliveryFailed
+from app.identity.models import Organisation
+from app.ledger import service as ledger
+from app.ledger.service import Line
+from app.members.models import Member, MemberAffiliation
+from app.remittances.models import (
+    RemittanceBatch,
+    RemittanceCounter,
+    RemittanceLine,
+    RemittanceShare,
+)
+
+STREAM_CHUNK = 5000  # lines read per query when a batch is streamed to a file or a fund
+
+
+class FundUnreachable(DomainError):
+    """The fund's adapter could not hand the batch over (502); the batch stays sealed."""
+
+    status, slug, title = 502, "fund-unreachable", "The fund did not take the batch"
+
+
+def _org(session: Session) -> uuid.UUID:
+    org = bound_organisation(session)
+    if org is None:
+        raise RuntimeError("remittances need a session bound to an organisation")
+    return org
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+# -- look-ups -----------------------------------------------------------------------------------
+
+
+def fund_by_code(session: Session, code: str, *, field: str | None = "fund_code") -> Fund:
+    """The fund with this code: 422 naming `field` if there is none (404 when field is None)."""
+    fund = session.scalar(select(Fund).where(Fund.code == code))
+    if fund is None:
+        if field is None:
+            raise NotFound(f"no fund {code!r}")
+        raise ValidationFailed.field(field, f"no fund with code {code!r} in this organisation")
+    return fund
+
+
+def get_batch(
+    session: Session, batch_id: uuid.UUID, *, fund_code: str | None = None, lock: bool = False
+) -> RemittanceBatch:
+    """The batch, or 404; a fund office (`fund_code`) sees only its own fund's batches."""
+    stmt = select(RemittanceBatch).where(RemittanceBatch.id == batch_id)
+    if fund_code is not None:
+        stmt = stmt.where(
+            RemittanceBatch.fund_id.in_(select(Fund.id).where(Fund.code == fund_code))
+        )
+    if lock:
+        # Two lifecycle steps on one batch queue here instead of both reading its old status.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    batch = session.scalar(stmt)
+    if batch is None:
+        raise NotFound(f"no remittance batch {batch_id}")
+    return batch
+
+
+def fund_of(session: Session, batch: RemittanceBatch) -> Fund:
+    fund = session.scalar(select(Fund).where(Fund.id == batch.fund_id))
+    if fund is None:  # pragma: no cover - a foreign key guarantees it
+        raise NotFound(f"no fund {batch.fund_id}")
+    return fund
+
+
+def next_number(session: Session, kind: str) -> int:
+    """The organisation's next batch number of this kind, taken in this transaction."""
+    org = _org(session)
+    upsert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = upsert(RemittanceCounter).values(organisation_id=org, kind=kind, last_number=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["organisation_id", "kind"],
+        set_={"last_number": RemittanceCounter.last_number + 1},
+    ).returning(RemittanceCounter.last_number)
+    return int(session.execute(stmt).scalar_one())
+
+
+def _require(batch: RemittanceBatch, *allowed: str, action: str) -> None:
+    if batch.status not in allowed:
+        raise Conflict(
+            f"batch {batch.reference} is {batch.status}: only a batch that is "
+            f"{' or '.join(allowed)} can be {action}"
+        )
+
+
+# -- creating a batch ---------------------------------------------------------------------------
+
+
+def create_batch(
+    session: Session, actor: Actor, *, fund_code: str, through: date
+) -> RemittanceBatch:
+    """Gather every share owed to the fund for periods ending on or before `through`, not in
+    a live batch, into a draft batch of per-member-per-period lines.
+
+    Shares are claimed first, in one INSERT ... SELECT, so what the lines add up to is
+    exactly what the batch holds even while receipts keep arriving. A member's period whose
+    shares net to zero (a receipt and its reversal) is claimed without a line; one that nets
+    below zero is left owed, to net against later shares. Nothing owed is 409.
+    """
+    org = _org(session)
+    fund = session.scalar(select(Fund).where(Fund.code == fund_code).with_for_update())
+    if fund is None:
+        raise ValidationFailed.field(
+            "fund_code", f"no fund with code {fund_code!r} in this organisation"
+        )
+    batch = RemittanceBatch(
+        organisation_id=org,
+        id=uuid7(),
+        number=next_number(session, "remittance"),
+        fund_id=fund.id,
+        through=through,
+        status="draft",
+        currency=fund.currency,
+        line_count=0,
+        control_sum=0,
+        created_by=actor.name,
+    )
+    session.add(batch)
+    session.flush()
+
+    live = exists().where(
+        RemittanceShare.organisation_id == ContributionShare.organisation_id,
+        RemittanceShare.share_id == ContributionShare.id,
+        RemittanceShare.released_at.is_(None),
+    )
+    session.execute(
+        insert(RemittanceShare).from_select(
+            ["organisation_id", "batch_id", "share_id"],
+            select(
+                ContributionShare.organisation_id,
+                literal(batch.id, type_=Uuid()),
+                ContributionShare.id,
+            ).where(
+                ContributionShare.organisation_id == org,
+                ContributionShare.fund_id == fund.id,
+                ContributionShare.period_end <= through,
+                ~live,
+            ),
+        )
+    )
+    claimed = _claimed_shares(org, batch.id)
+    groups = session.execute(
+        select(
+            ContributionShare.member_id,
+            ContributionShare.period_start,
+            ContributionShare.period_end,
+            func.sum(ContributionShare.amount),
+            Member.member_number,
+        )
+        .join(claimed, claimed.c.share_id == ContributionShare.id)
+        .join(Member, and_(Member.organisation_id == org, Member.id == ContributionShare.member_id))
+        .where(ContributionShare.organisation_id == org)
+        .group_by(
+            ContributionShare.member_id,
+            ContributionShare.period_start,
+            ContributionShare.period_end,
+            Member.member_number,
+        )
+        .order_by(
+            Member.member_number, ContributionShare.period_start, ContributionShare.period_end
+        )
+    ).all()
+
+    owing_back = [(m, ps, pe) for m, ps, pe, total, _ in groups if total < 0]
+    for i in range(0, len(owing_back), 500):
+        keys = owing_back[i : i + 500]
+        session.execute(
+            delete(RemittanceShare).where(
+                RemittanceShare.organisation_id == org,
+                RemittanceShare.batch_id == batch.id,
+                RemittanceShare.share_id.in_(
+                    select(ContributionShare.id).where(
+                        ContributionShare.organisation_id == org,
+                        ContributionShare.fund_id == fund.id,
+                        tuple_(
+                            ContributionShare.member_id,
+                            ContributionShare.period_start,
+                            ContributionShare.period_end,
+                        ).in_(keys),
+                    )
+                ),
+            )
+        )
+    positive = [g for g in groups if g[3] > 0]
+    if not positive:
+        raise Conflict(
+            f"nothing is owed to fund {fund.code} for periods ending on or before {through}"
+        )
+    numbers: dict[uuid.UUID, str] = {
+        member_id: number
+        for member_id, number in session.execute(
+            select(MemberAffiliation.member_id, MemberAffiliation.affiliation_number).where(
+                MemberAffiliation.organisation_id == org, MemberAffiliation.fund_id == fund.id
+            )
+        )
+    }
+    reference = batch.reference
+    rows = [
+        {
+            "organisation_id": org,
+            "id": uuid7(),
+            "batch_id": batch.id,
+            "line_number": n,
+            "end_to_end_id": f"{reference}-{n:06d}",
+            "member_id": member_id,
+            "affiliation_number": numbers.get(member_id),
+            "period_start": period_start,
+            "period_end": period_end,
+            "amount": int(total),
+            "status": "pending",
+        }
+        for n, (member_id, period_start, period_end, total, _) in enumerate(positive, start=1)
+    ]
+    for i in range(0, len(rows), 5000):
+        session.execute(insert(RemittanceLine), rows[i : i + 5000])
+    batch.line_count = len(rows)
+    batch.control_sum = sum(int(g[3]) for g in positive)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "remittance.create",
+        "remittance_batch",
+        batch.id,
+        {
+            "reference": reference,
+            "fund_code": fund.code,
+            "through": through.isoformat(),
+            "line_count": batch.line_count,
+            "control_sum": batch.control_sum,
+            "left_owed_negative": len(owing_back),
+        },
+    )
+    return batch
+
+
+def _claimed_shares(org: uuid.UUID, batch_id: uuid.UUID) -> Any:
+    return (
+        select(RemittanceShare.share_id)
+        .where(RemittanceShare.organisation_id == org, RemittanceShare.batch_id == batch_id)
+        .subquery()
+    )
+
+
+# -- lifecycle ----------------------------------------------------------------------------------
+
+
+def seal(session: Session, actor: Actor, batch_id: uuid.UUID) -> RemittanceBatch:
+    """Fix the batch (no line changes after this) and move its control sum from owed to in
+    transit, in one entry."""
+    batch = get_batch(session, batch_id, lock=True)
+    _require(batch, "draft", action="sealed")
+    fund = fund_of(session, batch)
+    batch.seal_journal_id = ledger.post(
+        session,
+        actor,
+        description=f"Remittance {batch.reference} to {fund.code} sealed",
+        effective_on=today(),
+        lines=[
+            Line.debit(fund.owed_account_id, batch.control_sum),
+            Line.credit(fund.transit_account_id, batch.control_sum),
+        ],
+        kind="remittance.seal",
+    )
+    batch.status = "sealed"
+    batch.sealed_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "remittance.seal",
+        "remittance_batch",
+        batch.id,
+        {
+            "reference": batch.reference,
+            "control_sum": batch.control_sum,
+            "journal_id": str(batch.seal_journal_id),
+        },
+    )
+    return batch
+
+
+def cancel(
+    session: Session, actor: Actor, batch_id: uuid.UUID, reason: str | None
+) -> RemittanceBatch:
+    """Cancel a draft: its shares are free again and go into the fund's next batch."""
+    batch = get_batch(session, batch_id, lock=True)
+    _require(batch, "draft", action="cancelled")
+    session.execute(
+        update(RemittanceShare)
+        .where(
+            RemittanceShare.organisation_id == batch.organisation_id,
+            RemittanceShare.batch_id == batch.id,
+            RemittanceShare.released_at.is_(None),
+        )
+        .values(released_at=utcnow())
+    )
+    batch.status = "cancelled"
+    batch.cancelled_at = utcnow()
+    batch.cancel_reason = reason
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "remittance.cancel",
+        "remittance_batch",
+        batch.id,
+        {"reference": batch.reference, "reason": reason},
+    )
+    return batch
+
+
+def submit(session: Session, actor: Actor, batch_id: uuid.UUID) -> RemittanceBatch:
+    """Hand a sealed batch to the fund's adapter and record what it did and answered.
+
+    If the fund answers with line statuses, they are applied as its acknowledgement. If the
+    adapter cannot hand it over, FundUnreachable (502) and the batch stays sealed.
+    """
+    from app.remittances.settlement import acknowledge
+
+    batch = get_batch(session, batch_id, lock=True)
+    _require(batch, "sealed", action="submitted")
+    fund = fund_of(session, batch)
+    try:
+        adapter = registry.get(fund.adapter)
+    except ValidationFailed:
+        raise Conflict(
+            f"fund {fund.code}'s adapter {fund.adapter!r} is not installed: "
+            f"installed are {', '.join(registry.names())}"
+        ) from None
+    document = remittance_document(session, batch, fund)
+    try:
+        delivery = adapter.deliver(document, dict(fund.adapter_config or {}))
+    except DeliveryFailed as exc:
+        raise FundUnreachable(str(exc)) from exc
+    batch.delivery = {
+        "adapter": fund.adapter,
+        "outcome": delivery.outcome,
+        "reference": delivery.reference,
+        "attempts": delivery.attempts,
+        "answer": delivery.answer,
+        "at": utcnow().isoformat(),
+    }
+    batch.status = "submitted"
+    batch.submitted_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "remittance.submit",
+        "remittance_batch",
+        batch.id,
+        {
+            "reference": batch.reference,
+            "adapter": fund.adapter,
+            "outcome": delivery.outcome,
+            "attempts": delivery.attempts,
+            "fund_reference": delivery.reference,
+        },
+    )
+    if delivery.line_answers:
+        acknowledge(session, actor, batch.id, delivery.line_answers, source="adapter")
+    return batch
+
+
+def record_failed_delivery(session: Session, actor: Actor, batch_id: uuid.UUID, error: str) -> None:
+    """Keep a failed hand-over in the batch and the audit trail (the submission rolled back)."""
+    batch = get_batch(session, batch_id)
+    batch.delivery = {"outcome": "failed", "error": error[:1000], "at": utcnow().isoformat()}
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "remittance.delivery_failed",
+        "remittance_batch",
+        batch.id,
+        {"reference": batch.reference, "error": error[:1000]},
+    )
+
+
+# -- the batch as a document for adapters and downloads ------------------------------------------
+
+
+def message_id(organisation_code: str, reference: str) -> str:
+    return f"{organisation_code[:20]}-{reference}"
+
+
+def remittance_document(
+    session: Session, batch: RemittanceBatch, fund: Fund, *, release_between_chunks: bool = False
+) -> BatchDocument:
+    """The batch as adapters see it; its lines are read in chunks each time they are walked.
+
+    With `release_between_chunks` each chunk is read in its own short transaction (a
+    download must not hold SQLite's lock while a slow client reads); sealed lines never
+    change, so the chunks agree."""
+    org = session.scalar(select(Organisation).where(Organisation.id == batch.organisation_id))
+    assert org is not None
+    header = BatchHeader(
+        kind="remittance",
+        batch_id=batch.id,
+        reference=batch.reference,
+        message_id=message_id(org.code, batch.reference),
+        organisation_code=org.code,
+        organisation_name=org.name,
+        fund_code=fund.code,
+        fund_name=fund.name,
+        currency=batch.currency,
+        created_at=batch.sealed_at or batch.created_at,
+        line_count=batch.line_count,
+        control_sum=batch.control_sum,
+        through=batch.through,
+        settlement_account=fund.settlement_account,
+    )
+    org_id, batch_id = batch.organisation_id, batch.id
+
+    def lines() -> Iterator[ContributionLine]:
+        after = 0
+        while True:
+            rows = session.execute(
+                select(
+                    RemittanceLine.line_number,
+                    RemittanceLine.end_to_end_id,
+                    RemittanceLine.member_id,
+                    Member.member_number,
+                    Member.full_name,
+                    Member.national_id,
+                    RemittanceLine.affiliation_number,
+                    RemittanceLine.period_start,
+                    RemittanceLine.period_end,
+                    RemittanceLine.amount,
+                )
+                .join(
+                    Member,
+                    and_(Member.organisation_id == org_id, Member.id == RemittanceLine.member_id),
+                )
+                .where(
+                    RemittanceLine.organisation_id == org_id,
+                    RemittanceLine.batch_id == batch_id,
+                    RemittanceLine.line_number > after,
+                )
+                .order_by(RemittanceLine.line_number)
+                .limit(STREAM_CHUNK)
+            ).all()
+            if release_between_chunks:
+                session.rollback()
+            if not rows:
+                return
+            for r in rows:
+                yield ContributionLine(
+                    end_to_end_id=r.end_to_end_id,
+                    member_id=r.member_id,
+                    member_number=r.member_number,
+                    full_name=r.full_name,
+                    national_id=r.national_id,
+                    affiliation_number=r.affiliation_number,
+                    period_start=r.period_start,
+                    period_end=r.period_end,
+                    amount=r.amount,
+                )
+            after = rows[-1][0]
+
+    return BatchDocument(header, lines)
+
+
+def stream_file(
+    factory: Any,
+    organisation_id: uuid.UUID,
+    batch_id: uuid.UUID,
+    render: Any,
+    config: dict[str, Any],
+) -> Iterator[bytes]:
+    """Render a batch with its own session, so a download outlives the request's transaction
+    and reads its lines a chunk at a time."""
+    with factory() as session:
+        bind_organisation(session, organisation_id)
+        batch = get_batch(session, batch_id)
+        document = remittance_document(
+            session, batch, fund_of(session, batch), release_between_chunks=True
+        )
+        session.rollback()
+        yield from render(document, config)

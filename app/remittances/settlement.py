@@ -1,0 +1,416 @@
+"""The fund's answer: acknowledgement per line (JSON or ISO 20022 pain.002), then settlement.
+
+A line is decided once: accepted, or rejected with a reason. Sending the same decision again
+changes nothing (fund offices resend); a different one is 409. Rejected lines go back from
+in transit to owed, in one entry per acknowledgement, and their shares are free again for
+the fund's next batch. The batch is `acknowledged` when no line is pending.
+
+Settlement books what actually moved. A settled amount that differs from the accepted sum
+is recorded and flagged, never absorbed: the difference stays in the in-transit account.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.orm import Session
+
+from app.collections.models import ContributionShare
+from app.core import audit
+from app.core.audit import Actor
+from app.core.database import utcnow
+from app.core.errors import Conflict, ValidationFailed
+from app.core.ids import uuid7
+from app.funds.registry import LineAnswer
+from app.ledger import service as ledger
+from app.ledger.models import Account, AccountType
+from app.ledger.service import Line
+from app.remittances.models import (
+    RemittanceAcknowledgement,
+    RemittanceBatch,
+    RemittanceLine,
+    RemittanceShare,
+)
+from app.remittances.service import _require, fund_of, get_batch
+
+PAIN002_NAMESPACE = re.compile(r"^urn:iso:std:iso:20022:tech:xsd:pain\.002\.001\.\d{2}$")
+ACCEPTED_CODES = frozenset({"ACCP", "ACSC", "ACSP", "ACTC", "ACWC", "ACCC", "ACFC", "ACWP"})
+REJECTED_CODES = frozenset({"RJCT"})
+
+
+@dataclass(frozen=True, slots=True)
+class Pain002:
+    message_id: str | None
+    original_message_id: str | None
+    group_status: str | None
+    answers: list[LineAnswer]
+
+
+def parse_pain002(body: bytes) -> Pain002:
+    """Read a pain.002 status report (any pain.002.001.xx version). Entities, DTDs and
+    network access are refused; a malformed document is 422 naming `body`."""
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=True,
+        remove_comments=True,
+    )
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError as exc:
+        raise ValidationFailed.field("body", f"not a well-formed XML document: {exc}") from None
+    ns = etree.QName(root).namespace or ""
+    if etree.QName(root).localname != "Document" or not PAIN002_NAMESPACE.match(ns):
+        raise ValidationFailed.field(
+            "body",
+            "expected an ISO 20022 pain.002 Document (urn:iso:std:iso:20022:tech:xsd:pain.002.001.xx)",
+        )
+    q = {"p": ns}
+
+    def text(node: Any, path: str) -> str | None:
+        found = node.find(path, q)
+        return found.text.strip() if found is not None and found.text else None
+
+    report = root.find("p:CstmrPmtStsRpt", q)
+    if report is None:
+        raise ValidationFailed.field("body", "no CstmrPmtStsRpt in the document")
+    group = report.find("p:OrgnlGrpInfAndSts", q)
+    answers: list[LineAnswer] = []
+    for tx in report.iterfind(".//p:TxInfAndSts", q):
+        key = text(tx, "p:OrgnlEndToEndId")
+        code = text(tx, "p:TxSts")
+        if key is None or code is None:
+            raise ValidationFailed.field("body", "a TxInfAndSts lacks OrgnlEndToEndId or TxSts")
+        status = _status(code)
+        if status is None:
+            continue  # pending or received: not a decision yet
+        reason = None
+        if status == "rejected":
+            parts = [text(tx, "p:StsRsnInf/p:Rsn/p:Cd") or text(tx, "p:StsRsnInf/p:Rsn/p:Prtry")]
+            parts += [t.text.strip() for t in tx.iterfind("p:StsRsnInf/p:AddtlInf", q) if t.text]
+            reason = ": ".join(p for p in parts if p) or "rejected by the fund (no reason given)"
+        answers.append(
+            LineAnswer(
+                key, "accepted" if status == "accepted" else "rejected", reason and reason[:500]
+            )
+        )
+    return Pain002(
+        message_id=text(report, "p:GrpHdr/p:MsgId"),
+        original_message_id=text(group, "p:OrgnlMsgId") if group is not None else None,
+        group_status=text(group, "p:GrpSts") if group is not None else None,
+        answers=answers,
+    )
+
+
+def _status(code: str) -> str | None:
+    if code in ACCEPTED_CODES:
+        return "accepted"
+    if code in REJECTED_CODES:
+        return "rejected"
+    return None
+
+
+def answers_from_pain002(
+    session: Session, batch: RemittanceBatch, report: Pain002
+) -> list[LineAnswer]:
+    """Per-transaction statuses win; a final group status (accepted or rejected) decides the
+    lines not listed; a transaction whose EndToEndId is the batch reference (one transfer
+    per batch) decides every line."""
+    by_key = {a.key: a for a in report.answers}
+    whole = by_key.pop(batch.reference, None)
+    default = whole.status if whole else _status(report.group_status or "")
+    default_reason = (whole.reason if whole else None) or (
+        f"whole batch rejected (group status {report.group_status})"
+        if default == "rejected"
+        else None
+    )
+    if default is None:
+        return list(by_key.values())
+    pending = session.scalars(
+        select(RemittanceLine.end_to_end_id).where(
+            RemittanceLine.batch_id == batch.id, RemittanceLine.status == "pending"
+        )
+    ).all()
+    out = list(by_key.values())
+    out += [LineAnswer(k, default, default_reason) for k in pending if k not in by_key]  # type: ignore[arg-type]
+    return out
+
+
+def acknowledge(
+    session: Session,
+    actor: Actor,
+    batch_id: uuid.UUID,
+    answers: Sequence[LineAnswer],
+    *,
+    source: str,
+    document: str | None = None,
+    message_id: str | None = None,
+    fund_code: str | None = None,
+    field_prefix: str = "lines",
+) -> tuple[RemittanceBatch, RemittanceAcknowledgement]:
+    """Record the fund's decisions on lines of a submitted batch (see the module docstring)."""
+    batch = get_batch(session, batch_id, fund_code=fund_code, lock=True)
+    _require(batch, "submitted", "acknowledged", action="acknowledged")
+    org = batch.organisation_id
+    lines = {
+        e2e: (line_id, status, amount)
+        for line_id, e2e, status, amount in session.execute(
+            select(
+                RemittanceLine.id,
+                RemittanceLine.end_to_end_id,
+                RemittanceLine.status,
+                RemittanceLine.amount,
+            ).where(RemittanceLine.batch_id == batch.id)
+        )
+    }
+    seen: set[str] = set()
+    accept: list[tuple[uuid.UUID, int]] = []
+    reject: list[tuple[uuid.UUID, str | None, int]] = []
+    for i, answer in enumerate(answers):
+        where = f"{field_prefix}.{i}.end_to_end_id"
+        if answer.key in seen:
+            raise ValidationFailed.field(where, f"{answer.key} is listed twice")
+        seen.add(answer.key)
+        found = lines.get(answer.key)
+        if found is None:
+            raise ValidationFailed.field(
+                where, f"no line {answer.key!r} in batch {batch.reference}"
+            )
+        line_id, status, amount = found
+        if status == answer.status:
+            continue  # the same decision sent again
+        if status != "pending":
+            raise Conflict(
+                f"line {answer.key} was already {status}; it cannot now be {answer.status}"
+            )
+        if answer.status == "accepted":
+            accept.append((line_id, amount))
+        else:
+            reject.append((line_id, answer.reason, amount))
+    fund = fund_of(session, batch)
+    ack = RemittanceAcknowledgement(
+        organisation_id=org,
+        id=uuid7(),
+        batch_id=batch.id,
+        source=source,
+        message_id=message_id[:35] if message_id else None,
+        accepted_count=len(accept),
+        rejected_count=len(reject),
+        rejected_sum=sum(a for _, _, a in reject),
+        document=document,
+        created_by=actor.name,
+    )
+    session.add(ack)
+    session.flush()
+    now = utcnow()
+    if accept:
+        session.execute(
+            update(RemittanceLine),
+            [
+                {
+                    "organisation_id": org,
+                    "id": i,
+                    "status": "accepted",
+                    "decided_at": now,
+                    "acknowledgement_id": ack.id,
+                }
+                for i, _ in accept
+            ],
+        )
+    if reject:
+        session.execute(
+            update(RemittanceLine),
+            [
+                {
+                    "organisation_id": org,
+                    "id": i,
+                    "status": "rejected",
+                    "reason": (reason or "rejected by the fund")[:500],
+                    "decided_at": now,
+                    "acknowledgement_id": ack.id,
+                }
+                for i, reason, _ in reject
+            ],
+        )
+        _release_rejected(session, org, batch.id, ack.id)
+        ack.journal_id = ledger.post(
+            session,
+            actor,
+            description=f"Remittance {batch.reference} to {fund.code}: {len(reject)} line(s) rejected",
+            effective_on=ledger.today(),
+            lines=[
+                Line.debit(fund.transit_account_id, ack.rejected_sum),
+                Line.credit(fund.owed_account_id, ack.rejected_sum),
+            ],
+            kind="remittance.rejection",
+        )
+    batch.accepted_count += len(accept)
+    batch.accepted_sum += sum(a for _, a in accept)
+    batch.rejected_count += len(reject)
+    batch.rejected_sum += ack.rejected_sum
+    if (
+        batch.accepted_count + batch.rejected_count == batch.line_count
+        and batch.status == "submitted"
+    ):
+        batch.status = "acknowledged"
+        batch.acknowledged_at = now
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "remittance.acknowledge",
+        "remittance_batch",
+        batch.id,
+        {
+            "reference": batch.reference,
+            "source": source,
+            "accepted": len(accept),
+            "rejected": len(reject),
+            "rejected_sum": ack.rejected_sum,
+            "journal_id": str(ack.journal_id) if ack.journal_id else None,
+            "status": batch.status,
+        },
+    )
+    return batch, ack
+
+
+def _release_rejected(
+    session: Session, org: uuid.UUID, batch_id: uuid.UUID, ack_id: uuid.UUID
+) -> None:
+    """Free the shares of the lines this acknowledgement rejected (one statement)."""
+    rejected_share = (
+        select(ContributionShare.id)
+        .join(
+            RemittanceLine,
+            and_(
+                RemittanceLine.organisation_id == ContributionShare.organisation_id,
+                RemittanceLine.batch_id == batch_id,
+                RemittanceLine.member_id == ContributionShare.member_id,
+                RemittanceLine.period_start == ContributionShare.period_start,
+                RemittanceLine.period_end == ContributionShare.period_end,
+            ),
+        )
+        .where(
+            ContributionShare.organisation_id == org,
+            RemittanceLine.acknowledgement_id == ack_id,
+            RemittanceLine.status == "rejected",
+        )
+    )
+    session.execute(
+        update(RemittanceShare)
+        .where(
+            RemittanceShare.organisation_id == org,
+            RemittanceShare.batch_id == batch_id,
+            RemittanceShare.released_at.is_(None),
+            RemittanceShare.share_id.in_(rejected_share),
+        )
+        .values(released_at=utcnow())
+    )
+
+
+# -- settlement ---------------------------------------------------------------------------------
+
+
+def settle(
+    session: Session,
+    actor: Actor,
+    batch_id: uuid.UUID,
+    *,
+    amount: int,
+    settled_on: date,
+    reference: str,
+    bank_account_id: uuid.UUID | None = None,
+    fund_code: str | None = None,
+) -> RemittanceBatch:
+    """Book what actually moved for an acknowledged batch: in transit -> bank (an external
+    fund) or -> the fund's custody account (a custody fund). A difference from the accepted
+    sum is recorded on the batch and left in transit, visible until explained."""
+    batch = get_batch(session, batch_id, fund_code=fund_code, lock=True)
+    _require(batch, "acknowledged", action="settled")
+    if batch.accepted_sum == 0:
+        raise Conflict(f"every line of batch {batch.reference} was rejected: nothing to settle")
+    fund = fund_of(session, batch)
+    if fund.custody:
+        if bank_account_id is not None:
+            raise ValidationFailed.field(
+                "bank_account_id",
+                "a custody fund settles into its custody account at the intermediary",
+            )
+        if fund.custody_account_id is None:
+            raise Conflict(f"custody fund {fund.code} has no custody account")
+        to_account = fund.custody_account_id
+    elif bank_account_id is not None:
+        account = session.scalar(select(Account).where(Account.id == bank_account_id))
+        if account is None:
+            raise ValidationFailed.field("bank_account_id", "no such account in this organisation")
+        if account.type != AccountType.asset.value or account.currency != batch.currency:
+            raise ValidationFailed.field(
+                "bank_account_id", f"must be an asset account in {batch.currency}"
+            )
+        to_account = account.id
+    else:
+        code = "BANK:MAIN"
+        to_account = ledger.ensure_account(
+            session,
+            actor,
+            code=code,
+            name="Main bank account",
+            type=AccountType.asset,
+            currency=batch.currency,
+        ).id
+    journal_id = ledger.post(
+        session,
+        actor,
+        description=f"Remittance {batch.reference} to {fund.code} settled ({reference})",
+        effective_on=settled_on,
+        lines=[Line.debit(fund.transit_account_id, amount), Line.credit(to_account, amount)],
+        kind="remittance.settlement",
+    )
+    batch.status = "settled"
+    batch.settled_at = utcnow()
+    batch.settled_on = settled_on
+    batch.settled_amount = amount
+    batch.settlement_reference = reference
+    batch.settlement_account_id = to_account
+    batch.settlement_journal_id = journal_id
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "remittance.settle",
+        "remittance_batch",
+        batch.id,
+        {
+            "reference": batch.reference,
+            "amount": amount,
+            "accepted_sum": batch.accepted_sum,
+            "difference": batch.settlement_difference,
+            "settlement_reference": reference,
+            "account_id": str(to_account),
+            "journal_id": str(journal_id),
+        },
+    )
+    return batch
+
+
+def shares_of_line(org: uuid.UUID, line: RemittanceLine) -> Any:
+    """The shares a line carries (for checks and tests)."""
+    return select(ContributionShare.id).where(
+        ContributionShare.organisation_id == org,
+        exists().where(
+            RemittanceShare.organisation_id == org,
+            RemittanceShare.batch_id == line.batch_id,
+            RemittanceShare.share_id == ContributionShare.id,
+        ),
+        ContributionShare.member_id == line.member_id,
+        ContributionShare.period_start == line.period_start,
+        ContributionShare.period_end == line.period_end,
+    )
