@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from app.core import audit, verify
 from app.core.audit import CLI_ACTOR, GENESIS_HASH, AuditEvent, event_hash
-from app.core.database import bind_organisation, unit_of_work
+from app.core.database import unit_of_work
 
 CHAIN = "the audit trail is an unbroken hash chain"
 
@@ -87,7 +87,9 @@ def test_verify_finds_an_edited_event(org, make_org, session_factory, engine) ->
     assert chain_breaches(session_factory, other.id) == []  # the other organisation is clean
 
 
-def test_verify_finds_a_deleted_event_in_the_middle_and_at_the_end(org, session_factory, engine) -> None:  # type: ignore[no-untyped-def]
+def test_verify_finds_a_deleted_event_in_the_middle_and_at_the_end(
+    org, session_factory, engine
+) -> None:  # type: ignore[no-untyped-def]
     record_some(session_factory, org.id, 4)
     rows = events(engine, org.id)
     with tampering(engine) as conn:
