@@ -26,6 +26,7 @@ API_ROUTERS = [
     "app.schemes.router",
     "app.collections.router",
     "app.remittances.router",
+    "app.ops.audit_router",
 ]
 
 

@@ -161,3 +161,54 @@ def test_concurrent_appends_keep_one_unbroken_chain(org, session_factory, engine
     assert len(rows) == before + 6 * 25 * 2
     assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
     assert chain_breaches(session_factory) == []
+
+
+def test_auditor_reads_the_trail_with_filters_and_cursor(
+    client, org, make_org, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    other = make_org("OTHER", "XOF")
+    record_some(session_factory, org.id, 5, action="member.update")
+    record_some(session_factory, other.id, 2, action="member.update")
+    h = org.headers("auditor")
+    first = client.get("/api/v1/audit-events?action=member.update&limit=3", headers=h)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert [e["object_id"] for e in body["items"]] == ["4", "3", "2"]
+    assert body["items"][0]["details"] == {"i": 4, "name": "Zoë ٱلمدينة"}
+    second = client.get(
+        f"/api/v1/audit-events?action=member.update&limit=3&cursor={body['next_cursor']}",
+        headers=h,
+    ).json()
+    assert [e["object_id"] for e in second["items"]] == ["1", "0"] and second["next_cursor"] is None
+    everything = client.get("/api/v1/audit-events?limit=500", headers=h).json()["items"]
+    assert [e["seq"] for e in everything] == sorted((e["seq"] for e in everything), reverse=True)
+    assert {e["action"] for e in everything} >= {"organisation.create", "api_key.create"}
+    assert client.get("/api/v1/audit-events?actor=nobody", headers=h).json()["items"] == []
+    assert client.get("/api/v1/audit-events?from=2099-01-01", headers=h).json()["items"] == []
+    head = client.get("/api/v1/audit-events/head", headers=h).json()
+    assert head == {"seq": everything[0]["seq"], "hash": everything[0]["hash"]}
+    assert client.get("/api/v1/audit-events", headers=org.headers("treasurer")).status_code == 403
+    bad = client.get("/api/v1/audit-events?cursor=WzFd1", headers=h)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
+
+
+def test_verify_endpoint_reports_breaches_to_the_auditor(
+    client, org, session_factory, engine
+) -> None:  # type: ignore[no-untyped-def]
+    h = org.headers("auditor")
+    clean = client.get("/api/v1/verify", headers=h)
+    assert clean.status_code == 200 and clean.json()["ok"] is True, clean.text
+    names = {i["name"] for i in clean.json()["invariants"]}
+    assert CHAIN in names and "every entry balances per currency" in names
+    record_some(session_factory, org.id, 2)
+    with tampering(engine) as conn:
+        conn.execute(
+            sa.update(AuditEvent.__table__)
+            .where(AuditEvent.__table__.c.action == "test.event")
+            .values(details={"i": 999})
+        )
+    broken = client.get("/api/v1/verify", headers=org.headers("admin")).json()
+    assert broken["ok"] is False
+    chain = next(i for i in broken["invariants"] if i["name"] == CHAIN)
+    assert chain["ok"] is False and len(chain["breaches"]) == 2
+    assert client.get("/api/v1/verify", headers=org.headers("collector")).status_code == 403
