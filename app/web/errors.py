@@ -3,6 +3,7 @@ stack: the API's handlers keep answering everything outside the web prefix."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +18,7 @@ from app.core.errors import DomainError
 from app.web.deps import CsrfRefused, SignInRequired, WebForbidden
 from app.web.session import load_session
 from app.web.templating import PREFIX, redirect, render, translate
+from app.web.vocabulary import N_
 
 log = logging.getLogger("coopledger.web")
 
@@ -70,14 +72,14 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
 
 def _titles(request: Request, status: int) -> str:
     names = {
-        400: "Bad request",
-        404: "Not found",
-        405: "Not allowed",
-        409: "Conflict",
-        413: "Too large",
-        422: "Not valid",
+        400: N_("Bad request"),
+        404: N_("Not found"),
+        405: N_("Not allowed"),
+        409: N_("This conflicts with the current state"),
+        413: N_("Too large"),
+        422: N_("Not valid"),
     }
-    return translate(request, names.get(status, "Something went wrong"))
+    return translate(request, names.get(status, N_("Something went wrong")))
 
 
 def install_error_pages(app: FastAPI) -> None:
@@ -92,7 +94,8 @@ def install_error_pages(app: FastAPI) -> None:
         async def dispatch(request: Request, exc: Any) -> Response:
             if is_web(request) or api_handler is None:
                 return await page(request, exc)
-            return await api_handler(request, exc)
+            result = api_handler(request, exc)
+            return await result if inspect.isawaitable(result) else result
 
         app.exception_handlers[kind] = dispatch
 

@@ -9,6 +9,7 @@ Babel for the locale; amounts from integer minor units, exactly (never through a
 from __future__ import annotations
 
 import io
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -94,9 +95,11 @@ def format_money(minor: int | None, currency: str, locale: str) -> str:
     """`15050, "DOP", "fr"` -> `150,50 DOP`; `15050, "DOP", "en"` -> `DOP 150.50`."""
     if minor is None:
         return ""
-    return format_currency(
+    text = format_currency(
         minor_to_decimal(minor, currency), currency, locale=locale, currency_digits=True
     )
+    # CLDR glues a leading code or letter symbol to the number ("DOP150.50"): space it.
+    return _GLUED.sub("\\1\u00a0", text)
 
 
 def format_amount(minor: int | None, currency: str, locale: str) -> str:
@@ -137,6 +140,8 @@ def format_number(value: int | Decimal | None, locale: str) -> str:
         return ""
     return format_decimal(value, locale=locale)
 
+
+_GLUED = re.compile(r"^(-?[^\W\d_](?:[^\W\d_]|\u202f)*[^\W\d_])(?=\d)")
 
 _SPACES = {" ", "\u00a0", "\u202f", "\u2009"}
 

@@ -36,6 +36,7 @@ def environment(locale: str) -> Environment:
         datetime=lambda value, fmt="medium": i18n.format_datetime(value, locale, fmt),
         number=lambda value: i18n.format_number(value, locale),
     )
+
     def word(table: dict[str, str]) -> Any:
         return lambda code: tr.gettext(table[code]) if code in table else code
 

@@ -12,7 +12,7 @@ from app.core.deps import DbSession
 from app.identity import service as identity
 from app.identity.models import User
 from app.web import i18n
-from app.web.deps import Form, current_user
+from app.web.deps import Form, SignInRequired, current_user
 from app.web.session import load_session, password_mark
 from app.web.templating import PREFIX, redirect, render, translate
 
@@ -118,8 +118,15 @@ def sign_in(request: Request, db: DbSession, form: Form) -> Response:
 
 
 @router.post(PREFIX + "/sign-out")
-def sign_out(request: Request, form: Form) -> Response:
+def sign_out(request: Request, db: DbSession, form: Form) -> Response:
     session = load_session(request)
+    try:
+        who = current_user(request, db)
+    except SignInRequired:
+        pass
+    else:
+        session.locale = who.locale  # the sign-in page that follows stays in their language
+        audit.record(db, who.actor, "web.sign_out", "user", who.principal.subject_id)
     session.sign_out()
     session.add_flash("info", translate(request, "You are signed out."))
     return redirect(request, PREFIX + "/sign-in")

@@ -20,7 +20,7 @@ from app.schemes.models import Due
 from app.web import i18n
 from app.web.chart import daily_bars
 from app.web.deps import AnyUser, Reader
-from app.web.templating import PREFIX, redirect, render
+from app.web.templating import PREFIX, render
 
 router = APIRouter(prefix=PREFIX)
 
@@ -44,7 +44,7 @@ def collected_by_day(session: Session, since: date, until: date) -> dict[str, di
             Receipt.received_at >= _start(since),
             Receipt.received_at < _start(until + timedelta(days=1)),
         )
-    ).tuples()
+    )
     out: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     for currency, at, amount in rows:
         out[currency][at.astimezone(UTC).date()] += amount
@@ -57,7 +57,7 @@ def due_between(session: Session, first: date, last: date) -> dict[str, tuple[in
         select(Due.currency, func.sum(Due.amount), func.sum(Due.paid))
         .where(Due.due_on >= first, Due.due_on <= last)
         .group_by(Due.currency)
-    ).tuples()
+    )
     return {c: (int(a or 0), int(p or 0)) for c, a, p in rows}
 
 
@@ -67,7 +67,7 @@ def arrears_by_age(session: Session, as_of: date) -> dict[str, dict[str, int]]:
         select(Due.currency, Due.due_on, func.sum(Due.amount - Due.paid))
         .where(Due.due_on < as_of, Due.paid < Due.amount)
         .group_by(Due.currency, Due.due_on)
-    ).tuples()
+    )
     out: dict[str, dict[str, int]] = defaultdict(lambda: {b[0]: 0 for b in AGING_BUCKETS})
     for currency, due_on, owed in rows:
         age = (as_of - due_on).days
@@ -120,7 +120,7 @@ def batches_waiting(session: Session) -> list[dict[str, Any]]:
         .where(batch.status.in_(("draft", "sealed", "submitted", "acknowledged")))
         .group_by(Fund.code, batch.status, batch.currency)
         .order_by(Fund.code, batch.status)
-    ).tuples()
+    )
     return [
         {"fund": f, "status": s, "count": int(n), "sum": int(t or 0), "currency": c}
         for f, s, n, t, c in rows
@@ -130,7 +130,8 @@ def batches_waiting(session: Session) -> list[dict[str, Any]]:
 @router.get("/")
 def dashboard(request: Request, db: DbSession, who: AnyUser) -> Response:
     if not who.can("admin", "treasurer", "auditor"):
-        return redirect(request, PREFIX + "/receipts/new")
+        # Collectors and fund offices see no organisation-wide figures: their own start page.
+        return render(request, "home.html", {})
     now = today()
     month_first = now.replace(day=1)
     next_month = (month_first + timedelta(days=32)).replace(day=1)
