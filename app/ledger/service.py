@@ -410,6 +410,11 @@ def _apply_balances_before_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_pending_after_rollback(session: Session) -> None:
+    # A savepoint's rollback fires this too; the entries posted before the savepoint still
+    # commit, so only the whole transaction's rollback forgets them (an entry undone by the
+    # savepoint contributes nothing: flush_balances reads the sums back from the postings).
+    if session.in_nested_transaction():
+        return
     session.info.pop(_PENDING, None)
 
 
