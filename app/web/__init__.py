@@ -19,6 +19,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 PAGE_MODULES = [
     "app.web.routes.auth",
     "app.web.routes.dashboard",
+    "app.web.routes.members",
+    "app.web.routes.receipts",
 ]
 
 

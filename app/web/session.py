@@ -50,6 +50,8 @@ class WebSession:
         return payload
 
     def add_flash(self, kind: str, message: str) -> None:
+        if (kind, message) in self.flash:  # a form sent twice says it once
+            return
         self.flash.append((kind, message))
         self.changed = True
 

@@ -35,6 +35,9 @@ def environment(locale: str) -> Environment:
         date=lambda value, fmt="medium": i18n.format_date(value, locale, fmt),
         datetime=lambda value, fmt="medium": i18n.format_datetime(value, locale, fmt),
         number=lambda value: i18n.format_number(value, locale),
+        # option lists for select(): codes named by a function, or rows by two attributes
+        options=lambda codes, namer: [(c, namer(c)) for c in codes],
+        pairs=lambda rows, key, label: [(str(getattr(r, key)), getattr(r, label)) for r in rows],
     )
 
     def word(table: dict[str, str]) -> Any:
@@ -55,6 +58,7 @@ def environment(locale: str) -> Environment:
         crew_role_name=word(vocabulary.CREW_ROLES),
         fund_kind_name=word(vocabulary.FUND_KINDS),
         scheme_kind_name=word(vocabulary.SCHEME_KINDS),
+        statement_kind=word(vocabulary.STATEMENT_KINDS),
         nav_items=nav_items,
         PREFIX=PREFIX,
         LOCALES=i18n.LOCALES,

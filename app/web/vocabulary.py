@@ -71,9 +71,20 @@ SCHEME_KINDS = {
     "monthly": N_("monthly"),
 }
 
+STATEMENT_KINDS = {
+    "due": N_("Due"),
+    "receipt": N_("Receipt"),
+    "allocation": N_("Paid on a due"),
+    "credit_applied": N_("Credit applied"),
+    "credit_undone": N_("Credit given back"),
+    "reversal": N_("Reversal"),
+}
+
 # The main menu: (path under the web prefix, label, roles that see it). A page appears here
 # once it exists.
 NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/", N_("Dashboard"), ("admin", "treasurer", "auditor")),
+    ("/members", N_("Members"), ("admin", "treasurer", "auditor")),
+    ("/receipts", N_("Receipts"), ("admin", "treasurer", "auditor", "collector")),
     ("/accounts", N_("Books"), ("admin", "treasurer", "auditor")),
 ]
