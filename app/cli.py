@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 import uuid
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -82,6 +83,39 @@ def db_upgrade() -> None:
         Path(settings.database_url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
     typer.echo("database is at the latest schema")
+
+
+@db_cli.command("backup")
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="the backup file to write (must not exist)")],
+) -> None:
+    """Back up DATABASE_URL: SQLite's online backup API, or pg_dump (custom format)."""
+    from app.core.backup import BackupError, backup
+
+    try:
+        backup(get_settings().database_url, path)
+    except BackupError as exc:
+        fail(str(exc))
+    typer.echo(f"backup written to {path}")
+
+
+@db_cli.command("restore")
+def db_restore(
+    path: Annotated[Path, typer.Argument(help="a file written by `coopledger db backup`")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="replace the database's contents without asking")
+    ] = False,
+) -> None:
+    """Replace DATABASE_URL's contents with a backup; then run `db upgrade` and `verify`."""
+    from app.core.backup import BackupError, restore
+
+    if not yes and not typer.confirm("replace everything in the database with this backup?"):
+        raise typer.Exit(1)
+    try:
+        restore(get_settings().database_url, path)
+    except BackupError as exc:
+        fail(str(exc))
+    typer.echo(f"restored from {path}; now run `coopledger db upgrade` and `coopledger verify`")
 
 
 @orgs_cli.command("create")
@@ -199,6 +233,9 @@ _add_feature_commands()
 
 
 def main() -> None:
+    from app.core.logging import configure_logging
+
+    configure_logging("WARNING")
     try:
         cli()
     except DomainError as exc:

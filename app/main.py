@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from app.core.database import make_engine, make_session_factory
 from app.core.errors import install_handlers
 from app.core.logging import configure_logging
+from app.core.metrics import BusinessCollector
 from app.core.middleware import EdgeMiddleware, Metrics
 from app.core.settings import Settings, get_settings
 from app.core.throttle import LoginThrottle
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.login_throttle = LoginThrottle()
     metrics = Metrics()
+    metrics.registry.register(BusinessCollector(lambda: getattr(app.state, "engine", None)))
     app.state.metrics_registry = metrics.registry
     install_handlers(app)
 

@@ -45,6 +45,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
+from app.core import metrics
 from app.core.database import Base, OrgScoped, bound_organisation, utcnow
 from app.core.ids import uuid7
 
@@ -217,6 +218,7 @@ def append_queued(session: Session) -> None:
             row["hash"] = last = event_hash(last, row)
             rows.append(row)
         session.execute(insert(AuditEvent), rows)
+        metrics.count_after_commit(session, "audit_events", len(rows))
         session.execute(
             update(AuditChainHead)
             .where(AuditChainHead.organisation_id == org)
