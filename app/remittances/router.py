@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.core.deps import READERS, Caller, DbSession, Principal
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import Conflict, NotFound, ValidationFailed, problem_response
 from app.core.money import MoneyError, format_minor, parse_minor
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from app.core.schemas import BusinessDate, Page
@@ -340,7 +340,15 @@ def submit_batch(
             failure["error"] = exc.detail
             raise
 
-    response = _step(session, who, batch_id, "submit", idempotency_key, {}, act)
+    try:
+        response = _step(session, who, batch_id, "submit", idempotency_key, {}, act)
+    except service.FundUnreachable as exc:
+        # Without an Idempotency-Key the error surfaces here: answer it ourselves so that
+        # the failed attempt recorded below commits instead of rolling back with it.
+        service.record_failed_delivery(session, who.actor, batch_id, exc.detail)
+        return problem_response(
+            exc.status, exc.to_problem(f"/api/v1/remittances/{batch_id}/submit")
+        )
     if "error" in failure:
         service.record_failed_delivery(session, who.actor, batch_id, failure["error"])
     return response
