@@ -13,7 +13,7 @@ from app.funds.registry import DeliveryFailed
 from tests.funds.test_adapters import document
 from tests.remittances.conftest import balance, count
 from tests.remittances.factories import Books, make_fund, make_member, owe
-from tests.remittances.fund_server import FundServer, fund_server  # noqa: F401
+from tests.remittances.fund_server import FundServer, serve_fund  # noqa: F401
 
 FAST = {"timeout_seconds": 0.5, "max_attempts": 3, "backoff_seconds": 0.05}
 
@@ -22,7 +22,7 @@ def config(server: FundServer, **extra: object) -> dict:  # type: ignore[type-ar
     return HttpJsonAdapter().validate_config({"url": f"{server.url}/batches", **FAST, **extra})
 
 
-def test_retries_then_delivers_with_one_idempotency_key(fund_server: FundServer) -> None:  # noqa: F811
+def test_retries_then_delivers_with_one_idempotency_key(fund_server: FundServer) -> None:
     fund_server.script = ["fail", "fail", "ok"]
     fund_server.reject = {"RB000007-000002"}
     doc = document([15050, 2500, 100])
@@ -43,7 +43,7 @@ def test_retries_then_delivers_with_one_idempotency_key(fund_server: FundServer)
     ]
 
 
-def test_timeouts_are_bounded_and_reported(fund_server: FundServer) -> None:  # noqa: F811
+def test_timeouts_are_bounded_and_reported(fund_server: FundServer) -> None:
     fund_server.script = ["slow", "slow", "slow"]
     fund_server.slow_seconds = 1.0
     started = time.monotonic()
@@ -56,7 +56,7 @@ def test_timeouts_are_bounded_and_reported(fund_server: FundServer) -> None:  # 
     assert fund_server.stored == {}
 
 
-def test_a_refusal_is_not_retried(fund_server: FundServer) -> None:  # noqa: F811
+def test_a_refusal_is_not_retried(fund_server: FundServer) -> None:
     fund_server.script = ["refuse"]
     with pytest.raises(DeliveryFailed, match="refused the batch \\(HTTP 400\\)"):
         HttpJsonAdapter().deliver(document([100]), config(fund_server))
@@ -66,7 +66,7 @@ def test_a_refusal_is_not_retried(fund_server: FundServer) -> None:  # noqa: F81
 @pytest.mark.parametrize("duplicate", ["conflict", "same"])
 def test_a_lost_answer_then_a_duplicate_counts_as_delivered_once(
     fund_server: FundServer, duplicate: str
-) -> None:  # noqa: F811
+) -> None:
     fund_server.script = ["lost", "ok"]
     fund_server.duplicate = duplicate
     fund_server.slow_seconds = 1.0
@@ -79,7 +79,7 @@ def test_a_lost_answer_then_a_duplicate_counts_as_delivered_once(
 
 def test_submit_through_the_api_pushes_and_applies_the_answer(
     client, org, session_factory, engine, fund_server: FundServer
-) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
     books = Books(session_factory, org.id)
     with books() as s:
         fund = make_fund(

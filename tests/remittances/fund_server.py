@@ -104,8 +104,8 @@ def _app(state: FundServer) -> Starlette:
     )
 
 
-@pytest.fixture
-def fund_server() -> Iterator[FundServer]:
+@pytest.fixture(name="fund_server")
+def serve_fund() -> Iterator[FundServer]:
     state = FundServer()
     port = free_port()
     server = uvicorn.Server(
