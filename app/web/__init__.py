@@ -21,6 +21,8 @@ PAGE_MODULES = [
     "app.web.routes.dashboard",
     "app.web.routes.members",
     "app.web.routes.receipts",
+    "app.web.routes.uploads",
+    "app.web.routes.remittances",
 ]
 
 

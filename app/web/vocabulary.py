@@ -86,5 +86,6 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/", N_("Dashboard"), ("admin", "treasurer", "auditor")),
     ("/members", N_("Members"), ("admin", "treasurer", "auditor")),
     ("/receipts", N_("Receipts"), ("admin", "treasurer", "auditor", "collector")),
+    ("/remittances", N_("Remittances"), ("admin", "treasurer", "auditor", "fund_office")),
     ("/accounts", N_("Books"), ("admin", "treasurer", "auditor")),
 ]

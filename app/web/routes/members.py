@@ -97,7 +97,7 @@ def _member_errors(request: Request, exc: ValidationError) -> dict[str, str]:
 def create_member(request: Request, db: DbSession, who: Bookkeeper, form: Form) -> Response:
     codes = _fund_codes(db)
     values = forms.values_of(form, *FIELDS, *(f"affiliation:{c}" for c in codes))
-    data = {k: v for k, v in values.items() if k in FIELDS and v}
+    data: dict[str, Any] = {k: v for k, v in values.items() if k in FIELDS and v}
     data["affiliations"] = _affiliations(form, codes, keep_empty=False)
     try:
         parsed = MemberCreate.model_validate(data)
