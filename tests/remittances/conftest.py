@@ -35,3 +35,24 @@ def balance(client, org, code: str) -> str:  # type: ignore[no-untyped-def]
         cursor = page["next_cursor"]
         if cursor is None:
             raise AssertionError(f"no account {code}")
+
+
+REMITTANCE_INVARIANTS = {
+    "a contribution share is in at most one live remittance batch",
+    "remittance batch control totals and decisions equal their lines",
+    "every remittance line is the sum of the shares it carries",
+    "each fund's owed, in-transit and custody accounts agree with its batches",
+}
+
+
+def remittance_breaches(session_factory, org_id) -> list[str]:  # type: ignore[no-untyped-def]
+    """What `coopledger verify` finds wrong with this organisation's remittances."""
+    from app.core import verify
+    from app.core.database import unit_of_work
+
+    with unit_of_work(session_factory, org_id) as s:
+        return [
+            f"{b.invariant}: {b.detail}"
+            for b in verify.run(s)
+            if b.invariant in REMITTANCE_INVARIANTS
+        ]

@@ -10,7 +10,7 @@ from datetime import date
 from lxml import etree
 
 from app.funds.adapters.pain001 import XSD_PATH
-from tests.remittances.conftest import balance, count
+from tests.remittances.conftest import balance, count, remittance_breaches
 from tests.remittances.factories import make_fund, make_member, owe
 
 NOV = (date(2026, 11, 1), date(2026, 11, 30))
@@ -31,7 +31,7 @@ def setup_books(books):  # type: ignore[no-untyped-def]
         return ana.id, luis.id
 
 
-def test_batch_life(client, org, books, engine) -> None:  # type: ignore[no-untyped-def]
+def test_batch_life(client, org, books, engine, session_factory) -> None:  # type: ignore[no-untyped-def]
     ana, luis = setup_books(books)
     h = org.headers("treasurer")
     assert balance(client, org, "FUND:CNSS:OWED") == "1800.00"
@@ -225,3 +225,17 @@ def test_batch_life(client, org, books, engine) -> None:  # type: ignore[no-unty
     ):
         assert step in actions
     assert json.loads(json.dumps(actions))  # plain strings
+    assert remittance_breaches(session_factory, org.id) == []
+    # a tampered line is caught by `coopledger verify`
+    with engine.begin() as conn:
+        import sqlalchemy as sa
+
+        conn.execute(
+            sa.text(
+                "UPDATE remittance_line SET amount = amount + 1 WHERE end_to_end_id = 'RB000002-000001'"
+            )
+        )
+    found = remittance_breaches(session_factory, org.id)
+    assert any("RB000002-000001" in b for b in found) and any("RB000002:" in b for b in found), (
+        found
+    )

@@ -14,7 +14,7 @@ from app.collections.models import ContributionShare
 from app.core.database import unit_of_work
 from app.funds.adapters.pain001 import XSD_PATH
 from app.remittances.models import RemittanceLine, RemittanceShare
-from tests.remittances.conftest import balance, count
+from tests.remittances.conftest import balance, count, remittance_breaches
 from tests.remittances.factories import Books, make_fund, make_member, owe
 
 PAIN002_XSD = XSD_PATH.parent / "pain.002.001.12.xsd"
@@ -184,6 +184,7 @@ def test_batching_never_loses_or_doubles_money(
     assert remitted + int(free) == total
     assert balance(client, org, "FUND:FUND:OWED") == f"{int(free) // 100}.{int(free) % 100:02d}"
     assert balance(client, org, "FUND:FUND:TRANSIT") == f"{remitted // 100}.{remitted % 100:02d}"
+    assert remittance_breaches(session_factory, org.id) == []
 
 
 _orgs = itertools.count(1)
