@@ -23,6 +23,9 @@ PAGE_MODULES = [
     "app.web.routes.receipts",
     "app.web.routes.uploads",
     "app.web.routes.remittances",
+    "app.web.routes.schemes",
+    "app.web.routes.reports",
+    "app.web.routes.units",
 ]
 
 

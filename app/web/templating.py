@@ -59,6 +59,8 @@ def environment(locale: str) -> Environment:
         fund_kind_name=word(vocabulary.FUND_KINDS),
         scheme_kind_name=word(vocabulary.SCHEME_KINDS),
         statement_kind=word(vocabulary.STATEMENT_KINDS),
+        group_name=word(vocabulary.GROUPS),
+        period_name=word(vocabulary.PERIODS),
         nav_items=nav_items,
         PREFIX=PREFIX,
         LOCALES=i18n.LOCALES,

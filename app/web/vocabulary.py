@@ -22,6 +22,7 @@ STATUSES = {
     "active": N_("active"),
     "suspended": N_("suspended"),
     "exited": N_("exited"),
+    "retired": N_("retired"),
     "open": N_("open"),
     "partial": N_("partly paid"),
     "paid": N_("paid"),
@@ -80,12 +81,24 @@ STATEMENT_KINDS = {
     "reversal": N_("Reversal"),
 }
 
+GROUPS = {
+    "day": N_("Day"),
+    "collector": N_("Collector"),
+    "fund": N_("Fund"),
+    "scheme": N_("Scheme"),
+}
+
+PERIODS = {"day": N_("day"), "month": N_("month"), "harvest": N_("harvest")}
+
 # The main menu: (path under the web prefix, label, roles that see it). A page appears here
 # once it exists.
 NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/", N_("Dashboard"), ("admin", "treasurer", "auditor")),
     ("/members", N_("Members"), ("admin", "treasurer", "auditor")),
+    ("/units", N_("Units"), ("admin", "treasurer", "auditor")),
     ("/receipts", N_("Receipts"), ("admin", "treasurer", "auditor", "collector")),
     ("/remittances", N_("Remittances"), ("admin", "treasurer", "auditor", "fund_office")),
+    ("/schemes", N_("Schemes and funds"), ("admin", "treasurer", "auditor")),
+    ("/reports", N_("Reports"), ("admin", "treasurer", "auditor")),
     ("/accounts", N_("Books"), ("admin", "treasurer", "auditor")),
 ]
