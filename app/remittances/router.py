@@ -553,3 +553,9 @@ def funds_report(session: DbSession, who: Viewer, as_of: BusinessDate | None = N
     """Per fund: owed (collected, not sealed), in transit (sealed, not settled), settled, and
     any settlement difference, flagged. A fund office sees its own fund only."""
     return reports.funds_report(session, as_of=as_of, fund_code=fund_scope(who))
+
+
+# Affiliations go out the same way; their endpoints live beside this module.
+from app.remittances.affiliations_router import router as affiliations_router  # noqa: E402
+
+router.include_router(affiliations_router)

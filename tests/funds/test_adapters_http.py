@@ -117,3 +117,36 @@ def test_submit_through_the_api_pushes_and_applies_the_answer(
     assert balance(client, org, "FUND:NSSF:TRANSIT") == "20.00"
     assert client.post(f"/api/v1/remittances/{bid}/submit", headers=h).status_code == 409
     assert len(fund_server.stored) == 1
+
+
+def test_affiliations_go_out_through_http_json(
+    client, org, session_factory, fund_server: FundServer
+) -> None:  # type: ignore[no-untyped-def]
+    with Books(session_factory, org.id)() as s:
+        make_fund(
+            s,
+            "NSSF",
+            adapter="http_json",
+            config={
+                "url": f"{fund_server.url}/batches",
+                "affiliations_url": f"{fund_server.url}/affiliations",
+                "commission_per_affiliation": "100.00",
+                **FAST,
+            },
+        )
+        ids = [str(make_member(s, f"M-{n}").id) for n in range(2)]
+    h = org.headers("treasurer")
+    batch = client.post(
+        "/api/v1/affiliations", json={"fund_code": "NSSF", "member_ids": ids}, headers=h
+    ).json()
+    r = client.post(f"/api/v1/affiliations/{batch['id']}/submit", headers=h)
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["accepted_count"], r.json()["commission_total"]) == (
+        "acknowledged",
+        2,
+        "200.00",
+    )
+    assert client.get(f"/api/v1/members/{ids[1]}", headers=h).json()["affiliations"] == {
+        "NSSF": "N-M-1"
+    }
+    assert balance(client, org, "FUND:NSSF:COMMISSION_INCOME") == "200.00"

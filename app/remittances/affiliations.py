@@ -1,0 +1,413 @@
+"""Affiliations: registering members with a fund, sent through the fund's adapter like a
+remittance. The fund's answer records each accepted member's affiliation number; where the
+fund's `adapter_config` has `commission_per_affiliation`, each accepted affiliation books
+that commission as income, owed by the fund until paid (debit
+`FUND:{code}:COMMISSION_RECEIVABLE`, credit `FUND:{code}:COMMISSION_INCOME`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.orm import Session
+
+from app.core import audit
+from app.core.audit import Actor
+from app.core.database import bind_organisation, utcnow
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.ids import uuid7
+from app.core.money import MoneyError, parse_minor
+from app.funds import registry
+from app.funds.models import Fund
+from app.funds.registry import AffiliationRequest, BatchDocument, BatchHeader, DeliveryFailed
+from app.identity.models import Organisation
+from app.ledger import service as ledger
+from app.ledger.models import AccountType
+from app.ledger.service import Line
+from app.members.models import Member, MemberAffiliation
+from app.remittances.models import AffiliationBatch, AffiliationLine
+from app.remittances.service import FundUnreachable, message_id, next_number
+
+
+@dataclass(frozen=True, slots=True)
+class AffiliationDecision:
+    member_id: uuid.UUID
+    status: str  # accepted | rejected
+    affiliation_number: str | None = None
+    reason: str | None = None
+
+
+def get_affiliation_batch(
+    session: Session, batch_id: uuid.UUID, *, fund_code: str | None = None, lock: bool = False
+) -> AffiliationBatch:
+    """The batch, or 404; a fund office sees only its own fund's."""
+    stmt = select(AffiliationBatch).where(AffiliationBatch.id == batch_id)
+    if fund_code is not None:
+        stmt = stmt.where(
+            AffiliationBatch.fund_id.in_(select(Fund.id).where(Fund.code == fund_code))
+        )
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    batch = session.scalar(stmt)
+    if batch is None:
+        raise NotFound(f"no affiliation batch {batch_id}")
+    return batch
+
+
+def fund_of(session: Session, batch: AffiliationBatch) -> Fund:
+    fund = session.scalar(select(Fund).where(Fund.id == batch.fund_id))
+    assert fund is not None  # a foreign key guarantees it
+    return fund
+
+
+def create_affiliation_batch(
+    session: Session, actor: Actor, *, fund_code: str, member_ids: Sequence[uuid.UUID]
+) -> AffiliationBatch:
+    """A batch of members to register with the fund. A member already affiliated with it, or
+    listed twice, is 422 naming the entry; one already waiting in another batch is 409."""
+    fund = session.scalar(select(Fund).where(Fund.code == fund_code))
+    if fund is None:
+        raise ValidationFailed.field(
+            "fund_code", f"no fund with code {fund_code!r} in this organisation"
+        )
+    ids = list(member_ids)
+    seen: dict[uuid.UUID, int] = {}
+    for i, member_id in enumerate(ids):
+        if member_id in seen:
+            raise ValidationFailed.field(f"member_ids.{i}", "listed twice")
+        seen[member_id] = i
+    found = set(session.scalars(select(Member.id).where(Member.id.in_(ids))))
+    for i, member_id in enumerate(ids):
+        if member_id not in found:
+            raise ValidationFailed.field(f"member_ids.{i}", f"no member {member_id}")
+    for member_id, number in session.execute(
+        select(MemberAffiliation.member_id, MemberAffiliation.affiliation_number).where(
+            MemberAffiliation.fund_id == fund.id, MemberAffiliation.member_id.in_(ids)
+        )
+    ):
+        raise ValidationFailed.field(
+            f"member_ids.{seen[member_id]}", f"already affiliated with {fund.code} as {number}"
+        )
+    waiting = session.execute(
+        select(AffiliationLine.member_id, AffiliationBatch.number)
+        .join(
+            AffiliationBatch,
+            and_(
+                AffiliationBatch.organisation_id == AffiliationLine.organisation_id,
+                AffiliationBatch.id == AffiliationLine.batch_id,
+            ),
+        )
+        .where(
+            AffiliationLine.fund_id == fund.id,
+            AffiliationLine.status == "pending",
+            AffiliationLine.member_id.in_(ids),
+        )
+        .limit(1)
+    ).first()
+    if waiting is not None:
+        raise Conflict(
+            f"member {waiting[0]} is already waiting for {fund.code} in batch AF{waiting[1]:06d}"
+        )
+    batch = AffiliationBatch(
+        organisation_id=fund.organisation_id,
+        id=uuid7(),
+        number=next_number(session, "affiliation"),
+        fund_id=fund.id,
+        status="open",
+        line_count=len(ids),
+        created_by=actor.name,
+    )
+    session.add(batch)
+    session.flush()
+    session.execute(
+        insert(AffiliationLine),
+        [
+            {
+                "organisation_id": fund.organisation_id,
+                "id": uuid7(),
+                "batch_id": batch.id,
+                "line_number": n,
+                "fund_id": fund.id,
+                "member_id": member_id,
+                "status": "pending",
+            }
+            for n, member_id in enumerate(ids, start=1)
+        ],
+    )
+    audit.record(
+        session,
+        actor,
+        "affiliation.create",
+        "affiliation_batch",
+        batch.id,
+        {"reference": batch.reference, "fund_code": fund.code, "members": len(ids)},
+    )
+    return batch
+
+
+def affiliation_document(session: Session, batch: AffiliationBatch, fund: Fund) -> BatchDocument:
+    org = session.scalar(select(Organisation).where(Organisation.id == batch.organisation_id))
+    assert org is not None
+    header = BatchHeader(
+        kind="affiliation",
+        batch_id=batch.id,
+        reference=batch.reference,
+        message_id=message_id(org.code, batch.reference),
+        organisation_code=org.code,
+        organisation_name=org.name,
+        fund_code=fund.code,
+        fund_name=fund.name,
+        currency=fund.currency,
+        created_at=batch.created_at,
+        line_count=batch.line_count,
+        control_sum=0,
+        settlement_account=fund.settlement_account,
+    )
+    org_id, batch_id = batch.organisation_id, batch.id
+
+    def lines() -> Iterator[AffiliationRequest]:
+        rows = session.execute(
+            select(
+                AffiliationLine.line_number,
+                AffiliationLine.member_id,
+                Member.member_number,
+                Member.full_name,
+                Member.national_id,
+                Member.phone,
+                Member.joined_on,
+            )
+            .join(
+                Member,
+                and_(Member.organisation_id == org_id, Member.id == AffiliationLine.member_id),
+            )
+            .where(AffiliationLine.organisation_id == org_id, AffiliationLine.batch_id == batch_id)
+            .order_by(AffiliationLine.line_number)
+        )
+        for r in rows:
+            yield AffiliationRequest(
+                line_number=r.line_number,
+                member_id=r.member_id,
+                member_number=r.member_number,
+                full_name=r.full_name,
+                national_id=r.national_id,
+                phone=r.phone,
+                joined_on=r.joined_on,
+            )
+
+    return BatchDocument(header, lines)
+
+
+def stream_affiliation_file(
+    factory: object, organisation_id: uuid.UUID, batch_id: uuid.UUID, render: object
+) -> Iterator[bytes]:
+    with factory() as session:  # type: ignore[operator]
+        bind_organisation(session, organisation_id)
+        batch = get_affiliation_batch(session, batch_id)
+        yield from render(affiliation_document(session, batch, fund_of(session, batch)), {})  # type: ignore[operator]
+
+
+def submit_affiliations(session: Session, actor: Actor, batch_id: uuid.UUID) -> AffiliationBatch:
+    """Hand the batch to the fund's adapter; an answer with per-member statuses is applied."""
+    batch = get_affiliation_batch(session, batch_id, lock=True)
+    if batch.status != "open":
+        raise Conflict(
+            f"affiliation batch {batch.reference} is {batch.status}: only an open one is submitted"
+        )
+    fund = fund_of(session, batch)
+    try:
+        adapter = registry.get(fund.adapter)
+    except ValidationFailed:
+        raise Conflict(f"fund {fund.code}'s adapter {fund.adapter!r} is not installed") from None
+    try:
+        delivery = adapter.deliver(
+            affiliation_document(session, batch, fund), dict(fund.adapter_config or {})
+        )
+    except DeliveryFailed as exc:
+        raise FundUnreachable(str(exc)) from exc
+    batch.status = "submitted"
+    batch.submitted_at = utcnow()
+    batch.delivery = {
+        "adapter": fund.adapter,
+        "outcome": delivery.outcome,
+        "reference": delivery.reference,
+        "attempts": delivery.attempts,
+        "answer": delivery.answer,
+    }
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "affiliation.submit",
+        "affiliation_batch",
+        batch.id,
+        {"reference": batch.reference, "outcome": delivery.outcome},
+    )
+    decisions = []
+    for a in delivery.line_answers:
+        try:
+            decisions.append(
+                AffiliationDecision(uuid.UUID(a.key), a.status, a.affiliation_number, a.reason)
+            )
+        except ValueError:
+            continue  # the fund named something that is not one of our members: ignore it
+    if decisions:
+        acknowledge_affiliations(session, actor, batch.id, decisions)
+    return batch
+
+
+def acknowledge_affiliations(
+    session: Session,
+    actor: Actor,
+    batch_id: uuid.UUID,
+    decisions: Sequence[AffiliationDecision],
+    *,
+    fund_code: str | None = None,
+) -> AffiliationBatch:
+    """Record the fund's answer per member: accepted with the member's affiliation number
+    (stored on the member, commission booked), or rejected with a reason."""
+    batch = get_affiliation_batch(session, batch_id, fund_code=fund_code, lock=True)
+    fund = fund_of(session, batch)
+    org = batch.organisation_id
+    lines = {
+        ln.member_id: ln
+        for ln in session.scalars(
+            select(AffiliationLine).where(AffiliationLine.batch_id == batch.id)
+        )
+    }
+    accept: list[tuple[AffiliationLine, str]] = []
+    reject: list[tuple[AffiliationLine, str]] = []
+    seen: set[uuid.UUID] = set()
+    for i, d in enumerate(decisions):
+        line = lines.get(d.member_id)
+        if line is None or d.member_id in seen:
+            why = "listed twice" if line is not None else f"not in batch {batch.reference}"
+            raise ValidationFailed.field(f"lines.{i}.member_id", why)
+        seen.add(d.member_id)
+        if d.status == "accepted" and not (d.affiliation_number and d.affiliation_number.strip()):
+            raise ValidationFailed.field(
+                f"lines.{i}.affiliation_number", "an accepted affiliation needs its number"
+            )
+        if d.status == "rejected" and not (d.reason and d.reason.strip()):
+            raise ValidationFailed.field(f"lines.{i}.reason", "a rejection needs a reason")
+        if line.status == d.status:
+            continue
+        if line.status != "pending":
+            raise Conflict(f"member {d.member_id} was already {line.status}")
+        if d.status == "accepted":
+            accept.append((line, (d.affiliation_number or "").strip()))
+        else:
+            reject.append((line, (d.reason or "").strip()[:500]))
+    commission = _commission(fund) if accept else 0
+    now = utcnow()
+    journal_id = None
+    if accept and commission:
+        receivable = ledger.ensure_account(
+            session,
+            actor,
+            code=f"FUND:{fund.code}:COMMISSION_RECEIVABLE",
+            name=f"Commission receivable from {fund.name}",
+            type=AccountType.asset,
+            currency=fund.currency,
+        )
+        income = ledger.ensure_account(
+            session,
+            actor,
+            code=f"FUND:{fund.code}:COMMISSION_INCOME",
+            name=f"Affiliation commission from {fund.name}",
+            type=AccountType.income,
+            currency=fund.currency,
+        )
+        total = commission * len(accept)
+        journal_id = ledger.post(
+            session,
+            actor,
+            description=f"Affiliation commission {batch.reference}: {len(accept)} x {fund.code}",
+            effective_on=ledger.today(),
+            lines=[Line.debit(receivable.id, total), Line.credit(income.id, total)],
+            kind="affiliation.commission",
+        )
+        batch.commission_total += total
+    for line, number in accept:
+        line.status, line.affiliation_number, line.decided_at = "accepted", number[:64], now
+        if journal_id is not None:
+            line.commission, line.commission_journal_id = commission, journal_id
+    for line, reason in reject:
+        line.status, line.reason, line.decided_at = "rejected", reason, now
+    _record_numbers(session, org, fund, [(ln.member_id, n[:64]) for ln, n in accept])
+    batch.accepted_count += len(accept)
+    batch.rejected_count += len(reject)
+    if batch.accepted_count + batch.rejected_count == batch.line_count:
+        batch.status, batch.acknowledged_at = "acknowledged", now
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "affiliation.acknowledge",
+        "affiliation_batch",
+        batch.id,
+        {
+            "reference": batch.reference,
+            "accepted": len(accept),
+            "rejected": len(reject),
+            "commission_journal_id": str(journal_id) if journal_id else None,
+        },
+    )
+    return batch
+
+
+def _commission(fund: Fund) -> int:
+    text = (fund.adapter_config or {}).get("commission_per_affiliation")
+    if text is None:
+        return 0
+    try:
+        return parse_minor(str(text), fund.currency)
+    except MoneyError as exc:
+        raise Conflict(
+            f"fund {fund.code}'s commission_per_affiliation is not valid: {exc}"
+        ) from None
+
+
+def _record_numbers(
+    session: Session, org: uuid.UUID, fund: Fund, numbers: list[tuple[uuid.UUID, str]]
+) -> None:
+    """Store each accepted member's affiliation number (insert, or update a stale one)."""
+    if not numbers:
+        return
+    existing = set(
+        session.scalars(
+            select(MemberAffiliation.member_id).where(
+                MemberAffiliation.fund_id == fund.id,
+                MemberAffiliation.member_id.in_([m for m, _ in numbers]),
+            )
+        )
+    )
+    today = ledger.today()
+    new = [
+        {
+            "organisation_id": org,
+            "id": uuid7(),
+            "member_id": m,
+            "fund_id": fund.id,
+            "affiliation_number": n,
+            "affiliated_on": today,
+            "updated_at": utcnow(),
+        }
+        for m, n in numbers
+        if m not in existing
+    ]
+    if new:
+        session.execute(insert(MemberAffiliation), new)
+    for m, n in numbers:
+        if m in existing:
+            session.execute(
+                update(MemberAffiliation)
+                .where(
+                    MemberAffiliation.organisation_id == org,
+                    MemberAffiliation.fund_id == fund.id,
+                    MemberAffiliation.member_id == m,
+                )
+                .values(affiliation_number=n, affiliated_on=today, updated_at=utcnow())
+            )
