@@ -34,9 +34,6 @@ def day_bounds(from_: date | None, to: date | None) -> list[Any]:
 
 # -- statement ----------------------------------------------------------------------------------
 
-_KIND_ORDER = {"due": 0, "receipt": 1, "allocation": 2, "credit_applied": 2, "credit_undone": 2}
-_KIND_ORDER["reversal"] = 3
-
 
 @dataclass(frozen=True, slots=True)
 class Line:
@@ -48,7 +45,9 @@ class Line:
     due_id: uuid.UUID | None = None
     receipt_id: uuid.UUID | None = None
     receipt_number: int | None = None
-    seq: Any = None  # a stable order within a day
+    # order within a day: dues first, then events by instant; a receipt's allocations
+    # right after it, a reversal's undoing right after the reversal
+    seq: tuple[int, datetime, str, int] = (0, datetime.min.replace(tzinfo=UTC), "", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +85,17 @@ def member_statement(
     for did, due_on, start, end, amount, code in dues:
         label = f"{code} {start}" + ("" if start == end else f"..{end}")
         due_label[did] = label
-        lines.append(Line(due_on, "due", f"Due {label}", amount, amount, due_id=did, seq=(did,)))
+        lines.append(
+            Line(
+                due_on,
+                "due",
+                f"Due {label}",
+                amount,
+                amount,
+                due_id=did,
+                seq=(0, datetime.combine(start, time(), tzinfo=UTC), str(did), 0),
+            )
+        )
     receipts = list(
         session.execute(
             select(
@@ -101,6 +110,8 @@ def member_statement(
         )
     )
     numbers = {r.id: r.receipt_number for r in receipts}
+    received = {r.id: r.received_at for r in receipts}
+    reversed_at = {r.id: r.reversed_at for r in receipts if r.reversed_at is not None}
     for r in receipts:
         lines.append(
             Line(
@@ -111,7 +122,7 @@ def member_statement(
                 -r.amount,
                 receipt_id=r.id,
                 receipt_number=r.receipt_number,
-                seq=(r.received_at, r.id),
+                seq=(1, r.received_at, str(r.id), 0),
             )
         )
         if r.reversed_at is not None:
@@ -124,7 +135,7 @@ def member_statement(
                     r.amount,
                     receipt_id=r.id,
                     receipt_number=r.receipt_number,
-                    seq=(r.reversed_at, r.id),
+                    seq=(1, r.reversed_at, str(r.id), 2),
                 )
             )
     allocations = session.execute(
@@ -144,6 +155,11 @@ def member_statement(
     )
     for aid, due_id, receipt_id, source, amount, at in allocations:
         label = due_label.get(due_id, str(due_id))
+        seq = (1, at, str(aid), 0)
+        if receipt_id in received:
+            # shown with the receipt (or its reversal), on its day
+            at = received[receipt_id] if amount > 0 else reversed_at.get(receipt_id, at)
+            seq = (1, at, str(receipt_id), 1 if amount > 0 else 3)
         if source == "receipt":
             number = numbers.get(receipt_id) if receipt_id else None
             kind = "allocation"
@@ -166,10 +182,10 @@ def member_statement(
                 due_id=due_id,
                 receipt_id=receipt_id,
                 receipt_number=number,
-                seq=(at, aid),
+                seq=seq,
             )
         )
-    lines.sort(key=lambda ln: (ln.on, _KIND_ORDER[ln.kind], str(ln.seq)))
+    lines.sort(key=lambda ln: (ln.on, ln.seq))
     opening = sum(ln.change for ln in lines if from_ is not None and ln.on < from_)
     balance = opening
     shown: list[tuple[Line, int]] = []

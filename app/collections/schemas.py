@@ -103,7 +103,7 @@ class SheetCreate(Schema):
         description="defaults to the caller when a collector posts; a treasurer names one",
     )
     collected_on: BusinessDate
-    receipts: list[dict[str, Any]] = Field(
+    receipts: list[Any] = Field(
         min_length=1,
         max_length=MAX_SHEET_ITEMS,
         description="items shaped as SheetItem; each is validated on its own",
