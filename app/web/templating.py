@@ -89,7 +89,11 @@ def translate(request: Request, message: str, **params: Any) -> str:
 
 
 def render(
-    request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    status: int = 200,
+    cache: str = "no-store",
 ) -> HTMLResponse:
     locale = request_locale(request)
     session = load_session(request)
@@ -103,7 +107,7 @@ def render(
     ctx.update(context or {})
     html = environment(locale).get_template(template).render(ctx)
     response = HTMLResponse(html, status_code=status)
-    response.headers["Cache-Control"] = "no-store"
+    response.headers["Cache-Control"] = cache
     response.headers["Content-Language"] = locale
     save_session(request, response)
     return response

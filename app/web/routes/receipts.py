@@ -64,7 +64,15 @@ def _form(request: Request, db: DbSession, who: WebUser, **ctx: Any) -> Response
         if who.role is not Role.collector
         else []
     )
-    return render(request, "receipts/form.html", ctx, status=422 if ctx["errors"] else 200)
+    # Kept in the browser's history (not no-store): the Back button shows this same form with
+    # the same one-time key, so sending it again finds the receipt already posted.
+    return render(
+        request,
+        "receipts/form.html",
+        ctx,
+        status=422 if ctx["errors"] else 200,
+        cache="private, no-cache",
+    )
 
 
 @router.get("/receipts/new")
