@@ -111,7 +111,7 @@ def test_a_treasurers_month_in_the_browser(
     with page.expect_download() as download:
         page.get_by_role("link", name="Download pain.001").click()
     path = download.value.path()
-    xml = open(path, encoding="utf-8").read()
+    xml = path.read_text(encoding="utf-8")
     assert download.value.suggested_filename.endswith(".xml")
     assert "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09" in xml
     assert "<NbOfTxs>4</NbOfTxs>" in xml
