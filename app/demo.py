@@ -57,3 +57,13 @@ def seed_demo(session: Session, *, if_empty: bool = False) -> str | None:
     except OSError:
         pass
     return text
+
+
+def _seal_a_remittance_batch(session: Session, org: Organisation) -> None:
+    from app.remittances.demo import seal_a_demo_batch
+
+    seal_a_demo_batch(session, org)
+
+
+# Keep last: it batches and seals what the steps above collected for a fund.
+DEMO_STEPS.append(_seal_a_remittance_batch)
