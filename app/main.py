@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from app.core.database import make_engine, make_session_factory
 from app.core.errors import install_handlers
+from app.core.input_guard import RefuseNulMiddleware
 from app.core.logging import configure_logging
 from app.core.metrics import BusinessCollector
 from app.core.middleware import EdgeMiddleware, Metrics
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_web_pages(app)
 
+    app.add_middleware(RefuseNulMiddleware)  # inside the edge: size limit and headers apply
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     return app
 

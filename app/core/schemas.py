@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
-_DECIMAL_TEXT = re.compile(r"^-?\d{1,18}(\.\d{1,18})?$")
+# ASCII digits only (`\d` would take Arabic-Indic and other digits), the whole text (`$`
+# would let a trailing newline through).
+_DECIMAL_TEXT = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,18})?")
 
 EARLIEST_DATE = date(2000, 1, 1)
 LATEST_DATE = date(2100, 12, 31)
@@ -19,11 +28,32 @@ class Schema(BaseModel):
 
     model_config = ConfigDict(extra="forbid", from_attributes=True, populate_by_name=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        # PostgreSQL cannot store U+0000 in text: refuse it here (422 naming the field)
+        # rather than fail in the database (500).
+        if _has_nul(value):
+            raise ValueError("text must not contain the NUL character (U+0000)")
+        return value
+
+
+def _has_nul(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if depth > 32:
+        return False
+    if isinstance(value, dict):
+        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v, depth + 1) for v in value)
+    return False
+
 
 def _decimal_text(value: object) -> object:
     if not isinstance(value, str):
         raise ValueError('amounts are decimal strings such as "150.00", not JSON numbers')
-    if not _DECIMAL_TEXT.match(value):
+    if not _DECIMAL_TEXT.fullmatch(value):
         raise ValueError(f'{value[:40]!r} is not a decimal amount such as "150.00"')
     return value
 
