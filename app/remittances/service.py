@@ -15,7 +15,19 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Uuid, and_, delete, exists, func, insert, literal, select, tuple_, update
+from sqlalchemy import (
+    Uuid,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -153,6 +165,10 @@ def create_batch(
     session.add(batch)
     session.flush()
 
+    # Right after a bulk load the planner's statistics may say "one share", and it then picks
+    # a nested loop that compares every share with every live link (minutes, not a second).
+    # Claiming and grouping are bulk work: let PostgreSQL use hash or merge joins for them.
+    restore = _bulk_joins(session)
     live = exists().where(
         RemittanceShare.organisation_id == ContributionShare.organisation_id,
         RemittanceShare.share_id == ContributionShare.id,
@@ -196,6 +212,7 @@ def create_batch(
         )
     ).all()
 
+    restore()
     owing_back = [(m, ps, pe) for m, ps, pe, total, _ in groups if total < 0]
     for i in range(0, len(owing_back), 500):
         keys = owing_back[i : i + 500]
@@ -267,6 +284,17 @@ def create_batch(
         },
     )
     return batch
+
+
+def _bulk_joins(session: Session) -> Any:
+    """Turn nested-loop joins off for this transaction (PostgreSQL); returns the undo."""
+    if session.get_bind().dialect.name != "postgresql":
+        return lambda: None
+    before = session.scalar(text("SELECT current_setting('enable_nestloop')"))
+    session.execute(text("SELECT set_config('enable_nestloop', 'off', true)"))
+    return lambda: session.execute(
+        text("SELECT set_config('enable_nestloop', :v, true)"), {"v": before}
+    )
 
 
 def _claimed_shares(org: uuid.UUID, batch_id: uuid.UUID) -> Any:

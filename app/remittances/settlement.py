@@ -38,7 +38,7 @@ from app.remittances.models import (
     RemittanceLine,
     RemittanceShare,
 )
-from app.remittances.service import _require, fund_of, get_batch
+from app.remittances.service import _bulk_joins, _require, fund_of, get_batch
 
 PAIN002_NAMESPACE = re.compile(r"^urn:iso:std:iso:20022:tech:xsd:pain\.002\.001\.\d{2}$")
 ACCEPTED_CODES = frozenset({"ACCP", "ACSC", "ACSP", "ACTC", "ACWC", "ACCC", "ACFC", "ACWP"})
@@ -304,6 +304,7 @@ def _release_rejected(
             RemittanceLine.status == "rejected",
         )
     )
+    restore = _bulk_joins(session)
     session.execute(
         update(RemittanceShare)
         .where(
@@ -314,6 +315,7 @@ def _release_rejected(
         )
         .values(released_at=utcnow())
     )
+    restore()
 
 
 # -- settlement ---------------------------------------------------------------------------------
