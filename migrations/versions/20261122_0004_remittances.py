@@ -151,7 +151,8 @@ def upgrade() -> None:
             name=op.f("ck_remittance_batch_decided_within_totals"),
         ),
         sa.CheckConstraint(
-            "line_count > 0 AND control_sum > 0", name=op.f("ck_remittance_batch_totals_positive")
+            "line_count >= 0 AND control_sum >= 0",
+            name=op.f("ck_remittance_batch_totals_not_negative"),
         ),
         sa.ForeignKeyConstraint(
             ["organisation_id", "fund_id"],
