@@ -85,17 +85,24 @@ def render(document: BatchDocument, config: dict[str, Any] | None = None) -> Ite
         ).encode()
     else:
         parts: list[str] = []
+        fmt = _text.amount_formatter(currency)
+        periods: dict[tuple[Any, Any], str] = {}  # a batch has few distinct periods
+        amount_open = f'</PmtId><Amt><InstdAmt Ccy="{currency}">'
+        amount_close = f"</InstdAmt></Amt>{creditor_xml}<RmtInf><Ustrd>"
         for line in document.lines():
             if not isinstance(line, ContributionLine):
                 continue
+            key = (line.period_start, line.period_end)
+            period = periods.get(key)
+            if period is None:
+                period = periods[key] = f"{key[0].isoformat()}/{key[1].isoformat()}"
             info = (
                 f"{line.affiliation_number or 'NO-AFFILIATION'} {line.member_number} "
-                f"{line.period_start.isoformat()}/{line.period_end.isoformat()} {line.full_name}"
+                f"{period} {line.full_name}"
             )
             parts.append(
                 f"<CdtTrfTxInf><PmtId><EndToEndId>{xml(line.end_to_end_id, 35)}</EndToEndId>"
-                f'</PmtId><Amt><InstdAmt Ccy="{currency}">{_text.amount(line.amount, currency)}'
-                f"</InstdAmt></Amt>{creditor_xml}<RmtInf><Ustrd>{xml(info, 140)}</Ustrd></RmtInf>"
+                f"{amount_open}{fmt(line.amount)}{amount_close}{xml(info, 140)}</Ustrd></RmtInf>"
                 "</CdtTrfTxInf>"
             )
             if len(parts) >= _text.CHUNK_LINES:
