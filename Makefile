@@ -12,7 +12,7 @@ export COOPLEDGER_TEST_POSTGRES_URL
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format check-migrations test-only bench clean browser
+.PHONY: help install run test lint format check-migrations test-only bench clean browser soak
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ test-only: install browser ## the suite alone, on SQLite and (if configured) Pos
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: lint check-migrations test-only ## lint, alembic check and the whole suite on both databases
+
+soak: install ## long runs: API fuzzing at 50 examples per operation (COOPLEDGER_FUZZ_EXAMPLES), reliability tests
+	COOPLEDGER_FUZZ_EXAMPLES=$${COOPLEDGER_FUZZ_EXAMPLES:-50} $(BIN)/pytest -n $(PYTEST_WORKERS) tests/security/test_fuzz_api.py tests/reliability $(PYTEST_ARGS)
 
 bench: install ## benchmarks under tests/perf (PostgreSQL: COOPLEDGER_BENCH_POSTGRES_URL)
 	$(BIN)/pytest tests/perf -p no:randomly -s -q $(PYTEST_ARGS)
