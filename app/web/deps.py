@@ -8,13 +8,19 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.core.audit import Actor
 from app.core.database import bind_organisation
-from app.core.deps import DbSession, Principal
+from app.core.deps import Principal, get_session
 from app.identity.models import Organisation, Role, User
 from app.web.session import CSRF_FIELD, csrf_ok, load_session, password_mark
+
+# The request's unit of work (app.core.deps.get_session), committed when the page function
+# returns and *before* the response leaves: a browser that follows the redirect after a form
+# at once must find what the form wrote (PostgreSQL would otherwise race the commit).
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
 class SignInRequired(Exception):

@@ -8,11 +8,10 @@ from starlette.responses import Response
 from app.core import audit
 from app.core.audit import Actor
 from app.core.database import bind_organisation
-from app.core.deps import DbSession
 from app.identity import service as identity
 from app.identity.models import User
 from app.web import i18n
-from app.web.deps import Form, SignInRequired, current_user
+from app.web.deps import DbSession, Form, SignInRequired, current_user
 from app.web.session import load_session, password_mark
 from app.web.templating import PREFIX, redirect, render, translate
 

@@ -13,13 +13,12 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app.collections.models import Collector, Receipt
-from app.core.deps import DbSession
 from app.ledger import service as ledger
 from app.ledger.models import Account, AccountType
 from app.schemes.models import Due
 from app.web import i18n
 from app.web.chart import daily_bars
-from app.web.deps import AnyUser, Reader
+from app.web.deps import AnyUser, DbSession, Reader
 from app.web.templating import PREFIX, render
 
 router = APIRouter(prefix=PREFIX)

@@ -14,7 +14,6 @@ from starlette.responses import Response
 
 from app.collections import reports as collection_reports
 from app.collections.models import Receipt
-from app.core.deps import DbSession
 from app.core.errors import DomainError
 from app.funds import service as funds
 from app.members import service as members
@@ -23,7 +22,7 @@ from app.members.schemas import MemberCreate, MemberUpdate
 from app.schemes import standing as standings
 from app.schemes.models import Due, Scheme
 from app.web import forms
-from app.web.deps import Bookkeeper, Form, Reader
+from app.web.deps import Bookkeeper, DbSession, Form, Reader
 from app.web.routes.dashboard import today
 from app.web.templating import PREFIX, redirect, render, translate
 from app.web.vocabulary import N_

@@ -15,14 +15,13 @@ from app.collections import cash
 from app.collections import receipts as engine
 from app.collections import service as collections
 from app.collections.models import CHANNELS, Collector, Receipt
-from app.core.deps import DbSession
 from app.core.errors import DomainError, NotFound
 from app.core.money import MoneyError
 from app.identity.models import Role
 from app.members.models import Member, TransportUnit
 from app.schemes.models import Due, Scheme
 from app.web import forms
-from app.web.deps import Form, Treasurer, WebRole, WebUser
+from app.web.deps import DbSession, Form, Treasurer, WebRole, WebUser
 from app.web.i18n import parse_amount_input
 from app.web.session import load_session
 from app.web.templating import PREFIX, redirect, render, translate

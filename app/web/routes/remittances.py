@@ -12,7 +12,6 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
 
-from app.core.deps import DbSession
 from app.core.errors import DomainError, NotFound
 from app.core.money import MoneyError
 from app.funds import service as funds
@@ -23,7 +22,7 @@ from app.remittances import service, settlement
 from app.remittances.models import RemittanceBatch, RemittanceLine
 from app.remittances.router import FILE_FORMATS
 from app.web import forms
-from app.web.deps import Form, WebRole, WebUser
+from app.web.deps import DbSession, Form, WebRole, WebUser
 from app.web.i18n import parse_amount_input
 from app.web.routes.dashboard import today
 from app.web.session import load_session

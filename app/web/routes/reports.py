@@ -10,13 +10,12 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.collections.reports import collections_report
-from app.core.deps import DbSession
 from app.core.money import format_minor, parse_minor
 from app.remittances.reports import funds_report
 from app.schemes.standing import BUCKETS, arrears_page
 from app.web import forms
 from app.web.csvfile import csv_response
-from app.web.deps import Reader
+from app.web.deps import DbSession, Reader
 from app.web.routes.dashboard import today
 from app.web.templating import PREFIX, render
 

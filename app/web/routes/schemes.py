@@ -9,7 +9,6 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
-from app.core.deps import DbSession
 from app.core.errors import DomainError
 from app.core.money import MoneyError, format_minor, parse_minor
 from app.funds import service as funds
@@ -17,7 +16,7 @@ from app.schemes import quote as quotes
 from app.schemes import service as schemes
 from app.schemes.models import Scheme
 from app.web import forms
-from app.web.deps import Reader
+from app.web.deps import DbSession, Reader
 from app.web.i18n import parse_amount_input
 from app.web.routes.dashboard import today
 from app.web.templating import PREFIX, render, translate

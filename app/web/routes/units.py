@@ -9,11 +9,10 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from app.collections.models import Receipt
-from app.core.deps import DbSession
 from app.members import units as unit_service
 from app.members.models import Member, TransportUnit
 from app.schemes.models import Due
-from app.web.deps import Reader
+from app.web.deps import DbSession, Reader
 from app.web.templating import PREFIX, render
 
 router = APIRouter(prefix=PREFIX)

@@ -17,12 +17,11 @@ from starlette.responses import Response
 from app.collections import cash
 from app.collections.models import Collector
 from app.collections.router import import_receipts
-from app.core.deps import DbSession
 from app.core.errors import DomainError
 from app.identity.models import Role
 from app.members import importer
 from app.web import forms
-from app.web.deps import Bookkeeper, Form, WebUser
+from app.web.deps import Bookkeeper, DbSession, Form, WebUser
 from app.web.routes.receipts import Taker
 from app.web.session import load_session
 from app.web.templating import PREFIX, redirect, render, translate
