@@ -1,0 +1,219 @@
+"""Crash safety: the real server (uvicorn, a separate process, on PostgreSQL) is killed with
+SIGKILL while it takes a large collection sheet; it is started again and the collector's app
+retries the same sheet. Every receipt exists exactly once, receipt numbers have no gap, the
+stored balances match the postings and `coopledger verify` is clean.
+
+PostgreSQL only: this is about a server process dying mid-transaction. `make test` runs one
+round of 1,000 items; `make soak` runs 4 rounds of 2,000 (COOPLEDGER_CRASH_ROUNDS, _ITEMS),
+each killed at a different moment after the request's transaction began.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import TEST_SECRET, free_port
+
+ROUNDS = int(os.environ.get("COOPLEDGER_CRASH_ROUNDS", "1"))
+SHEET_ITEMS = int(os.environ.get("COOPLEDGER_CRASH_ITEMS", "1000"))
+DELAYS = (0.0, 0.25, 0.6, 1.2, 0.1, 0.4)  # after the server's transaction is seen to start
+
+
+def wait_for_server_transaction(engine: sa.Engine, timeout: float = 60) -> None:
+    """Block until another backend of this database is inside a transaction (the request's)."""
+    deadline = time.monotonic() + timeout
+    with engine.connect() as conn:
+        while time.monotonic() < deadline:
+            busy = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+                )
+            ).scalar_one()
+            conn.rollback()
+            if busy:
+                return
+            time.sleep(0.005)
+    raise RuntimeError("the server never started a transaction for the sheet")
+
+
+class Server:
+    """`uvicorn app.main:app` in its own process, as production runs it."""
+
+    def __init__(self, database_url: str) -> None:
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "COOPLEDGER_ENV": "test",
+            "COOPLEDGER_SECRET_KEY": TEST_SECRET,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the server did not become ready")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.mark.postgres_only
+def test_sigkill_during_a_large_sheet_loses_and_doubles_nothing(
+    backend, db_url, make_org, engine
+) -> None:  # type: ignore[no-untyped-def]
+    org = make_org("AMUSSOL", "DOP")
+    server = Server(db_url)
+    server.start()
+    try:
+        h = org.headers("treasurer")
+        members = []
+        for i in range(20):
+            r = httpx.post(
+                f"{server.url}/api/v1/members",
+                json={
+                    "member_number": f"M-{i:04}",
+                    "full_name": f"Member {i}",
+                    "joined_on": "2026-01-05",
+                },
+                headers=h,
+                timeout=30,
+            )
+            assert r.status_code == 201, r.text
+            members.append(r.json()["id"])
+        faults = retried = interrupted = 0
+        expected_total = 0
+        for round_no in range(ROUNDS):
+            sheet = {
+                "collected_on": "2026-11-20",
+                "receipts": [
+                    {
+                        "client_id": f"r{round_no}-{i}",
+                        "member_id": members[i % len(members)],
+                        "amount": f"{100 + i % 50}.{i % 100:02}",
+                        "currency": "DOP",
+                        "received_at": "2026-11-20T09:30:00-04:00",
+                        "channel": "cash",
+                    }
+                    for i in range(SHEET_ITEMS)
+                ],
+            }
+            expected_total += sum((100 + i % 50) * 100 + i % 100 for i in range(SHEET_ITEMS))
+            outcome: dict[str, object] = {}
+
+            def send(sheet=sheet, outcome=outcome) -> None:  # type: ignore[no-untyped-def]
+                try:
+                    outcome["response"] = httpx.post(
+                        f"{server.url}/api/v1/collection-sheets",
+                        json=sheet,
+                        headers=org.headers("collector"),
+                        timeout=120,
+                    )
+                except httpx.HTTPError as exc:
+                    outcome["error"] = exc
+
+            sender = threading.Thread(target=send)
+            sender.start()
+            wait_for_server_transaction(engine)
+            time.sleep(DELAYS[round_no % len(DELAYS)])  # a different moment each round
+            server.kill()
+            faults += 1
+            sender.join(timeout=120)
+            interrupted += "response" not in outcome  # the kill came before the answer
+            server.start()
+            # the collector's app retries the same sheet until it gets an answer
+            for _attempt in range(5):
+                retried += 1
+                r = httpx.post(
+                    f"{server.url}/api/v1/collection-sheets",
+                    json=sheet,
+                    headers=org.headers("collector"),
+                    timeout=120,
+                )
+                if r.status_code == 200 or r.status_code == 201:
+                    break
+            body = r.json()
+            assert body["rejected"] == 0, body
+            assert body["created"] + body["duplicates"] == SHEET_ITEMS
+            statuses = {x["status"] for x in body["results"]}
+            assert statuses <= {"created", "duplicate"}
+            # and once more: everything is a duplicate now, nothing new is written
+            again = httpx.post(
+                f"{server.url}/api/v1/collection-sheets",
+                json=sheet,
+                headers=org.headers("collector"),
+                timeout=120,
+            ).json()
+            retried += 1
+            assert again["duplicates"] == SHEET_ITEMS and again["created"] == 0
+
+        with engine.connect() as conn:
+            n, total = conn.execute(sa.text("SELECT count(*), sum(amount) FROM receipt")).one()
+            numbers = (
+                conn.execute(sa.text("SELECT receipt_number FROM receipt ORDER BY receipt_number"))
+                .scalars()
+                .all()
+            )
+        assert n == ROUNDS * SHEET_ITEMS and int(total) == expected_total
+        assert numbers == list(range(numbers[0], numbers[0] + n)), "receipt numbers have a gap"
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "verify"],
+            env=server.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        print(
+            f"faults injected: {faults} ({interrupted} before the answer), "
+            f"sheet requests retried: {retried}, receipts: {n}, lost: 0, doubled: 0"
+        )
+        assert interrupted >= 1, "no kill landed inside a request: the test proved nothing"
+    finally:
+        server.stop()
