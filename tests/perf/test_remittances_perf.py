@@ -86,7 +86,9 @@ def _owe(engine: sa.Engine, org: uuid.UUID, fund_code: str, members: int, first:
         )
         # amount per member: 100.00 .. 599.99, deterministic
         total = s.scalar(
-            sa.text("SELECT sum(10000 + (i * 7919) % 50000) FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) i"),
+            sa.text(
+                "SELECT sum(10000 + (i * 7919) % 50000) FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) i"
+            ),
             {"a": first, "b": first + members - 1},
         )
         entry = ledger.post(
@@ -143,6 +145,7 @@ def _owe(engine: sa.Engine, org: uuid.UUID, fund_code: str, members: int, first:
         s.execute(
             sa.text(
                 "CREATE TEMP TABLE bench_rows ON COMMIT DROP AS SELECT i, m.id AS member_id, gen_random_uuid() AS due_id, "
+                "gen_random_uuid() AS enrolment_id, "
                 "gen_random_uuid() AS allocation_id, (10000 + (i * 7919) % 50000)::bigint AS amount "
                 "FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) i JOIN member m ON m.organisation_id = :org "
                 "AND m.member_number = 'M-' || lpad(i::text, 7, '0')"
@@ -151,8 +154,16 @@ def _owe(engine: sa.Engine, org: uuid.UUID, fund_code: str, members: int, first:
         )
         s.execute(
             sa.text(
-                "INSERT INTO due (organisation_id, id, member_id, scheme_id, scheme_version_id, period_start, "
-                "period_end, due_on, currency, amount, paid, created_at) SELECT :org, due_id, member_id, :scheme, "
+                "INSERT INTO enrolment (organisation_id, id, member_id, scheme_id, starts_on, created_at, "
+                "updated_at) SELECT :org, enrolment_id, member_id, :scheme, :ps, now(), now() FROM bench_rows"
+            ),
+            {**params, "scheme": scheme},
+        )
+        s.execute(
+            sa.text(
+                "INSERT INTO due (organisation_id, id, enrolment_id, member_id, scheme_id, scheme_version_id, "
+                "period_start, period_end, due_on, currency, amount, paid, created_at) SELECT :org, due_id, "
+                "enrolment_id, member_id, :scheme, "
                 ":version, :ps, :pe, :pe, 'DOP', amount, amount, now() FROM bench_rows"
             ),
             {**params, "scheme": scheme, "version": version},

@@ -24,7 +24,7 @@ from app.funds.service import create_fund
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
 from app.ledger.service import Line
-from app.members.models import Member
+from app.members.models import Enrolment, Member
 from app.members.schemas import MemberCreate
 from app.members.service import create_member
 from app.schemes.models import Due, Scheme, SchemeVersion
@@ -107,7 +107,11 @@ def owe(
     """A contribution owed to `fund` for `member`: due, allocation, share, and the entry that
     moved the money from the member's prepaid credit to the fund's owed account."""
     scheme, version = _scheme(session, fund.currency)
+    enrolment = Enrolment(member_id=member.id, scheme_id=scheme.id, starts_on=period_start)
+    session.add(enrolment)
+    session.flush()
     due = Due(
+        enrolment_id=enrolment.id,
         member_id=member.id,
         scheme_id=scheme.id,
         scheme_version_id=version.id,
