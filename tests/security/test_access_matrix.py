@@ -262,6 +262,9 @@ def test_access_matrix(client, app, make_org, session_factory) -> None:  # type:
         if r.status_code not in (403, 404):
             failures.append(f"GET {path} as fund_office of FUND: {r.status_code}, wanted 403/404")
     assert tried > 600
+    print(
+        f"access matrix: {tried} calls, {len(POLICY)} endpoints, {len(failures)} broke the policy"
+    )
     assert not failures, f"{len(failures)} of {tried} calls broke the policy:\n" + "\n".join(
         failures
     )

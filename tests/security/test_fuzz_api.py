@@ -79,6 +79,9 @@ def test_fuzz_every_operation(client, app, org) -> None:  # type: ignore[no-unty
         run()
     assert calls >= len(operations) and len(skipped) < calls / 10
     unique = sorted(set(failures))
+    print(
+        f"fuzz: {calls} generated requests over {len(operations)} operations, {len(skipped)} not encodable"
+    )
     assert not unique, f"{len(unique)} failing operations of {len(operations)}:\n" + "\n".join(
         unique
     )
