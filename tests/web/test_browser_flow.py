@@ -5,6 +5,8 @@ are saved to docs/screenshots/ when COOPLEDGER_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 
 from tests.web.book import make_book
@@ -74,10 +76,11 @@ def test_a_treasurers_month_in_the_browser(
 
     # a collection sheet with a bad row: checked first, nothing written, then the good rows
     sheet = tmp_path / "sheet.csv"
+    today = datetime.now(UTC).date().isoformat()  # this month's collections, whatever the date
     sheet.write_text(
         "client_id,member_number,amount,received_at,channel\n"
-        "day-1,M-0002,600.00,2026-11-21,cash\n"
-        "day-2,M-0404,50.00,2026-11-21,cash\n",
+        f"day-1,M-0002,600.00,{today},cash\n"
+        f"day-2,M-0404,50.00,{today},cash\n",
         encoding="utf-8",
     )
     page.goto("/web/uploads/receipts")

@@ -401,3 +401,63 @@ def test_every_page_answers_in_every_language(web, web_org, book, session_factor
             r = web.get(url)
             assert r.status_code == 200, (locale, url)
             assert f'<html lang="{locale}">' in r.text and word in r.text, (locale, url)
+
+
+def test_enrol_generate_dues_and_a_unit_with_its_crew(web, web_org, book, engine) -> None:  # type: ignore[no-untyped-def]
+    web.sign_in(web_org)
+    page = web.get("/web/members/new")
+    created = web.post(
+        "/web/members/new",
+        {
+            "form_key": form_key(page),
+            "member_number": "M-0050",
+            "full_name": "Luz Marte",
+            "joined_on": "2026-01-01",
+            "status": "active",
+        },
+        follow_redirects=False,
+    )
+    url = created.headers["location"]
+    web.get(url)
+    bad = web.post(url + "/enrolments", {"scheme_code": "", "starts_on": "2026-09-01"})
+    assert bad.status_code == 422 and "scheme_code" in field_errors(bad)
+    assert count(engine, "enrolment") == 2
+    ok = web.post(url + "/enrolments", {"scheme_code": "monthly-dop", "starts_on": "2026-09-01"})
+    assert "Enrolled in monthly-dop." in ok.text
+    dues_before = count(engine, "due")
+    web.get("/web/schemes")
+    generated = web.post("/web/dues/generate", {"through": "2026-10-31"})
+    assert "2 dues were created for periods ending by Oct 31, 2026." in generated.text
+    again = web.post("/web/dues/generate", {"through": "2026-10-31"})
+    assert "0 dues were created" in again.text
+    assert count(engine, "due") == dues_before + 2
+    member = web.get(url)
+    # September's due fell on 10 October, October's on 10 November: both overdue
+    assert 'data-testid="arrears">DOP\u00a0600.00<' in member.text
+
+    form = web.get("/web/units/new")
+    unknown = web.post(
+        "/web/units/new",
+        {
+            "form_key": form_key(form),
+            "registration": "B777",
+            "kind": "minibus",
+            "owner": "M-0050",
+            "drivers": "M-0002, M-0404",
+        },
+    )
+    assert unknown.status_code == 422 and "M-0404" in field_errors(unknown)["drivers"]
+    assert 'value="M-0002, M-0404"' in unknown.text
+    made = web.post(
+        "/web/units/new",
+        {
+            "form_key": form_key(unknown),
+            "registration": "B777",
+            "kind": "minibus",
+            "owner": "M-0050",
+            "drivers": "M-0002",
+        },
+        follow_redirects=True,
+    )
+    assert "<h1>B777" in made.text and "Luz Marte" in made.text and "Juan Rodríguez" in made.text
+    assert count(engine, "transport_unit") == 2

@@ -22,7 +22,7 @@ from app.members.schemas import MemberCreate, MemberUpdate
 from app.schemes import standing as standings
 from app.schemes.models import Due, Scheme
 from app.web import forms
-from app.web.deps import Bookkeeper, DbSession, Form, Reader
+from app.web.deps import Bookkeeper, DbSession, Form, Reader, WebUser
 from app.web.routes.dashboard import today
 from app.web.templating import PREFIX, redirect, render, translate
 from app.web.vocabulary import N_
@@ -173,6 +173,12 @@ def update_member(
 
 @router.get("/members/{member_id}")
 def member_page(request: Request, db: DbSession, who: Reader, member_id: uuid.UUID) -> Response:
+    return _member_page(request, db, who, member_id)
+
+
+def _member_page(
+    request: Request, db: DbSession, who: WebUser, member_id: uuid.UUID, **extra: Any
+) -> Response:
     member = members.get_member(db, member_id)
     now = today()
     standing = standings.member_standing(db, member, now)
@@ -218,8 +224,152 @@ def member_page(request: Request, db: DbSession, who: Reader, member_id: uuid.UU
             "receipts": receipts,
             "crews": crews,
             "currency": who.currency,
+            "enrolments": enrolments_of(db, member.id),
+            "member_schemes": list(
+                db.scalars(
+                    select(Scheme).where(Scheme.kind != "daily_per_unit").order_by(Scheme.code)
+                )
+            ),
+            "today": now,
+            "enrol_errors": extra.get("enrol_errors", {}),
+            "enrol_values": extra.get("enrol_values", {"starts_on": now.isoformat()}),
+            "harvest_errors": extra.get("harvest_errors", {}),
+            "harvest_values": extra.get("harvest_values", {"harvested_on": now.isoformat()}),
         },
+        status=422 if extra.get("enrol_errors") or extra.get("harvest_errors") else 200,
+    )
+
+
+def enrolments_of(db: DbSession, member_id: uuid.UUID) -> list[Any]:
+    from app.members.models import Enrolment
+
+    return list(
+        db.execute(
+            select(Enrolment, Scheme)
+            .join(
+                Scheme,
+                (Scheme.organisation_id == Enrolment.organisation_id)
+                & (Scheme.id == Enrolment.scheme_id),
+            )
+            .where(Enrolment.member_id == member_id)
+            .order_by(Enrolment.starts_on)
+        ).all()
     )
 
 
 __all__ = ["Member", "router"]
+
+
+# -- enrolments and harvests (from the member's page) ---------------------------------------------
+
+
+@router.post("/members/{member_id}/enrolments")
+def enrol(
+    request: Request, db: DbSession, who: Bookkeeper, member_id: uuid.UUID, form: Form
+) -> Response:
+    """Enrol the member in a scheme from a date (monthly or per harvest)."""
+    from app.members import enrolments
+    from app.members.schemas import EnrolmentCreate
+
+    member = members.get_member(db, member_id)
+    values = forms.values_of(form, "scheme_code", "starts_on", "declared_income")
+    data: dict[str, Any] = {
+        "member_id": member.id,
+        "scheme_code": values["scheme_code"],
+        "starts_on": values["starts_on"] or None,
+    }
+    errors: dict[str, str] = {}
+    if values["declared_income"]:
+        from app.core.money import MoneyError, format_minor
+        from app.web.i18n import parse_amount_input
+
+        try:
+            minor = parse_amount_input(values["declared_income"], who.currency, who.locale)
+            data["declared_income"] = format_minor(minor, who.currency)
+        except MoneyError as exc:
+            errors["declared_income"] = str(exc)
+    if not errors:
+        try:
+            enrolments.create_enrolment(db, who.actor, EnrolmentCreate.model_validate(data))
+        except ValidationError as exc:
+            errors = forms.pydantic_errors(request, exc)
+        except DomainError as exc:
+            db.rollback()
+            errors = forms.domain_errors(
+                exc,
+                {
+                    "scheme_code": "scheme_code",
+                    "starts_on": "starts_on",
+                    "declared_income": "declared_income",
+                },
+                "scheme_code",
+            )
+    if errors:
+        return _member_page(request, db, who, member_id, enrol_errors=errors, enrol_values=values)
+    from app.web.session import load_session
+
+    load_session(request).add_flash(
+        "info",
+        translate(
+            request,
+            N_("Enrolled in %(scheme)s. Generate the dues (Schemes and funds) to see them."),
+            scheme=values["scheme_code"],
+        ),
+    )
+    return redirect(request, f"{PREFIX}/members/{member.id}")
+
+
+@router.post("/members/{member_id}/harvests")
+def harvest(
+    request: Request, db: DbSession, who: Bookkeeper, member_id: uuid.UUID, form: Form
+) -> Response:
+    """Record a harvest: it creates the member's per-harvest due."""
+    from app.core.money import MoneyError, format_minor
+    from app.schemes.service import record_harvest
+    from app.web.i18n import parse_amount_input
+
+    member = members.get_member(db, member_id)
+    values = forms.values_of(form, "harvest_scheme", "harvested_on", "declared_value")
+    errors: dict[str, str] = {}
+    harvested_on = forms.parse_date(values["harvested_on"])
+    if harvested_on is None:
+        errors["harvested_on"] = translate(request, N_("Enter a date."))
+    declared: str | None = None
+    if values["declared_value"]:
+        try:
+            declared = format_minor(
+                parse_amount_input(values["declared_value"], who.currency, who.locale), who.currency
+            )
+        except MoneyError as exc:
+            errors["declared_value"] = str(exc)
+    if not errors and harvested_on is not None:
+        try:
+            record_harvest(
+                db,
+                who.actor,
+                member_id=member.id,
+                scheme_code=values["harvest_scheme"],
+                harvested_on=harvested_on,
+                declared_value=declared,
+            )
+        except DomainError as exc:
+            db.rollback()
+            errors = forms.domain_errors(
+                exc,
+                {
+                    "scheme_code": "harvest_scheme",
+                    "harvested_on": "harvested_on",
+                    "declared_value": "declared_value",
+                },
+                "harvest_scheme",
+            )
+    if errors:
+        return _member_page(
+            request, db, who, member_id, harvest_errors=errors, harvest_values=values
+        )
+    from app.web.session import load_session
+
+    load_session(request).add_flash(
+        "info", translate(request, N_("The harvest and its due were recorded."))
+    )
+    return redirect(request, f"{PREFIX}/members/{member.id}")

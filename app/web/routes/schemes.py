@@ -12,14 +12,16 @@ from starlette.responses import Response
 from app.core.errors import DomainError
 from app.core.money import MoneyError, format_minor, parse_minor
 from app.funds import service as funds
+from app.schemes import generation
 from app.schemes import quote as quotes
 from app.schemes import service as schemes
 from app.schemes.models import Scheme
 from app.web import forms
-from app.web.deps import DbSession, Reader
-from app.web.i18n import parse_amount_input
+from app.web.deps import Bookkeeper, DbSession, Form, Reader
+from app.web.i18n import format_date, parse_amount_input
 from app.web.routes.dashboard import today
-from app.web.templating import PREFIX, render, translate
+from app.web.session import load_session
+from app.web.templating import PREFIX, redirect, render, translate
 from app.web.vocabulary import N_
 
 router = APIRouter(prefix=PREFIX)
@@ -82,6 +84,34 @@ def schemes_page(
             "errors": errors,
             "quote": quote,
             "to_minor": _to_minor,
+            "today_iso": today().isoformat(),
         },
         status=422 if errors else 200,
     )
+
+
+@router.post("/dues/generate")
+def generate(request: Request, db: DbSession, who: Bookkeeper, form: Form) -> Response:
+    """Make every due of every daily and monthly enrolment for periods ending by a date.
+    Running it again creates nothing new (the service's rule), so a double click is harmless."""
+    through = forms.parse_date(forms.text(form, "through", 10))
+    session = load_session(request)
+    if through is None:
+        session.add_flash("error", translate(request, N_("Enter a date.")))
+        return redirect(request, f"{PREFIX}/schemes")
+    try:
+        result = generation.generate_dues(db, who.actor, through)
+    except DomainError as exc:
+        db.rollback()
+        session.add_flash("error", exc.detail)
+        return redirect(request, f"{PREFIX}/schemes")
+    session.add_flash(
+        "info",
+        translate(
+            request,
+            N_("%(count)s dues were created for periods ending by %(day)s."),
+            count=result.created,
+            day=format_date(through, who.locale),
+        ),
+    )
+    return redirect(request, f"{PREFIX}/schemes")
