@@ -15,7 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.collections import lookups
 from app.core.audit import Actor
+from app.core.database import bound_organisation
 from app.core.errors import Conflict
 from app.ledger import service as ledger
 from app.ledger.models import Account, AccountType
@@ -56,8 +58,13 @@ def collector_cash_code(collector_id: uuid.UUID) -> str:
 
 def shared_account(session: Session, actor: Actor, spec: SharedAccount, currency: str) -> uuid.UUID:
     """The id of an organisation-wide account, opened once even by concurrent first users."""
+    org = bound_organisation(session)
+    known = lookups.ACCOUNTS.get((org, spec.code))
+    if known is not None:
+        return uuid.UUID(str(known))
     found = session.scalar(select(Account.id).where(Account.code == spec.code))
     if found is not None:
+        lookups.ACCOUNTS.stage(session, (org, spec.code), found)
         return found
     try:
         with session.begin_nested():

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.collections import accounts
+from app.collections import accounts, lookups
 from app.collections.models import Collector, Handover
 from app.core import audit
 from app.core.audit import Actor
+from app.core.database import bound_organisation
 from app.core.errors import NotFound, ValidationFailed
 from app.core.ids import uuid7
 from app.identity.models import ApiKey, Organisation, Role, User
@@ -79,6 +80,17 @@ def collector_for(session: Session, actor: Actor, kind: str, subject_id: uuid.UU
     if principal is None or principal.role != Role.collector.value:
         raise NotFound("the caller is not a collector")
     return open_collector(session, actor, kind, principal)
+
+
+def collector_id_for(session: Session, actor: Actor, kind: str, subject_id: uuid.UUID) -> uuid.UUID:
+    """The id of the collector a calling user or key is (remembered: it never changes)."""
+    org = bound_organisation(session)
+    known = lookups.COLLECTOR_OF.get((org, (kind, subject_id)))
+    if known is not None:
+        return uuid.UUID(str(known))
+    collector = collector_for(session, actor, kind, subject_id)
+    lookups.COLLECTOR_OF.stage(session, (org, (kind, subject_id)), collector.id)
+    return collector.id
 
 
 def get_collector(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from app.collections import accounts
@@ -24,8 +24,11 @@ from app.core import audit
 from app.core.audit import Actor
 from app.core.database import utcnow
 from app.core.ids import uuid7
+from app.funds.models import Fund
 from app.identity.models import Organisation
 from app.ledger import service as ledger
+from app.ledger.models import AccountBalance
+from app.members.models import Member, TransportUnit
 from app.schemes.models import Due
 from app.schemes.service import Payer
 
@@ -39,8 +42,50 @@ def book_currency(session: Session) -> str:
 def credit_balances(session: Session, infos: Iterable[engine.PayerInfo]) -> dict[Payer, int]:
     """Each payer's prepaid credit in minor units (its credit account's credit balance)."""
     info_list = list(infos)
-    raw = ledger.balances(session, [i.credit_account_id for i in info_list])
-    return {(i.kind, i.id): -raw[i.credit_account_id] for i in info_list}
+    ledger.flush_balances(session)
+    raw: dict[uuid.UUID, int] = {}
+    org = engine.organisation(session)
+    for criterion in engine.among(
+        session, AccountBalance.account_id, [i.credit_account_id for i in info_list]
+    ):
+        rows = session.execute(
+            select(AccountBalance.account_id, func.sum(AccountBalance.balance))
+            .where(AccountBalance.organisation_id == org, criterion)
+            .group_by(AccountBalance.account_id)
+        )
+        raw.update({a: int(b) for a, b in rows})
+    # a liability: credit (negative, debit-positive) is what the payer has paid ahead
+    return {(i.kind, i.id): -raw.get(i.credit_account_id, 0) for i in info_list}
+
+
+def payers_with_credit(session: Session, payers: Iterable[Payer]) -> set[Payer]:
+    """Which of these payers have prepaid credit now: one set-based read, without locks.
+
+    Dues generation tells us about every payer that got a due; most have no credit, so only
+    the few that do are then locked and read again (`apply_credit`).
+    """
+    ledger.flush_balances(session)
+    payer_list = list(payers)
+    out: set[Payer] = set()
+    models: list[tuple[str, Any]] = [("member", Member), ("unit", TransportUnit)]
+    for kind, model in models:
+        ids = [i for k, i in payer_list if k == kind]
+        for criterion in engine.among(session, model.id, ids):
+            rows = session.execute(
+                select(model.id)
+                .join(
+                    AccountBalance,
+                    and_(
+                        AccountBalance.organisation_id == model.organisation_id,
+                        AccountBalance.account_id == model.credit_account_id,
+                    ),
+                )
+                .where(criterion)
+                .group_by(model.id)
+                .having(func.sum(AccountBalance.balance) < 0)
+            )
+            out.update((kind, pid) for (pid,) in rows)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +102,16 @@ def apply_credit(session: Session, actor: Actor, payers: set[Payer]) -> CreditAp
     fund's owed account and fee income), allocation rows with source `credit`, and
     contribution shares. A unit with no one to count its contributions for keeps its credit.
     """
-    if not payers:
+    candidates = payers_with_credit(session, payers)
+    if not candidates:
         return CreditApplied(0, 0)
-    infos = engine.load_payers(session, payers, lock=True)
+    infos = engine.load_payers(session, candidates, lock=True)
     credit = {p: c for p, c in credit_balances(session, infos.values()).items() if c > 0}
     if not credit:
         return CreditApplied(0, 0)
     currency = book_currency(session)
     queues = engine.load_open_dues(session, credit, currency)
-    funds = engine.load_funds(session)
+    funds = engine.load_funds(session, engine.fund_codes(queues.values()))
     org = engine.organisation(session)
     now = utcnow()
     planned: list[tuple[engine.PayerInfo, list[Any], uuid.UUID]] = []
@@ -193,7 +239,7 @@ class ShareRow:
 def shares_of(session: Session, allocation_ids: list[uuid.UUID]) -> list[ShareRow]:
     """The (positive) contribution shares of these allocations."""
     out: list[ShareRow] = []
-    for chunk in engine.chunks(allocation_ids):
+    for criterion in engine.among(session, ContributionShare.allocation_id, allocation_ids):
         rows = session.execute(
             select(
                 ContributionShare.id,
@@ -205,7 +251,7 @@ def shares_of(session: Session, allocation_ids: list[uuid.UUID]) -> list[ShareRo
                 ContributionShare.period_end,
                 ContributionShare.amount,
             )
-            .where(ContributionShare.allocation_id.in_(chunk), ContributionShare.amount > 0)
+            .where(criterion, ContributionShare.amount > 0)
             .order_by(ContributionShare.id)
         )
         out.extend(ShareRow(*r) for r in rows)
@@ -273,8 +319,12 @@ def undo_credit_allocations(
     income with the rest (what the fee was), and the payer's credit account is credited with
     the whole; the dues are open again by as much.
     """
-    funds = engine.load_funds(session)
-    owed_by_fund = {f.fund_id: f.owed_account_id for f in funds.values()}
+    owed_by_fund = {
+        fid: owed
+        for fid, owed in session.execute(
+            select(Fund.id, Fund.owed_account_id).where(Fund.id.in_({s.fund_id for s in shares}))
+        )
+    }
     total = sum(a.amount for a in allocations)
     by_fund: dict[uuid.UUID, int] = defaultdict(int)
     for s in shares:

@@ -175,16 +175,16 @@ def to_candidates(
 
 def lookup(session: Session, key: Any, value: Any, wanted: set[str]) -> dict[str, uuid.UUID]:
     found: dict[str, uuid.UUID] = {}
-    for chunk in engine.chunks(sorted(wanted)):
-        found.update({k: v for k, v in session.execute(select(key, value).where(key.in_(chunk)))})
+    for criterion in engine.among(session, key, wanted):
+        found.update({k: v for k, v in session.execute(select(key, value).where(criterion))})
     return found
 
 
 def collectors_by_name(session: Session, names: set[str]) -> dict[str, Collector]:
     """Collectors by username (users first), or by API key name where that is unambiguous."""
     rows: list[Collector] = []
-    for chunk in engine.chunks(sorted(names)):
-        rows.extend(session.scalars(select(Collector).where(Collector.name.in_(chunk))))
+    for criterion in engine.among(session, Collector.name, names):
+        rows.extend(session.scalars(select(Collector).where(criterion)))
     out: dict[str, Collector] = {}
     for name in names:
         same = [c for c in rows if c.name == name]

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import ARRAY, Table, any_, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.collections import accounts
+from app.collections import accounts, lookups
 from app.collections.allocation import DueQueue, OpenDue, Payment, attribute, totals
 from app.collections.models import Allocation, ContributionShare, Receipt, ReceiptCounter
 from app.core.audit import Actor
@@ -55,6 +55,22 @@ DUE = cast(Table, Due.__table__)
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def among(session: Session, column: Any, values: Iterable[Any]) -> Iterator[Any]:
+    """Criteria selecting rows whose `column` is one of `values`: one per statement to run.
+
+    PostgreSQL takes the whole set as one array parameter (`= ANY(:values)`), so a sheet of
+    2,000 receipts reads its payers in one statement; SQLite gets IN lists of CHUNK values.
+    """
+    ordered = sorted(set(values))
+    if not ordered:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        yield column == any_(bindparam(None, ordered, type_=ARRAY(column.type)))
+        return
+    for chunk in chunks(ordered):
+        yield column.in_(chunk)
 
 
 def organisation(session: Session) -> uuid.UUID:
@@ -112,10 +128,10 @@ def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dic
     member_ids = sorted({i for kind, i in payers if kind == "member"})
     unit_ids = sorted({i for kind, i in payers if kind == "unit"})
     out: dict[Payer, PayerInfo] = {}
-    for chunk in chunks(member_ids):
+    for criterion in among(session, Member.id, member_ids):
         stmt: Any = (
             select(Member.id, Member.member_number, Member.credit_account_id)
-            .where(Member.id.in_(chunk))
+            .where(criterion)
             .order_by(Member.id)
         )
         if lock:
@@ -123,7 +139,7 @@ def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dic
         for mid, number, account_id in session.execute(stmt):
             out[("member", mid)] = PayerInfo("member", mid, number, account_id, [mid])
     owners: dict[uuid.UUID, uuid.UUID | None] = {}
-    for chunk in chunks(unit_ids):
+    for criterion in among(session, TransportUnit.id, unit_ids):
         stmt = (
             select(
                 TransportUnit.id,
@@ -131,7 +147,7 @@ def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dic
                 TransportUnit.credit_account_id,
                 TransportUnit.owner_member_id,
             )
-            .where(TransportUnit.id.in_(chunk))
+            .where(criterion)
             .order_by(TransportUnit.id)
         )
         if lock:
@@ -141,10 +157,10 @@ def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dic
             owners[uid] = owner
     if owners:
         crews: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-        for chunk in chunks(sorted(owners)):
+        for criterion in among(session, UnitCrew.unit_id, owners):
             rows = session.execute(
                 select(UnitCrew.unit_id, UnitCrew.member_id).where(
-                    UnitCrew.unit_id.in_(chunk), UnitCrew.covered.is_(True)
+                    criterion, UnitCrew.covered.is_(True)
                 )
             )
             for uid, mid in rows:
@@ -174,22 +190,25 @@ def load_open_dues(
     )
     rows: list[Any] = []
     for kind, column in (("member", Due.member_id), ("unit", Due.unit_id)):
-        ids = sorted(i for k, i in payer_list if k == kind)
-        for chunk in chunks(ids):
+        ids = [i for k, i in payer_list if k == kind]
+        for criterion in among(session, column, ids):
             rows.extend(
                 session.execute(
-                    select(*cols).where(
-                        column.in_(chunk), Due.paid < Due.amount, Due.currency == currency
-                    )
+                    select(*cols).where(criterion, Due.paid < Due.amount, Due.currency == currency)
                 )
             )
-    version_ids = sorted({r.scheme_version_id for r in rows})
-    rules: dict[uuid.UUID, dict[str, Any]] = {}
-    for chunk in chunks(version_ids):
-        found = session.execute(
-            select(SchemeVersion.id, SchemeVersion.rules).where(SchemeVersion.id.in_(chunk))
-        )
-        rules.update({vid: r for vid, r in found})
+    org = organisation(session)
+
+    def read_rules(version_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+        found: dict[uuid.UUID, dict[str, Any]] = {}
+        for criterion in among(session, SchemeVersion.id, version_ids):
+            rows = session.execute(select(SchemeVersion.id, SchemeVersion.rules).where(criterion))
+            found.update({vid: r for vid, r in rows})
+        return found
+
+    rules = lookups.cached(
+        session, lookups.RULES, org, sorted({r.scheme_version_id for r in rows}), read_rules
+    )
     for r in rows:
         payer: Payer = ("member", r.member_id) if r.member_id is not None else ("unit", r.unit_id)
         queues[payer].dues.append(
@@ -213,10 +232,24 @@ class FundAccounts:
     owed_account_id: uuid.UUID
 
 
-def load_funds(session: Session) -> dict[str, FundAccounts]:
-    """Every fund of the organisation by code (a handful of rows)."""
-    rows = session.execute(select(Fund.code, Fund.id, Fund.owed_account_id))
-    return {code: FundAccounts(fid, owed) for code, fid, owed in rows}
+def load_funds(session: Session, codes: Iterable[str]) -> dict[str, FundAccounts]:
+    """The organisation's funds with these codes (those that exist), by code."""
+
+    def read(wanted: list[str]) -> dict[str, FundAccounts]:
+        found: dict[str, FundAccounts] = {}
+        for criterion in among(session, Fund.code, wanted):
+            rows = session.execute(
+                select(Fund.code, Fund.id, Fund.owed_account_id).where(criterion)
+            )
+            found.update({code: FundAccounts(fid, owed) for code, fid, owed in rows})
+        return found
+
+    return lookups.cached(session, lookups.FUNDS, organisation(session), sorted(set(codes)), read)
+
+
+def fund_codes(queues: Iterable[DueQueue]) -> set[str]:
+    """Every fund the payers' open dues split to."""
+    return {str(s["fund"]) for q in queues for d in q.dues for s in d.rules["split"]}
 
 
 def debit_accounts(

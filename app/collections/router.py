@@ -63,10 +63,10 @@ def acting_collector(
     """The collector a request is for: a collector is always itself; a treasurer names one."""
     if who.role is not Role.collector:
         return named
-    own = cash.collector_for(session, who.actor, who.subject_kind, who.subject_id)
-    if named is not None and named != own.id:
+    own = cash.collector_id_for(session, who.actor, who.subject_kind, who.subject_id)
+    if named is not None and named != own:
         raise Forbidden("a collector posts and sees its own receipts only")
-    return own.id
+    return own
 
 
 # -- receipts -----------------------------------------------------------------------------------

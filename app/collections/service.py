@@ -9,10 +9,11 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from app.collections import credit as credit_book
+from app.collections import lookups
 from app.collections import receipts as engine
 from app.collections.models import Allocation, Collector, Receipt
 from app.core import audit
@@ -21,6 +22,7 @@ from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.money import MoneyError, check_currency, parse_minor
 from app.core.schemas import EARLIEST_DATE
 from app.ledger import service as ledger
+from app.schemes.models import Due
 
 ReversalGuard = Callable[[Session, list[uuid.UUID]], None]
 
@@ -108,16 +110,16 @@ def post_receipt(
     if info is None:
         raise ValidationFailed.field(f"{payer[0]}_id", f"no such {payer[0]} in this organisation")
     if draft.collector_id is not None:
-        collector = session.scalar(select(Collector).where(Collector.id == draft.collector_id))
-        if collector is None:
+        cash_accounts = collector_cash_accounts(session, [draft.collector_id])
+        if draft.collector_id not in cash_accounts:
             raise ValidationFailed.field("collector_id", "no such collector in this organisation")
-        debit_account_id = collector.cash_account_id
+        debit_account_id = cash_accounts[draft.collector_id]
     else:
         debit_account_id = engine.debit_accounts(session, actor, [draft], draft.currency)[
             draft.channel
         ]
     queues = engine.load_open_dues(session, [payer], draft.currency)
-    funds = engine.load_funds(session)
+    funds = engine.load_funds(session, engine.fund_codes(queues.values()))
     planned = engine.plan_receipt(draft, info, queues[payer], funds, debit_account_id)
     if isinstance(planned, engine.Rejection):
         raise_errors(planned.errors)
@@ -141,6 +143,23 @@ def post_receipt(
     return posted
 
 
+def collector_cash_accounts(
+    session: Session, collector_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """The cash account of each of these collectors that exists (a collector's never changes)."""
+
+    def read(ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+        found: dict[uuid.UUID, uuid.UUID] = {}
+        for criterion in engine.among(session, Collector.id, ids):
+            rows = session.execute(select(Collector.id, Collector.cash_account_id).where(criterion))
+            found.update({cid: account for cid, account in rows})
+        return found
+
+    return lookups.cached(
+        session, lookups.COLLECTOR_CASH, engine.organisation(session), collector_ids, read
+    )
+
+
 def get_receipt(session: Session, receipt_id: uuid.UUID) -> Receipt:
     found = session.scalar(select(Receipt).where(Receipt.id == receipt_id))
     if found is None:
@@ -153,15 +172,18 @@ def receipt_allocations(
 ) -> dict[uuid.UUID, list[tuple[uuid.UUID, int]]]:
     """What each receipt paid on each due when it was posted (its positive allocations)."""
     out: dict[uuid.UUID, list[tuple[uuid.UUID, int]]] = {r: [] for r in receipt_ids}
-    for chunk in engine.chunks(receipt_ids):
+    for criterion in engine.among(session, Allocation.receipt_id, receipt_ids):
         rows = session.execute(
             select(Allocation.receipt_id, Allocation.due_id, Allocation.amount)
-            .where(
-                Allocation.receipt_id.in_(chunk),
-                Allocation.source == "receipt",
-                Allocation.amount > 0,
+            .join(
+                Due,
+                and_(
+                    Due.organisation_id == Allocation.organisation_id, Due.id == Allocation.due_id
+                ),
             )
-            .order_by(Allocation.receipt_id, Allocation.id)
+            .where(criterion, Allocation.source == "receipt", Allocation.amount > 0)
+            # as allocated: oldest due first
+            .order_by(Allocation.receipt_id, Due.due_on, Due.period_start, Due.id)
         )
         for rid, due_id, amount in rows:
             if rid is not None:

@@ -124,7 +124,7 @@ def post_candidates(
     currency = live[0].draft.currency if live and live[0].draft else ""
     clearing = engine.debit_accounts(session, actor, [c.draft for c in live if c.draft], currency)
     queues = engine.load_open_dues(session, {c.draft.payer for c in live if c.draft}, currency)
-    funds = engine.load_funds(session)
+    funds = engine.load_funds(session, engine.fund_codes(queues.values()))
     planned: list[tuple[Candidate, engine.PlannedReceipt]] = []
     for c in live:
         d = c.draft
@@ -167,8 +167,8 @@ def lock_collectors(
     session: Session, collector_ids: list[uuid.UUID], *, lock: bool
 ) -> dict[uuid.UUID, Collector]:
     out: dict[uuid.UUID, Collector] = {}
-    for chunk in engine.chunks(collector_ids):
-        stmt: Any = select(Collector).where(Collector.id.in_(chunk)).order_by(Collector.id)
+    for criterion in engine.among(session, Collector.id, collector_ids):
+        stmt: Any = select(Collector).where(criterion).order_by(Collector.id)
         if lock:
             stmt = stmt.with_for_update(key_share=True)
         out.update({c.id: c for c in session.scalars(stmt)})
@@ -190,10 +190,10 @@ def mark_duplicates(session: Session, candidates: list[Candidate]) -> None:
             if collector_id is None
             else Receipt.collector_id == collector_id
         )
-        for chunk in engine.chunks(sorted(client_ids)):
+        for criterion in engine.among(session, Receipt.client_id, client_ids):
             rows = session.execute(
                 select(Receipt.client_id, Receipt.id, Receipt.receipt_number).where(
-                    owner, Receipt.client_id.in_(chunk)
+                    owner, criterion
                 )
             )
             for client_id, rid, number in rows:

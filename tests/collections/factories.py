@@ -18,7 +18,7 @@ from app.core.database import bind_organisation, unit_of_work
 from app.funds.models import Fund
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
-from app.members.models import Member, TransportUnit, UnitCrew
+from app.members.models import Enrolment, Member, TransportUnit, UnitCrew
 from app.schemes.models import Due, Scheme, SchemeVersion
 from app.schemes.service import run_dues_created_hooks
 
@@ -49,6 +49,7 @@ class Book:
     members: dict[str, uuid.UUID] = field(default_factory=dict)  # number -> id
     credit_accounts: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # payer -> acct
     units: dict[str, uuid.UUID] = field(default_factory=dict)  # registration -> id
+    enrolments: dict[tuple[str, uuid.UUID], uuid.UUID] = field(default_factory=dict)
 
 
 def make_fund(session: Session, book: Book, code: str) -> None:
@@ -166,7 +167,18 @@ def make_due(
     due_on: date | None = None,
 ) -> uuid.UUID:
     scheme_id, version_id = book.schemes[scheme]
+    payer = member_id or unit_id
+    assert payer is not None
+    enrolment_id = book.enrolments.get((scheme, payer))
+    if enrolment_id is None:  # every due comes from an enrolment (or a harvest)
+        enrolment = Enrolment(
+            member_id=member_id, unit_id=unit_id, scheme_id=scheme_id, starts_on=date(2026, 1, 1)
+        )
+        session.add(enrolment)
+        session.flush()
+        enrolment_id = book.enrolments[(scheme, payer)] = enrolment.id
     due = Due(
+        enrolment_id=enrolment_id,
         member_id=member_id,
         unit_id=unit_id,
         scheme_id=scheme_id,
