@@ -30,7 +30,12 @@ def get_settings_dep(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """The request's unit of work: committed after the handler returns, rolled back if it raises."""
+    """The request's unit of work: committed after the handler returns, rolled back if it raises.
+
+    Used with `scope="function"` (DbSession below): the commit happens before the response
+    leaves, so a client is never told 201 about a write whose commit then failed, and a
+    client that reads right after a write sees it.
+    """
     factory = request.app.state.session_factory
     with factory() as session:
         try:
@@ -41,7 +46,7 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @dataclass(frozen=True, slots=True)
