@@ -20,6 +20,16 @@ CREDENTIALS_FILE = Path("data/demo-credentials.txt")
 DEMO_STEPS: list[Callable[[Session, Organisation], None]] = []
 
 
+def _collections_step(session: Session, org: Organisation) -> None:
+    from app.collections.demo import week_of_collections
+
+    week_of_collections(session, org)
+
+
+# Collections takes receipts on the dues the members/schemes step creates: keep it after that step.
+DEMO_STEPS.append(_collections_step)
+
+
 def seed_demo(session: Session, *, if_empty: bool = False) -> str | None:
     """Create the DEMO organisation (DOP) with an admin, a treasurer, a collector and an auditor.
 
