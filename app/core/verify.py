@@ -24,7 +24,12 @@ Check = Callable[[Session, uuid.UUID | None], list[str]]
 _CHECKS: dict[str, Check] = {}
 
 # Modules that define invariants; each registers its checks on import.
-CHECK_MODULES = ["app.ledger.checks", "app.core.audit_checks", "app.remittances.checks"]
+CHECK_MODULES = [
+    "app.ledger.checks",
+    "app.core.audit_checks",
+    "app.collections.checks",
+    "app.remittances.checks",
+]
 
 
 def invariant(name: str) -> Callable[[Check], Check]:
