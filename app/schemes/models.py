@@ -70,31 +70,44 @@ class Harvest(OrgScoped, Base):
 
 
 class Due(OrgScoped, Base):
-    """One expected contribution: subject, scheme version, period, amount, due date."""
+    """One expected contribution: subject, scheme version, period, amount, due date.
+
+    Made by the hundred thousand (dues generation), so its references are checked by the
+    database once per statement rather than once per row: instead of foreign keys, the
+    triggers of migration 0002 refuse a due whose version is not of its scheme, whose
+    enrolment (or harvest) is not of its subject and scheme, or whose organisation differs
+    from theirs; they refuse any change to a due but what is paid on it, and the deletion
+    of an enrolment, harvest or scheme version that dues come from. Every due comes from
+    exactly one enrolment or one harvest, and those hold the foreign keys to the member,
+    the unit and the scheme.
+    """
 
     __tablename__ = "due"
     __table_args__ = (
         CheckConstraint("(member_id IS NULL) <> (unit_id IS NULL)", name="one_subject"),
+        CheckConstraint("(enrolment_id IS NULL) <> (harvest_id IS NULL)", name="one_origin"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("paid >= 0 AND paid <= amount", name="paid_within_amount"),
         CheckConstraint("period_end >= period_start", name="period"),
         UniqueConstraint("organisation_id", "enrolment_id", "period_start"),
-        UniqueConstraint("organisation_id", "harvest_id"),
-        org_fk(["member_id"], "member"),
-        org_fk(["unit_id"], "transport_unit"),
-        org_fk(["enrolment_id"], "enrolment"),
-        org_fk(["harvest_id"], "harvest"),
-        org_fk(["scheme_id"], "scheme"),
-        org_fk(["scheme_version_id"], "scheme_version"),
-        # oldest-first allocation reads a payer's unpaid dues in this order
+        Index(
+            "uq_due_organisation_id_harvest_id",
+            "organisation_id",
+            "harvest_id",
+            unique=True,
+            postgresql_where=text("harvest_id IS NOT NULL"),
+            sqlite_where=text("harvest_id IS NOT NULL"),
+        ),
+        # oldest-first allocation reads a payer's unpaid dues in this order; the partial
+        # indexes hold only the rows they can find (a unit's dues are not in the members' one)
         Index(
             "ix_due_open_member",
             "organisation_id",
             "member_id",
             "due_on",
             "period_start",
-            postgresql_where=text("paid < amount"),
-            sqlite_where=text("paid < amount"),
+            postgresql_where=text("paid < amount AND member_id IS NOT NULL"),
+            sqlite_where=text("paid < amount AND member_id IS NOT NULL"),
         ),
         Index(
             "ix_due_open_unit",
@@ -102,13 +115,29 @@ class Due(OrgScoped, Base):
             "unit_id",
             "due_on",
             "period_start",
-            postgresql_where=text("paid < amount"),
-            sqlite_where=text("paid < amount"),
+            postgresql_where=text("paid < amount AND unit_id IS NOT NULL"),
+            sqlite_where=text("paid < amount AND unit_id IS NOT NULL"),
         ),
-        Index("ix_due_org_member_period", "organisation_id", "member_id", "period_start"),
-        Index("ix_due_org_unit_period", "organisation_id", "unit_id", "period_start"),
+        Index(
+            "ix_due_org_member_period",
+            "organisation_id",
+            "member_id",
+            "period_start",
+            postgresql_where=text("member_id IS NOT NULL"),
+            sqlite_where=text("member_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_due_org_unit_period",
+            "organisation_id",
+            "unit_id",
+            "period_start",
+            postgresql_where=text("unit_id IS NOT NULL"),
+            sqlite_where=text("unit_id IS NOT NULL"),
+        ),
     )
 
+    # the tenant column without the mixin's foreign key: see the class docstring
+    organisation_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-10)
     member_id: Mapped[uuid.UUID | None] = mapped_column()
     unit_id: Mapped[uuid.UUID | None] = mapped_column()
     enrolment_id: Mapped[uuid.UUID | None] = mapped_column()

@@ -148,7 +148,7 @@ def _figures(
     if after:
         after_days = case(after, value=d.c.v, else_=None)
         days = _days_overdue(session, d.c.due_on, as_of)
-        months = (days - after_days + 29) / 30
+        months = (days - after_days + 29) // 30  # started 30-day periods (integer division)
         penalty_base: Any = func.sum(
             case(
                 (and_(overdue, after_days.is_not(None), days > after_days), owing * months), else_=0
