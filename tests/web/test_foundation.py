@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 import sqlalchemy as sa
 
 from app.core.settings import Settings
 from tests.conftest import TEST_SECRET
 from tests.web.conftest import PASSWORD, WebClient
+
+
+@pytest.fixture
+def backend() -> str:
+    # Sessions, CSRF, languages and error pages do not depend on the database: SQLite only.
+    # What does (money, scoping, writes) is in test_pages.py and runs on both.
+    return "sqlite"
 
 
 def audit_actions(engine, action: str) -> int:  # type: ignore[no-untyped-def]
