@@ -14,8 +14,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
 
 import httpx
 import pytest
@@ -58,6 +60,7 @@ class Server:
             "COOPLEDGER_SECRET_KEY": TEST_SECRET,
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's log, shown if it fails
 
     @property
     def url(self) -> str:
@@ -77,9 +80,9 @@ class Server:
             ],
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self.log,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded CI machine imports slowly
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
@@ -87,7 +90,8 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("the server did not become ready")
+        self.log.seek(0)
+        raise RuntimeError(f"the server did not become ready: {self.log.read()[-3000:]!r}")
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -95,6 +99,7 @@ class Server:
         self.proc.wait(timeout=30)
 
     def stop(self) -> None:
+        self.log.close()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -215,5 +220,119 @@ def test_sigkill_during_a_large_sheet_loses_and_doubles_nothing(
             f"sheet requests retried: {retried}, receipts: {n}, lost: 0, doubled: 0"
         )
         assert interrupted >= 1, "no kill landed inside a request: the test proved nothing"
+    finally:
+        server.stop()
+
+
+def wait_for_lock_waiter(engine: sa.Engine, timeout: float = 60) -> None:
+    """Block until another backend of this database waits for a row lock (the request's)."""
+    deadline = time.monotonic() + timeout
+    with engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+            conn.rollback()
+            if waiting:
+                return
+            time.sleep(0.01)
+    raise RuntimeError("the request never reached the held row")
+
+
+@pytest.mark.postgres_only
+def test_sigkill_during_a_batch_seal_leaves_no_half_sealed_batch(
+    backend, db_url, make_org, session_factory, engine
+) -> None:  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    from tests.remittances.factories import make_fund, make_member, owe
+
+    org = make_org("AMUSSOL", "DOP")
+    lines = int(os.environ.get("COOPLEDGER_CRASH_BATCH_LINES", "150"))
+    from app.core.database import unit_of_work
+
+    with unit_of_work(session_factory, org.id) as session:
+        fund = make_fund(session, "CNSS")
+        for i in range(lines):
+            member = make_member(session, f"B-{i:05}", affiliations={"CNSS": f"SS-{i}"})
+            owe(session, member, fund, 150_00, date(2026, 10, 1), date(2026, 10, 31))
+    server = Server(db_url)
+    server.start()
+    try:
+        h = org.headers("treasurer")
+        made = httpx.post(
+            f"{server.url}/api/v1/remittances",
+            json={"fund_code": "CNSS", "through": "2026-10-31"},
+            headers={**h, "Idempotency-Key": "batch-2026-10"},
+            timeout=120,
+        )
+        assert made.status_code == 201, made.text
+        batch = made.json()
+        assert batch["line_count"] == lines
+        outcome: dict[str, object] = {}
+        seal_headers = {**h, "Idempotency-Key": "seal-2026-10"}
+
+        def seal() -> None:
+            try:
+                outcome["response"] = httpx.post(
+                    f"{server.url}/api/v1/remittances/{batch['id']}/seal",
+                    headers=seal_headers,
+                    timeout=120,
+                )
+            except httpx.HTTPError as exc:
+                outcome["error"] = exc
+
+        # Hold the batch's row: the seal's transaction runs until it needs that row and
+        # waits there, mid-way; that is where the server dies.
+        with engine.connect() as holder:
+            holder.execute(
+                sa.text("SELECT id FROM remittance_batch WHERE id = :id FOR UPDATE"),
+                {"id": uuid.UUID(batch["id"])},
+            )
+            sender = threading.Thread(target=seal)
+            sender.start()
+            wait_for_lock_waiter(engine)
+            server.kill()
+            holder.rollback()
+        sender.join(timeout=120)
+        assert "response" not in outcome, "the seal finished before the kill: nothing was shown"
+        with engine.connect() as conn:  # after the crash: still a draft, nothing moved
+            status = conn.execute(sa.text("SELECT status FROM remittance_batch")).scalar_one()
+            moved = conn.execute(
+                sa.text("SELECT count(*) FROM journal_entry WHERE description ILIKE '%seal%'")
+            ).scalar_one()
+        assert status == "draft" and moved == 0
+        server.start()
+        retried = httpx.post(
+            f"{server.url}/api/v1/remittances/{batch['id']}/seal", headers=seal_headers, timeout=120
+        )
+        assert retried.status_code == 200, retried.text
+        again = httpx.post(
+            f"{server.url}/api/v1/remittances/{batch['id']}/seal", headers=seal_headers, timeout=120
+        )
+        assert again.status_code == 200 and again.content == retried.content
+        sealed = retried.json()
+        assert sealed["status"] == "sealed" and sealed["line_count"] == lines
+        assert sealed["control_sum"] == f"{lines * 150}.00"
+        with engine.connect() as conn:
+            statuses = conn.execute(
+                sa.text("SELECT status, count(*) FROM remittance_batch GROUP BY status")
+            ).all()
+        assert statuses == [("sealed", 1)]
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "verify"],
+            env=server.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        print(
+            f"seal: 1 SIGKILL inside the seal's transaction, 2 retries, {lines} lines sealed once"
+        )
     finally:
         server.stop()
