@@ -11,14 +11,11 @@ custody fund, into the fund's custody account at the intermediary).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     Uuid,
-    any_,
     bindparam,
     delete,
     exists,
@@ -37,24 +34,20 @@ from sqlalchemy.orm import Session
 from app.collections.models import ContributionShare
 from app.core import audit
 from app.core.audit import Actor
-from app.core.database import bind_organisation, bound_organisation, utcnow
+from app.core.database import bound_organisation, utcnow
 from app.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.core.ids import uuid7
 from app.funds import registry
 from app.funds.models import Fund
-from app.funds.registry import BatchDocument, BatchHeader, ContributionLine, DeliveryFailed
-from app.identity.models import Organisation
+from app.funds.registry import DeliveryFailed
 from app.ledger import service as ledger
 from app.ledger.service import Line
-from app.members.models import Member
 from app.remittances.models import (
     RemittanceBatch,
     RemittanceCounter,
     RemittanceLine,
     RemittanceShare,
 )
-
-STREAM_CHUNK = 5000  # lines read per query when a batch is streamed to a file or a fund
 
 
 class FundUnreachable(DomainError):
@@ -398,6 +391,7 @@ def submit(session: Session, actor: Actor, batch_id: uuid.UUID) -> RemittanceBat
     If the fund answers with line statuses, they are applied as its acknowledgement. If the
     adapter cannot hand it over, FundUnreachable (502) and the batch stays sealed.
     """
+    from app.remittances.documents import remittance_document
     from app.remittances.settlement import acknowledge
 
     batch = get_batch(session, batch_id, lock=True)
@@ -460,109 +454,28 @@ def record_failed_delivery(session: Session, actor: Actor, batch_id: uuid.UUID, 
     )
 
 
-# -- the batch as a document for adapters and downloads ------------------------------------------
+# The batch as a document lives in documents.py; these names stay importable from here
+# (the web pages and the benchmark use them).
+from app.remittances.documents import (  # noqa: E402
+    STREAM_CHUNK,
+    message_id,
+    remittance_document,
+    stream_file,
+)
 
-
-def message_id(organisation_code: str, reference: str) -> str:
-    return f"{organisation_code[:20]}-{reference}"
-
-
-def remittance_document(
-    session: Session, batch: RemittanceBatch, fund: Fund, *, release_between_chunks: bool = False
-) -> BatchDocument:
-    """The batch as adapters see it; its lines are read in chunks each time they are walked.
-
-    With `release_between_chunks` each chunk is read in its own short transaction (a
-    download must not hold SQLite's lock while a slow client reads); sealed lines never
-    change, so the chunks agree."""
-    org = session.scalar(select(Organisation).where(Organisation.id == batch.organisation_id))
-    assert org is not None
-    header = BatchHeader(
-        kind="remittance",
-        batch_id=batch.id,
-        reference=batch.reference,
-        message_id=message_id(org.code, batch.reference),
-        organisation_code=org.code,
-        organisation_name=org.name,
-        fund_code=fund.code,
-        fund_name=fund.name,
-        currency=batch.currency,
-        created_at=batch.sealed_at or batch.created_at,
-        line_count=batch.line_count,
-        control_sum=batch.control_sum,
-        through=batch.through,
-        settlement_account=fund.settlement_account,
-    )
-    org_id, batch_id = batch.organisation_id, batch.id
-
-    pg = session.get_bind().dialect.name == "postgresql"
-
-    def lines() -> Iterator[ContributionLine]:
-        after = 0
-        while True:
-            # Two index-driven queries per chunk (a range of the batch's lines by number, then
-            # those lines' members by primary key) and Core rows, not ORM objects: the plan
-            # cannot go wrong whatever the statistics, and 100,000 lines stream in seconds.
-            conn = session.connection()
-            rows = conn.execute(
-                select(
-                    RemittanceLine.line_number,
-                    RemittanceLine.end_to_end_id,
-                    RemittanceLine.member_id,
-                    RemittanceLine.affiliation_number,
-                    RemittanceLine.period_start,
-                    RemittanceLine.period_end,
-                    RemittanceLine.amount,
-                )
-                .where(
-                    RemittanceLine.organisation_id == org_id,
-                    RemittanceLine.batch_id == batch_id,
-                    RemittanceLine.line_number > after,
-                )
-                .order_by(RemittanceLine.line_number)
-                .limit(STREAM_CHUNK)
-            ).all()
-            ids = list({r.member_id for r in rows})
-            if pg:  # one array parameter, not thousands of placeholders to render and parse
-                wanted = Member.id == any_(literal(ids, type_=ARRAY(Uuid())))
-            else:
-                wanted = Member.id.in_(ids)
-            members = {
-                m[0]: m
-                for m in conn.execute(
-                    select(
-                        Member.id, Member.member_number, Member.full_name, Member.national_id
-                    ).where(Member.organisation_id == org_id, wanted)
-                )
-            }
-            if release_between_chunks:
-                session.rollback()
-            if not rows:
-                return
-            for _, e2e, member_id, affiliation, start, end, amount in rows:
-                _, number, name, national_id = members[member_id]
-                yield ContributionLine(
-                    e2e, member_id, number, name, national_id, affiliation, start, end, amount
-                )
-            after = rows[-1][0]
-
-    return BatchDocument(header, lines)
-
-
-def stream_file(
-    factory: Any,
-    organisation_id: uuid.UUID,
-    batch_id: uuid.UUID,
-    render: Any,
-    config: dict[str, Any],
-) -> Iterator[bytes]:
-    """Render a batch with its own session, so a download outlives the request's transaction
-    and reads its lines a chunk at a time."""
-    with factory() as session:
-        bind_organisation(session, organisation_id)
-        batch = get_batch(session, batch_id)
-        document = remittance_document(
-            session, batch, fund_of(session, batch), release_between_chunks=True
-        )
-        session.rollback()
-        yield from render(document, config)
+__all__ = [
+    "STREAM_CHUNK",
+    "FundUnreachable",
+    "cancel",
+    "create_batch",
+    "fund_by_code",
+    "fund_of",
+    "get_batch",
+    "message_id",
+    "next_number",
+    "record_failed_delivery",
+    "remittance_document",
+    "seal",
+    "stream_file",
+    "submit",
+]

@@ -1,0 +1,180 @@
+"""HTTP endpoints for the fund's answer about a remittance batch: acknowledgement per line
+(JSON or pain.002) and settlement (included in the remittances router)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from app.core.deps import DbSession, Principal
+from app.core.errors import ValidationFailed
+from app.core.money import MoneyError, format_minor, parse_minor
+from app.funds.registry import LineAnswer
+from app.ledger.idempotency import IdempotencyKey, fingerprint, run_idempotent
+from app.remittances import service, settlement
+from app.remittances.http import Answerer, fund_scope, lifecycle_step, read_batch
+from app.remittances.models import RemittanceBatch
+from app.remittances.schemas import (
+    AcknowledgementCreate,
+    AcknowledgementRead,
+    BatchRead,
+    SettlementCreate,
+)
+
+router = APIRouter(tags=["remittances"])
+
+
+ACK_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": AcknowledgementCreate.model_json_schema()},
+            "application/xml": {
+                "schema": {"type": "string", "description": "an ISO 20022 pain.002 status report"}
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/remittances/{batch_id}/acknowledgement",
+    response_model=AcknowledgementRead,
+    openapi_extra=ACK_BODY,
+    responses={409: {"description": "not submitted yet, settled, or a line decided otherwise"}},
+)
+async def acknowledge_batch(
+    batch_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    who: Answerer,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """The fund's decision per line: JSON `{lines: [{end_to_end_id, status, reason?}]}` or a
+    pain.002 document (Content-Type application/xml). Rejected lines are owed again."""
+    body = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    is_xml = content_type in ("application/xml", "text/xml") or body.lstrip().startswith(b"<")
+    return await _run_sync(
+        lambda: _acknowledge(session, who, batch_id, body, is_xml, idempotency_key)
+    )
+
+
+async def _run_sync(fn: Any) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn)
+
+
+def _acknowledge(
+    session: DbSession,
+    who: Principal,
+    batch_id: uuid.UUID,
+    body: bytes,
+    is_xml: bool,
+    key: str | None,
+) -> Response:
+    scope = fund_scope(who)
+    if is_xml:
+        payload: Any = {"pain.002": hashlib.sha256(body).hexdigest()}
+    else:
+        try:
+            parsed = AcknowledgementCreate.model_validate_json(body or b"{}")
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+            ) from None
+        payload = parsed.model_dump(mode="json")
+        for i, line in enumerate(parsed.lines):
+            if line.status == "rejected" and not (line.reason and line.reason.strip()):
+                raise ValidationFailed.field(f"lines.{i}.reason", "a rejection needs a reason")
+
+    def operation() -> tuple[int, AcknowledgementRead]:
+        if is_xml:
+            report = settlement.parse_pain002(body)
+            batch = service.get_batch(session, batch_id, fund_code=scope)
+            answers = settlement.answers_from_pain002(session, batch, report)
+            batch, ack = settlement.acknowledge(
+                session,
+                who.actor,
+                batch_id,
+                answers,
+                source="pain.002",
+                document=body.decode("utf-8", errors="replace"),
+                message_id=report.message_id,
+                fund_code=scope,
+                field_prefix="TxInfAndSts",
+            )
+        else:
+            answers = [LineAnswer(ln.end_to_end_id, ln.status, ln.reason) for ln in parsed.lines]
+            batch, ack = settlement.acknowledge(
+                session, who.actor, batch_id, answers, source="json", fund_code=scope
+            )
+        return 200, AcknowledgementRead(
+            acknowledgement_id=ack.id,
+            accepted=ack.accepted_count,
+            rejected=ack.rejected_count,
+            rejected_sum=format_minor(ack.rejected_sum, batch.currency),
+            journal_id=ack.journal_id,
+            batch=read_batch(session, batch),
+        )
+
+    return run_idempotent(
+        session,
+        who.organisation_id,
+        key,
+        fingerprint("POST", f"/remittances/{batch_id}/acknowledgement", payload),
+        operation,
+    )
+
+
+@router.post(
+    "/remittances/{batch_id}/settlement",
+    response_model=BatchRead,
+    responses={409: {"description": "the batch is not acknowledged, or nothing was accepted"}},
+)
+def settle_batch(
+    batch_id: uuid.UUID,
+    body: SettlementCreate,
+    session: DbSession,
+    who: Answerer,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Confirm what was paid to the fund. A settled amount that differs from the accepted sum
+    is recorded and flagged (`settlement.flagged`), never absorbed."""
+    scope = fund_scope(who)
+
+    def act() -> RemittanceBatch:
+        batch = service.get_batch(session, batch_id, fund_code=scope)
+        try:
+            amount = parse_minor(body.amount, batch.currency)
+        except MoneyError as exc:
+            raise ValidationFailed.field("amount", str(exc)) from None
+        if amount == 0:
+            raise ValidationFailed.field("amount", "must be greater than zero")
+        return settlement.settle(
+            session,
+            who.actor,
+            batch_id,
+            amount=amount,
+            settled_on=body.settled_on,
+            reference=body.reference,
+            bank_account_id=body.bank_account_id,
+            fund_code=scope,
+        )
+
+    return lifecycle_step(
+        session,
+        who,
+        batch_id,
+        "settlement",
+        idempotency_key,
+        body.model_dump(mode="json"),
+        act,
+    )
