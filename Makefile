@@ -60,8 +60,8 @@ test-only: install browser ## the suite alone, on SQLite and (if configured) Pos
 
 test: lint check-migrations test-only ## lint, alembic check and the whole suite on both databases
 
-soak: install ## long runs: fuzzing at 50 examples per operation, 4 SIGKILL rounds of 2,000-item sheets, reliability tests
-	COOPLEDGER_FUZZ_EXAMPLES=$${COOPLEDGER_FUZZ_EXAMPLES:-50} COOPLEDGER_CRASH_ROUNDS=$${COOPLEDGER_CRASH_ROUNDS:-4} \
+soak: install ## long runs: fuzzing (50 per operation), SIGKILL in sheets (4 x 2,000), seals and pushes
+	COOPLEDGER_SOAK=1 COOPLEDGER_FUZZ_EXAMPLES=$${COOPLEDGER_FUZZ_EXAMPLES:-50} COOPLEDGER_CRASH_ROUNDS=$${COOPLEDGER_CRASH_ROUNDS:-4} \
 	  COOPLEDGER_CRASH_ITEMS=$${COOPLEDGER_CRASH_ITEMS:-2000} $(BIN)/pytest -n $(PYTEST_WORKERS) tests/security/test_fuzz_api.py tests/reliability $(PYTEST_ARGS)
 
 bench: install ## benchmarks under tests/perf (PostgreSQL: COOPLEDGER_BENCH_POSTGRES_URL)

@@ -5,7 +5,8 @@ stored balances match the postings and `coopledger verify` is clean.
 
 PostgreSQL only: this is about a server process dying mid-transaction. `make test` runs one
 round of 1,000 items; `make soak` runs 4 rounds of 2,000 (COOPLEDGER_CRASH_ROUNDS, _ITEMS),
-each killed at a different moment after the request's transaction began.
+each killed at a different moment after the request's transaction began, and the kills
+inside a batch seal and an adapter push (COOPLEDGER_SOAK=1).
 """
 
 from __future__ import annotations
@@ -24,9 +25,14 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import TEST_SECRET, free_port
+from tests.remittances.fund_server import serve_fund  # noqa: F401 - the fund_server fixture
 
 ROUNDS = int(os.environ.get("COOPLEDGER_CRASH_ROUNDS", "1"))
 SHEET_ITEMS = int(os.environ.get("COOPLEDGER_CRASH_ITEMS", "1000"))
+SOAK = pytest.mark.skipif(
+    os.environ.get("COOPLEDGER_SOAK") != "1",
+    reason="long (two server starts and a batch set-up): `make soak` runs it",
+)
 DELAYS = (0.0, 0.25, 0.6, 1.2, 0.1, 0.4)  # after the server's transaction is seen to start
 
 
@@ -242,6 +248,7 @@ def wait_for_lock_waiter(engine: sa.Engine, timeout: float = 60) -> None:
     raise RuntimeError("the request never reached the held row")
 
 
+@SOAK
 @pytest.mark.postgres_only
 def test_sigkill_during_a_batch_seal_leaves_no_half_sealed_batch(
     backend, db_url, make_org, session_factory, engine
@@ -333,6 +340,101 @@ def test_sigkill_during_a_batch_seal_leaves_no_half_sealed_batch(
         assert done.returncode == 0, done.stdout + done.stderr
         print(
             f"seal: 1 SIGKILL inside the seal's transaction, 2 retries, {lines} lines sealed once"
+        )
+    finally:
+        server.stop()
+
+
+@SOAK
+@pytest.mark.postgres_only
+def test_sigkill_during_an_adapter_push_delivers_the_batch_once(
+    backend, db_url, make_org, session_factory, engine, fund_server
+) -> None:  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    from app.core.database import unit_of_work
+    from tests.remittances.factories import make_fund, make_member, owe
+
+    org = make_org("AMUSSOL", "DOP")
+    fund_server.script = ["lost"]  # the fund takes the batch, its answer is slow to come
+    fund_server.slow_seconds = 8
+    fund_server.duplicate = "same"  # the fund answers a repeated key as it did the first time
+    with unit_of_work(session_factory, org.id) as session:
+        fund = make_fund(
+            session,
+            "CNSS",
+            adapter="http_json",
+            config={"url": f"{fund_server.url}/batches", "timeout_seconds": 30},
+        )
+        for i in range(40):
+            member = make_member(session, f"P-{i:04}", affiliations={"CNSS": f"SS-{i}"})
+            owe(session, member, fund, 150_00, date(2026, 10, 1), date(2026, 10, 31))
+    server = Server(db_url)
+    server.start()
+    try:
+        h = org.headers("treasurer")
+        batch = httpx.post(
+            f"{server.url}/api/v1/remittances",
+            json={"fund_code": "CNSS", "through": "2026-10-31"},
+            headers=h,
+            timeout=120,
+        ).json()
+        sealed = httpx.post(
+            f"{server.url}/api/v1/remittances/{batch['id']}/seal", headers=h, timeout=120
+        )
+        assert sealed.status_code == 200, sealed.text
+        push_headers = {**h, "Idempotency-Key": "push-2026-10"}
+        outcome: dict[str, object] = {}
+
+        def push() -> None:
+            try:
+                outcome["response"] = httpx.post(
+                    f"{server.url}/api/v1/remittances/{batch['id']}/submit",
+                    headers=push_headers,
+                    timeout=120,
+                )
+            except httpx.HTTPError as exc:
+                outcome["error"] = exc
+
+        sender = threading.Thread(target=push)
+        sender.start()
+        deadline = time.monotonic() + 60
+        while not fund_server.requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert fund_server.requests, "the push never reached the fund"
+        server.kill()  # the fund has the batch; our server dies before hearing back
+        sender.join(timeout=120)
+        assert "response" not in outcome
+        server.start()
+        retried = httpx.post(
+            f"{server.url}/api/v1/remittances/{batch['id']}/submit",
+            headers=push_headers,
+            timeout=120,
+        )
+        assert retried.status_code == 200, retried.text
+        assert retried.json()["status"] in {"submitted", "acknowledged"}
+        again = httpx.post(
+            f"{server.url}/api/v1/remittances/{batch['id']}/submit",
+            headers=push_headers,
+            timeout=120,
+        )
+        assert again.status_code == 200 and again.content == retried.content
+        keys = {r["key"] for r in fund_server.requests}
+        assert len(keys) == 1 and len(fund_server.stored) == 1  # one batch at the fund
+        with engine.connect() as conn:
+            n = conn.execute(sa.text("SELECT count(*) FROM remittance_batch")).scalar_one()
+        assert n == 1
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "verify"],
+            env=server.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        print(
+            f"push: 1 SIGKILL while the fund held the batch, {len(fund_server.requests)} deliveries, 1 batch at the fund"
         )
     finally:
         server.stop()
