@@ -120,7 +120,12 @@ class RemittanceBatch(OrgScoped, Base):
 
 
 class RemittanceLine(OrgScoped, Base):
-    """What one member's contributions to the fund for one period add up to in a batch."""
+    """What one member's contributions to the fund for one period add up to in a batch.
+
+    No direct foreign key to `organisation`: the composite key to `remittance_batch` carries
+    the tenant, and the batch's own key proves the organisation exists. A 100,000-line batch
+    is one INSERT, and each foreign key is a check per row.
+    """
 
     __tablename__ = "remittance_line"
     __table_args__ = (
@@ -134,6 +139,7 @@ class RemittanceLine(OrgScoped, Base):
         org_fk(["acknowledgement_id"], "remittance_acknowledgement"),
     )
 
+    organisation_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-10)
     batch_id: Mapped[uuid.UUID] = mapped_column()
     line_number: Mapped[int] = mapped_column()
     end_to_end_id: Mapped[str] = mapped_column(
@@ -170,9 +176,9 @@ class RemittanceShare(Base):
         ),
     )
 
-    organisation_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organisation.id"), primary_key=True
-    )
+    # The tenant is carried by the composite keys to the batch and the share (see
+    # RemittanceLine on why there is no direct key to `organisation`).
+    organisation_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     batch_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     share_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     released_at: Mapped[datetime | None] = mapped_column(

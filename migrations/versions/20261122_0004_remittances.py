@@ -369,12 +369,6 @@ def upgrade() -> None:
             ["member.organisation_id", "member.id"],
             name=op.f("fk_remittance_line_organisation_id_member_id_member"),
         ),
-        sa.ForeignKeyConstraint(
-            ["organisation_id"],
-            ["organisation.id"],
-            name=op.f("fk_remittance_line_organisation_id_organisation"),
-            ondelete="RESTRICT",
-        ),
         sa.PrimaryKeyConstraint("organisation_id", "id", name=op.f("pk_remittance_line")),
         sa.UniqueConstraint(
             "organisation_id",
@@ -418,11 +412,6 @@ def upgrade() -> None:
             ["organisation_id", "share_id"],
             ["contribution_share.organisation_id", "contribution_share.id"],
             name=op.f("fk_remittance_share_organisation_id_share_id_contribution_share"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["organisation_id"],
-            ["organisation.id"],
-            name=op.f("fk_remittance_share_organisation_id_organisation"),
         ),
         sa.PrimaryKeyConstraint(
             "organisation_id", "batch_id", "share_id", name=op.f("pk_remittance_share")
