@@ -1,7 +1,9 @@
 """A small book for collections tests: funds, members, units, schemes and dues.
 
-Made through the ORM and app.ledger.service (each fund, member and unit opens its ledger
-accounts as the real services do), so these tests do not depend on the members/schemes API.
+Funds, members, units, schemes and enrolments are made through their packages' services, as
+the API makes them. Dues are inserted directly (each with its enrolment) so that a test
+controls exactly which dues exist and what they owe; the dues-created hooks are then called
+as dues generation calls them.
 """
 
 from __future__ import annotations
@@ -11,15 +13,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.audit import CLI_ACTOR
 from app.core.database import bind_organisation, unit_of_work
-from app.funds.models import Fund
-from app.ledger import service as ledger
-from app.ledger.models import AccountType
-from app.members.models import Enrolment, Member, TransportUnit, UnitCrew
-from app.schemes.models import Due, Scheme, SchemeVersion
+from app.core.money import exponent
+from app.schemes.models import Due, SchemeVersion
 from app.schemes.service import run_dues_created_hooks
 
 TRANSPORT_RULES: dict[str, Any] = {
@@ -29,6 +29,16 @@ TRANSPORT_RULES: dict[str, Any] = {
         {"fund": "PENSION", "percent": "60"},
         {"fund": "HEALTH", "percent": "35"},
         {"fund": "ACCIDENT", "percent": "5"},
+    ],
+    "grace_days": 30,
+}
+MONTHLY_FEE_RULES: dict[str, Any] = {
+    "amount": "250.00",
+    "fee": {"percent": "2.5"},
+    "split": [
+        {"fund": "PENSION", "percent": "33.3"},
+        {"fund": "HEALTH", "percent": "33.3"},
+        {"fund": "ACCIDENT", "percent": "33.4"},
     ],
     "grace_days": 30,
 }
@@ -53,73 +63,59 @@ class Book:
 
 
 def make_fund(session: Session, book: Book, code: str) -> None:
-    owed = ledger.open_account(
+    """A fund through the funds service (which opens its owed and in-transit accounts)."""
+    from app.funds.schemas import FundCreate
+    from app.funds.service import create_fund
+
+    fund = create_fund(
         session,
         CLI_ACTOR,
-        code=f"FUND:{code}:OWED",
-        name=f"Owed to {code}",
-        type=AccountType.liability,
-        currency=book.currency,
+        FundCreate(
+            code=code, name=f"{code} fund", kind="other", currency=book.currency, adapter="csv"
+        ),
     )
-    transit = ledger.open_account(
-        session,
-        CLI_ACTOR,
-        code=f"FUND:{code}:TRANSIT",
-        name=f"In transit to {code}",
-        type=AccountType.liability,
-        currency=book.currency,
-    )
-    fund = Fund(
-        code=code,
-        name=f"{code} fund",
-        kind="other",
-        currency=book.currency,
-        adapter="csv",
-        adapter_config={},
-        owed_account_id=owed.id,
-        transit_account_id=transit.id,
-    )
-    session.add(fund)
-    session.flush()
     book.funds[code] = fund.id
-    book.owed[code] = owed.id
+    book.owed[code] = fund.owed_account_id
+
+
+def _yaml(code: str, kind: str, rules: dict[str, Any], currency: str) -> str:
+    fee = f'    fee: {{percent: "{rules["fee"]["percent"]}"}}\n' if rules.get("fee") else ""
+    split = ", ".join(f'{{fund: {s["fund"]}, percent: "{s["percent"]}"}}' for s in rules["split"])
+    timing = "    due_day: 10\n" if kind == "monthly" else "    due_after_days: 0\n"
+    amount = rules["amount"] if exponent(currency) else rules["amount"].split(".")[0]
+    return (
+        f"code: {code}\nname: {code}\nkind: {kind}\ncurrency: {currency}\nversions:\n"
+        f'  - effective_from: 2026-01-01\n    amount: "{amount}"\n{timing}'
+        f"    grace_days: {rules['grace_days']}\n{fee}    split: [{split}]\n"
+    )
 
 
 def make_scheme(session: Session, book: Book, code: str, kind: str, rules: dict[str, Any]) -> None:
-    scheme = Scheme(code=code, name=code, kind=kind, currency=book.currency)
-    session.add(scheme)
-    session.flush()
-    version = SchemeVersion(
-        scheme_id=scheme.id,
-        version=1,
-        effective_from=date(2026, 1, 1),
-        rules=rules,
-        created_by="test",
+    """A scheme loaded from its schedule file text through the schemes service."""
+    from app.schemes.service import load_schedule
+
+    loaded = load_schedule(session, CLI_ACTOR, _yaml(code, kind, rules, book.currency), code)
+    version = session.scalar(
+        select(SchemeVersion.id).where(SchemeVersion.scheme_id == loaded.scheme.id)
     )
-    session.add(version)
-    session.flush()
-    book.schemes[code] = (scheme.id, version.id)
+    assert version is not None
+    book.schemes[code] = (loaded.scheme.id, version)
 
 
 def make_member(session: Session, book: Book, number: str) -> uuid.UUID:
-    account = ledger.open_account(
+    """A member through the members service (which opens its prepaid-credit account)."""
+    from app.members.schemas import MemberCreate
+    from app.members.service import create_member
+
+    member = create_member(
         session,
         CLI_ACTOR,
-        code=f"MEMBER:{number}:CREDIT",
-        name=f"Credit of {number}",
-        type=AccountType.liability,
-        currency=book.currency,
+        MemberCreate(
+            member_number=number, full_name=f"Member {number}", joined_on=date(2026, 1, 1)
+        ),
     )
-    member = Member(
-        member_number=number,
-        full_name=f"Member {number}",
-        joined_on=date(2026, 1, 1),
-        credit_account_id=account.id,
-    )
-    session.add(member)
-    session.flush()
     book.members[number] = member.id
-    book.credit_accounts[member.id] = account.id
+    book.credit_accounts[member.id] = member.credit_account_id
     return member.id
 
 
@@ -130,27 +126,22 @@ def make_unit(
     crew: list[tuple[uuid.UUID, str, bool]],
     owner: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    account = ledger.open_account(
+    """A transport unit and its crew through the members service."""
+    from app.members.schemas import CrewMember, UnitCreate
+    from app.members.units import create_unit
+
+    unit = create_unit(
         session,
         CLI_ACTOR,
-        code=f"UNIT:{registration}:CREDIT",
-        name=f"Credit of {registration}",
-        type=AccountType.liability,
-        currency=book.currency,
+        UnitCreate(
+            registration=registration,
+            kind="minibus",
+            owner_member_id=owner,
+            crew=[CrewMember(member_id=m, role=role, covered=c) for m, role, c in crew],  # type: ignore[arg-type]
+        ),
     )
-    unit = TransportUnit(
-        registration=registration,
-        kind="minibus",
-        owner_member_id=owner,
-        credit_account_id=account.id,
-    )
-    session.add(unit)
-    session.flush()
-    for member_id, role, covered in crew:
-        session.add(UnitCrew(unit_id=unit.id, member_id=member_id, role=role, covered=covered))
-    session.flush()
     book.units[registration] = unit.id
-    book.credit_accounts[unit.id] = account.id
+    book.credit_accounts[unit.id] = unit.credit_account_id
     return unit.id
 
 
@@ -171,11 +162,16 @@ def make_due(
     assert payer is not None
     enrolment_id = book.enrolments.get((scheme, payer))
     if enrolment_id is None:  # every due comes from an enrolment (or a harvest)
-        enrolment = Enrolment(
-            member_id=member_id, unit_id=unit_id, scheme_id=scheme_id, starts_on=date(2026, 1, 1)
+        from app.members.enrolments import create_enrolment
+        from app.members.schemas import EnrolmentCreate
+
+        enrolment = create_enrolment(
+            session,
+            CLI_ACTOR,
+            EnrolmentCreate(
+                member_id=member_id, unit_id=unit_id, scheme_code=scheme, starts_on=date(2026, 1, 1)
+            ),
         )
-        session.add(enrolment)
-        session.flush()
         enrolment_id = book.enrolments[(scheme, payer)] = enrolment.id
     due = Due(
         enrolment_id=enrolment_id,
@@ -204,6 +200,7 @@ def standard_book(session_factory: Any, org: Any) -> Book:
             make_fund(session, book, code)
         make_scheme(session, book, "transport-daily", "daily_per_unit", TRANSPORT_RULES)
         make_scheme(session, book, "monthly", "monthly", MONTHLY_RULES)
+        make_scheme(session, book, "monthly-fee", "monthly", MONTHLY_FEE_RULES)
         a = make_member(session, book, "M-001")
         b = make_member(session, book, "M-002")
         make_unit(session, book, "BUS-1", [(a, "owner", True), (b, "driver", True)], owner=a)

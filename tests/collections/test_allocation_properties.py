@@ -111,7 +111,7 @@ def test_receipts_through_the_api_keep_the_books_exact(
         add_dues(
             session_factory,
             book,
-            "transport-daily",
+            "monthly-fee",
             ("member", m1),
             date(2026, 10, 1 + i),
             1,

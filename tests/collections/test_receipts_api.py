@@ -138,7 +138,14 @@ def test_unit_receipt_is_shared_by_covered_crew_then_owner(
     with unit_of_work(session_factory, org.id) as session:
         owner = make_member(session, book, "M-OWN")
         driver = make_member(session, book, "M-DRV")
-        lone = make_unit(session, book, "BUS-2", [(driver, "driver", False)], owner=owner)
+        # no covered crew: its contributions count for its owner
+        lone = make_unit(
+            session,
+            book,
+            "BUS-2",
+            [(driver, "driver", False), (owner, "owner", False)],
+            owner=owner,
+        )
         nobody = make_unit(session, book, "BUS-3", [])
     add_dues(session_factory, book, "transport-daily", ("unit", lone), date(2026, 11, 1), 1, 5000)
     r = client.post(
