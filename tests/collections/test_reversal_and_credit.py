@@ -205,3 +205,34 @@ def test_concurrent_reversals_of_one_receipt_reverse_it_once(
         codes = sorted(pool.map(reverse, range(4)))
     assert codes == [201, 409, 409, 409]
     clean_books(session_factory, org)
+
+
+def test_generated_dues_take_prepaid_credit_through_the_api(
+    client, org, session_factory, engine
+) -> None:  # type: ignore[no-untyped-def]
+    """End to end: enrol, prepay, generate dues (POST /dues/generate): the credit pays them."""
+    book = standard_book(session_factory, org)
+    bus = str(book.units["BUS-1"])
+    h = org.headers("treasurer")
+    r = client.post(
+        "/api/v1/enrolments",
+        json={"unit_id": bus, "scheme_code": "transport-daily", "starts_on": "2026-11-01"},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    paid = client.post(
+        "/api/v1/receipts",
+        json=receipt({"unit_id": bus}, "125.00"),
+        headers=org.headers("collector"),
+    ).json()
+    assert paid["credit"] == "125.00"
+    gen = client.post("/api/v1/dues/generate", json={"through": "2026-11-03"}, headers=h)
+    assert gen.status_code in (200, 201), gen.text
+        5000,
+        5000,
+    ]
+    dues = client.get(f"/api/v1/dues?unit_id={bus}", headers=h).json()["items"]
+    by_period = sorted((d["period_start"], d["paid"]) for d in dues)
+    assert by_period == [("2026-11-01", "50.00"), ("2026-11-02", "50.00"), ("2026-11-03", "25.00")]
+    assert balance(client, org, book.credit_accounts[book.units["BUS-1"]]) == "0.00"
+    clean_books(session_factory, org)
