@@ -112,8 +112,9 @@ def _owe(engine: sa.Engine, org: uuid.UUID, fund_code: str, members: int, first:
         s.execute(
             sa.text(
                 "INSERT INTO member (organisation_id, id, member_number, full_name, status, joined_on, "
-                "credit_account_id, created_at, updated_at) SELECT :org, gen_random_uuid(), "
-                "'M-' || lpad(i::text, 7, '0'), 'Member ' || i, 'active', DATE '2026-01-01', :credit, now(), now() "
+                "credit_account_id, search_text, created_at, updated_at) SELECT :org, gen_random_uuid(), "
+                "'M-' || lpad(i::text, 7, '0'), 'Member ' || i, 'active', DATE '2026-01-01', :credit, "
+                "'member ' || i || ' m-' || lpad(i::text, 7, '0'), now(), now() "
                 "FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) i ON CONFLICT DO NOTHING"
             ),
             params,
