@@ -20,6 +20,16 @@ CREDENTIALS_FILE = Path("data/demo-credentials.txt")
 DEMO_STEPS: list[Callable[[Session, Organisation], None]] = []
 
 
+def _members_and_schemes_step(session: Session, org: Organisation) -> None:
+    from app.schemes.demo import transport_members_and_dues
+
+    transport_members_and_dues(session, org)
+
+
+# Funds, the transport-daily scheme, members, units with crews, enrolments, dues through today.
+DEMO_STEPS.append(_members_and_schemes_step)
+
+
 def _collections_step(session: Session, org: Organisation) -> None:
     from app.collections.demo import week_of_collections
 

@@ -35,7 +35,7 @@ from app.ledger import service as ledger
 from app.ledger.models import AccountType
 from app.members.models import Member, MemberAffiliation
 from app.members.schemas import ImportResult, ImportRowResult, MemberCreate
-from app.members.service import AFFILIATION_MAX, credit_account_code
+from app.members.service import AFFILIATION_MAX, credit_account_code, search_text
 
 REQUIRED = ("member_number", "full_name", "joined_on")
 OPTIONAL = ("national_id", "phone", "sector", "status")
@@ -261,6 +261,7 @@ def _write(session: Session, actor: Actor, good: list[_Row], funds: dict[str, An
                 "status": d.status,
                 "joined_on": d.joined_on,
                 "credit_account_id": accounts[credit_account_code(d.member_number)],
+                "search_text": search_text(d.member_number, d.full_name, d.national_id, d.phone),
                 "created_at": now,
                 "updated_at": now,
             }

@@ -6,11 +6,12 @@ liability): money received that no due has taken yet.
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.core import audit
@@ -24,6 +25,21 @@ from app.members.models import Member, MemberAffiliation
 from app.members.schemas import MemberCreate, MemberRead, MemberUpdate
 
 AFFILIATION_MAX = 64
+
+
+def fold(text: str) -> str:
+    """Lowercase without accents: "María Peña" -> "maria pena" (search matches either way)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def search_text(
+    member_number: str, full_name: str, national_id: str | None, phone: str | None
+) -> str:
+    """What `?q=` searches: the folded name, number, national id, phone and the phone's digits."""
+    digits = "".join(c for c in phone or "" if c.isdigit())
+    parts = [full_name, member_number, national_id or "", phone or "", digits]
+    return fold(" | ".join(parts))[:400]
 
 
 def credit_account_code(member_number: str) -> str:
@@ -69,6 +85,7 @@ def create_member(session: Session, actor: Actor, data: MemberCreate) -> Member:
         status=data.status,
         joined_on=data.joined_on,
         credit_account_id=account.id,
+        search_text=search_text(data.member_number, data.full_name, data.national_id, data.phone),
     )
     session.add(member)
     session.flush()
@@ -138,6 +155,9 @@ def update_member(
     for name in ("full_name", "national_id", "phone", "sector", "status", "joined_on"):
         if name in changes:
             setattr(member, name, getattr(data, name))
+    member.search_text = search_text(
+        member.member_number, member.full_name, member.national_id, member.phone
+    )
     if data.affiliations:
         funds = check_affiliations(session, data.affiliations)
         existing = {
@@ -181,18 +201,10 @@ def search_members(
     after: str | None,
 ) -> tuple[list[Member], str | None]:
     """Members by member number; `q` matches name, member number, national id or phone
-    (case-insensitive, anywhere in the text)."""
+    anywhere in the text, ignoring case and accents ("maria" finds "María")."""
     stmt = select(Member).order_by(Member.member_number).limit(limit + 1)
-    if q:
-        needle = q.strip().lower()
-        stmt = stmt.where(
-            or_(
-                func.lower(Member.full_name).contains(needle, autoescape=True),
-                func.lower(Member.member_number).contains(needle, autoescape=True),
-                func.lower(Member.national_id).contains(needle, autoescape=True),
-                Member.phone.contains(needle, autoescape=True),
-            )
-        )
+    if q and fold(q.strip()):
+        stmt = stmt.where(Member.search_text.contains(fold(q.strip()), autoescape=True))
     if status:
         stmt = stmt.where(Member.status == status)
     if after is not None:

@@ -127,27 +127,26 @@ def generate_dues(
         after: uuid.UUID | None = None
         while True:
             stmt = (
-                select(Enrolment.id)
+                select(
+                    Enrolment.id, func.coalesce(Enrolment.generated_through, Enrolment.starts_on)
+                )
                 .where(Enrolment.scheme_id == scheme.id, _pending(through))
                 .order_by(Enrolment.id)
                 .limit(chunk)
             )
             if after is not None:
                 stmt = stmt.where(Enrolment.id > after)
-            ids = list(session.scalars(stmt))
-            if not ids:
+            rows = session.execute(stmt).all()
+            if not rows:
                 break
-            lo, hi = ids[0], ids[-1]
+            lo, hi = rows[0][0], rows[-1][0]
+            # how far back this chunk's calendar must reach
+            first: date = min(_day(reach) for _, reach in rows)
             in_chunk = and_(
                 Enrolment.scheme_id == scheme.id, Enrolment.id >= lo, Enrolment.id <= hi
             )
-            first = session.scalar(
-                select(
-                    func.min(func.coalesce(Enrolment.generated_through, Enrolment.starts_on))
-                ).where(in_chunk, _pending(through))
-            )
             for version, t, seg_from, seg_to in segments:
-                cal_lo = max(seg_from, first) if first else seg_from
+                cal_lo = max(seg_from, first)
                 if cal_lo > seg_to:
                     continue
                 params = {
@@ -172,8 +171,7 @@ def generate_dues(
                 params["id_prefix"] = uuid7().hex[:24]
                 result = session.execute(_bind(stmt_text), {**params, **extra})
                 created += int(result.rowcount or 0)  # type: ignore[attr-defined]
-            if first is not None:
-                payers.update(_payers_with_new_dues(session, in_chunk, through, first))
+            payers.update(_payers_with_new_dues(session, in_chunk, through, first))
             session.execute(
                 update(Enrolment)
                 .where(in_chunk, _pending(through))
@@ -189,7 +187,7 @@ def generate_dues(
                 )
                 .execution_options(synchronize_session=False)
             )
-            done += len(ids)
+            done += len(rows)
             after = hi
             if progress:
                 progress(done, total)
@@ -203,6 +201,11 @@ def generate_dues(
     )
     run_dues_created_hooks(session, actor, payers)
     return GenerationResult(through, created, done, len(payers))
+
+
+def _day(value: object) -> date:
+    """A date from a COALESCE of dates (SQLite hands it back as text)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _segments(

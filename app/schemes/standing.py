@@ -20,9 +20,23 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Date, Integer, and_, case, cast, func, literal, select, union, union_all
+from sqlalchemy import (
+    Date,
+    Integer,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    union,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from app.core.database import bound_organisation
@@ -74,38 +88,59 @@ def _org(session: Session) -> uuid.UUID:
     return org
 
 
-def _days_overdue(session: Session, due_on: Any, as_of: date) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return literal(as_of, Date) - due_on
-    return cast(func.julianday(literal(as_of, Date)) - func.julianday(due_on), Integer)
+@dataclass(frozen=True, slots=True)
+class _Version:
+    rules: dict[str, Any]
+    penalty_ppm: int
+    penalty_after_days: int | None  # None: the version has no penalty
+    grace_days: int
+    funds: tuple[str, ...]
 
 
-def _all_versions(session: Session) -> dict[uuid.UUID, tuple[SchemeVersion, str]]:
+_VERSIONS: dict[uuid.UUID, _Version] = {}
+"""Scheme versions by id, kept for the life of the process: a version never changes (the
+database refuses it), so what was read once stays true."""
+
+
+def _load_versions(session: Session, ids: set[uuid.UUID]) -> None:
+    """Read into the cache the versions it does not hold yet."""
     from app.schemes.models import Scheme
 
+    missing = ids - _VERSIONS.keys()
+    if not missing:
+        return
     rows = session.execute(
-        select(SchemeVersion, Scheme.currency).join(
+        select(SchemeVersion.id, SchemeVersion.rules, Scheme.currency)
+        .join(
             Scheme,
             and_(
                 Scheme.organisation_id == SchemeVersion.organisation_id,
                 Scheme.id == SchemeVersion.scheme_id,
             ),
         )
+        .where(SchemeVersion.id.in_(missing))
     )
-    return {v.id: (v, currency) for v, currency in rows}
+    for vid, rules, currency in rows:
+        t = terms(rules, currency)
+        _VERSIONS[vid] = _Version(
+            rules,
+            t.penalty_ppm,
+            t.penalty_after_days if rules.get("penalty") else None,
+            t.grace_days,
+            tuple(str(s["fund"]) for s in rules["split"]),
+        )
 
 
-def _figures(
-    session: Session,
-    member_ids: list[uuid.UUID],
-    as_of: date,
-    versions: dict[uuid.UUID, tuple[SchemeVersion, str]],
-) -> dict[uuid.UUID, list[_VersionFigures]]:
-    """Per member and scheme version: aging sums, penalty base and the dates coverage needs.
+@lru_cache(maxsize=128)
+def _statement(dialect: str, after: tuple[tuple[uuid.UUID, int], ...]) -> Any:
+    """The figures statement for a set of penalty rules, built once and reused.
 
-    One statement over the member's own dues and their covered units' dues.
+    Binds: org, member_ids (expanding), as_of, and the bucket limits d30, d60, d90.
     """
-    org = _org(session)
+    org = bindparam("org", type_=Uuid())
+    member_ids = bindparam("member_ids", expanding=True, type_=Uuid())
+    as_of = bindparam("as_of", type_=Date())
+    limits = [bindparam(name, type_=Date()) for name in ("d30", "d60", "d90")]
     cols = (
         Due.scheme_version_id.label("v"),
         Due.amount,
@@ -133,30 +168,26 @@ def _figures(
     unpaid = d.c.paid < d.c.amount
     overdue = and_(unpaid, d.c.due_on < as_of)
     owing = d.c.amount - d.c.paid
-    limits = [as_of - timedelta(days=n) for n in (30, 60, 90)]
     buckets = [
         and_(overdue, d.c.due_on >= limits[0]),
         and_(overdue, d.c.due_on < limits[0], d.c.due_on >= limits[1]),
         and_(overdue, d.c.due_on < limits[1], d.c.due_on >= limits[2]),
         and_(overdue, d.c.due_on < limits[2]),
     ]
-    after = {
-        vid: terms(v.rules, cur).penalty_after_days
-        for vid, (v, cur) in versions.items()
-        if v.rules.get("penalty")
-    }
+    penalty_base: Any = literal(0)
     if after:
-        after_days = case(after, value=d.c.v, else_=None)
-        days = _days_overdue(session, d.c.due_on, as_of)
+        after_days = case(dict(after), value=d.c.v, else_=None)
+        if dialect == "postgresql":
+            days: Any = as_of - d.c.due_on
+        else:
+            days = cast(func.julianday(as_of) - func.julianday(d.c.due_on), Integer)
         months = (days - after_days + 29) // 30  # started 30-day periods (integer division)
-        penalty_base: Any = func.sum(
+        penalty_base = func.sum(
             case(
                 (and_(overdue, after_days.is_not(None), days > after_days), owing * months), else_=0
             )
         )
-    else:
-        penalty_base = literal(0)
-    stmt = select(
+    return select(
         d.c.for_member,
         d.c.v,
         *(func.sum(case((b, owing), else_=0)) for b in buckets),
@@ -168,8 +199,43 @@ def _figures(
         func.max(d.c.period_end),
         func.max(d.c.due_on),
     ).group_by(d.c.for_member, d.c.v)
+
+
+def _figures(
+    session: Session, member_ids: list[uuid.UUID], as_of: date
+) -> dict[uuid.UUID, list[_VersionFigures]]:
+    """Per member and scheme version: aging sums, penalty base and the dates coverage needs.
+
+    One statement over the members' own dues and their covered units' dues. Penalties need
+    each version's `after_days` inside the statement: it uses the versions already cached,
+    and runs once more in the rare case the dues name a version with a penalty it had not
+    seen yet (the first time in the life of the process).
+    """
     out: dict[uuid.UUID, list[_VersionFigures]] = defaultdict(list)
-    for row in session.execute(stmt):
+    if not member_ids:
+        return out
+    params = {
+        "org": _org(session),
+        "member_ids": member_ids,
+        "as_of": as_of,
+        **{f"d{n}": as_of - timedelta(days=n) for n in (30, 60, 90)},
+    }
+    dialect = session.get_bind().dialect.name
+    for _attempt in range(2):
+        known = set(_VERSIONS)
+        after = tuple(
+            sorted(
+                (vid, v.penalty_after_days)
+                for vid, v in _VERSIONS.items()
+                if v.penalty_after_days is not None
+            )
+        )
+        rows = session.execute(_statement(dialect, after), params).all()
+        seen = {row[1] for row in rows}
+        _load_versions(session, seen)
+        if not any(_VERSIONS[v].penalty_after_days is not None for v in seen - known):
+            break
+    for row in rows:
         member_id, vid, b0, b1, b2, b3, pen, fu_due, fu_start, fo, fs, le, ld = row
         out[member_id].append(
             _VersionFigures(
@@ -204,7 +270,7 @@ def _standing(
     member_id: uuid.UUID,
     as_of: date,
     figures: list[_VersionFigures],
-    versions: dict[uuid.UUID, tuple[SchemeVersion, str]],
+    versions: dict[uuid.UUID, _Version] = _VERSIONS,
 ) -> Standing:
     st = Standing(member_id, as_of)
     if not figures:
@@ -215,17 +281,16 @@ def _standing(
     st.arrears = sum(st.aging.values())
     penalty_exact = 0  # x PPM
     for f in figures:
-        v, currency = versions[f.version_id]
         if f.penalty_base:
-            penalty_exact += f.penalty_base * terms(v.rules, currency).penalty_ppm
+            penalty_exact += f.penalty_base * versions[f.version_id].penalty_ppm
     st.penalty = (2 * penalty_exact + PPM) // (2 * PPM)
     overdue = [f.first_overdue_on for f in figures if f.first_overdue_on]
     st.oldest_overdue_on = min(overdue) if overdue else None
     st.paid_through = _paid_through(figures)
     by_fund: dict[str, list[_VersionFigures]] = defaultdict(list)
     for f in figures:
-        for part in versions[f.version_id][0].rules["split"]:
-            by_fund[part["fund"]].append(f)
+        for fund in versions[f.version_id].funds:
+            by_fund[fund].append(f)
     for fund_code in sorted(by_fund):
         st.coverage.append(_coverage(fund_code, as_of, by_fund[fund_code], versions))
     return st
@@ -245,10 +310,10 @@ def _coverage(
     fund_code: str,
     as_of: date,
     figures: list[_VersionFigures],
-    versions: dict[uuid.UUID, tuple[SchemeVersion, str]],
+    versions: dict[uuid.UUID, _Version],
 ) -> FundCoverage:
     def grace(f: _VersionFigures) -> int:
-        return int(versions[f.version_id][0].rules.get("grace_days", 0))
+        return versions[f.version_id].grace_days
 
     unpaid = [(f.first_unpaid_due_on, f) for f in figures if f.first_unpaid_due_on is not None]
     anchor: date
@@ -266,9 +331,8 @@ def _coverage(
 def member_standing(session: Session, member: Member, as_of: date) -> Standing:
     """A member's standing on `as_of`: paid through, arrears and aging, penalty, prepaid
     credit, and coverage per fund. A handful of indexed statements, however long the history."""
-    versions = _all_versions(session)
-    figures = _figures(session, [member.id], as_of, versions).get(member.id, [])
-    st = _standing(member.id, as_of, figures, versions)
+    figures = _figures(session, [member.id], as_of).get(member.id, [])
+    st = _standing(member.id, as_of, figures)
     raw = ledger.balances(session, [member.credit_account_id])[member.credit_account_id]
     st.credit = -raw  # a liability: credit balances are positive
     return st
@@ -302,12 +366,11 @@ def arrears_page(
         stmt = stmt.where(Member.member_number > after_number)
     members = list(session.scalars(stmt))
     page = members[:limit]
-    versions = _all_versions(session)
-    figures = _figures(session, [m.id for m in page], as_of, versions)
+    figures = _figures(session, [m.id for m in page], as_of)
     credits = ledger.balances(session, [m.credit_account_id for m in page])
     lines = []
     for m in page:
-        st = _standing(m.id, as_of, figures.get(m.id, []), versions)
+        st = _standing(m.id, as_of, figures.get(m.id, []))
         st.credit = -credits[m.credit_account_id]
         lines.append(ArrearsLine(m, st))
     nxt = page[-1].member_number if len(members) > limit else None

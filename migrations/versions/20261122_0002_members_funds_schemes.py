@@ -133,6 +133,12 @@ def upgrade() -> None:
             nullable=False,
             comment="liability: the member's prepaid credit (money no due has taken yet)",
         ),
+        sa.Column(
+            "search_text",
+            sa.String(length=400),
+            nullable=False,
+            comment="name, member number, national id and phone, lowercase without accents (?q=)",
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
@@ -371,12 +377,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("enrolment", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_enrolment_org_scheme", ["organisation_id", "scheme_id"], unique=False
+            "ix_enrolment_org_scheme", ["organisation_id", "scheme_id", "id"], unique=False
         )
         batch_op.create_index(
             "ix_enrolment_org_member", ["organisation_id", "member_id"], unique=False
         )
         batch_op.create_index("ix_enrolment_org_unit", ["organisation_id", "unit_id"], unique=False)
+    if op.get_bind().dialect.name == "postgresql":
+        # room for HOT updates of generated_through (see app/members/models.py)
+        op.execute("ALTER TABLE enrolment SET (fillfactor = 70)")
 
     op.create_table(
         "unit_crew",

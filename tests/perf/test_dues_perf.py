@@ -13,10 +13,11 @@ from __future__ import annotations
 import io
 import os
 import statistics
+import threading
 import time
-import tracemalloc
 import uuid
 from datetime import date, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -65,6 +66,40 @@ def _admin_url() -> str:
         "COOPLEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
     )
     return normalise_database_url(raw)
+
+
+def _backend_cpu(pid: int) -> float | None:
+    """CPU seconds used so far by a PostgreSQL backend on this machine (None if not local)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _RssSampler:
+    """This process's resident memory, sampled every 20 ms on a thread: the peak growth over
+    a run shows whether memory stays flat (tracemalloc would slow the run down)."""
+
+    def __init__(self) -> None:
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.start = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _rss(self) -> int:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * self.page
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self._rss())
+
+    def stop(self) -> int:
+        """Peak growth in bytes."""
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak, self._rss()) - self.start
 
 
 def _say(text: str) -> None:
@@ -144,25 +179,49 @@ def _run(engine: sa.Engine) -> None:
     from app.schemes import service as schemes_service
 
     registered = list(schemes_service.DUES_CREATED_HOOKS)
+    cpu_seconds: dict[str, float | None] = {}
     hook_seconds: dict[str, float] = {}
 
     def timed(hook):  # type: ignore[no-untyped-def]
         def run(session, actor, payers):  # type: ignore[no-untyped-def]
-            t = time.perf_counter()
+            t, py = time.perf_counter(), time.process_time()
             try:
                 hook(session, actor, payers)
             finally:
                 hook_seconds[f"{hook.__module__}.{hook.__qualname__}"] = time.perf_counter() - t
+                hook_seconds["  of which Python CPU"] = time.process_time() - py
 
         return run
+
+    # where the database's time goes, by kind of statement (backend CPU, read from /proc)
+    by_statement: dict[str, list[float]] = {}
+
+    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        conn.info["cpu_before"] = _backend_cpu(conn.info["pid"]) if "pid" in conn.info else None
+
+    def after(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        start = conn.info.pop("cpu_before", None)
+        end = _backend_cpu(conn.info["pid"]) if "pid" in conn.info else None
+        if start is None or end is None:
+            return
+        words = " ".join(statement.split())
+        key = (
+            words[:60] if not words.startswith("INSERT INTO due") else "INSERT INTO due ... SELECT"
+        )
+        cell = by_statement.setdefault(key, [0.0, 0])
+        cell[0] += end - start
+        cell[1] += 1
 
     def month(hooks):  # type: ignore[no-untyped-def]
         schemes_service.DUES_CREATED_HOOKS[:] = hooks
         steps: list[tuple[float, int, int]] = []
-        tracemalloc.start()
+        rss = _RssSampler()
         t0 = time.perf_counter()
         try:
             with unit_of_work(factory, org_id) as s:
+                pid = s.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+                s.connection().info["pid"] = pid
+                cpu0, py0 = _backend_cpu(pid), time.process_time()
                 gen = generate_dues(
                     s,
                     CLI_ACTOR,
@@ -171,11 +230,18 @@ def _run(engine: sa.Engine) -> None:
                         (time.perf_counter() - t0, done, total)
                     ),
                 )
-            return gen, time.perf_counter() - t0, tracemalloc.get_traced_memory()[1], steps
+            wall = time.perf_counter() - t0
+            cpu1 = _backend_cpu(pid)
+            cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
+            cpu_seconds.update(db=cpu, python=time.process_time() - py0)
+            return gen, wall, rss.stop(), steps
         finally:
-            tracemalloc.stop()
+            rss.stop()
             schemes_service.DUES_CREATED_HOOKS[:] = registered
 
+    load_before = os.getloadavg()[0]
+    sa.event.listen(engine, "before_cursor_execute", before)
+    sa.event.listen(engine, "after_cursor_execute", after)
     try:
         gen, total_s, peak, steps = month([timed(h) for h in registered])
         hooks_note = ", ".join(f"{k} {v:.2f} s" for k, v in hook_seconds.items()) or "none"
@@ -193,9 +259,20 @@ def _run(engine: sa.Engine) -> None:
         f"generation through {MONTH_END}: {gen.created} dues ({expected_daily + 30} daily, "
         f"{MEMBERS + 1} monthly) for {gen.enrolments} enrolments in {total_s:.2f} s "
         f"(commit included); {gen.created / total_s:,.0f} dues/s; "
-        f"Python peak traced memory {peak / 2**20:.1f} MiB"
+        f"peak growth of this process's resident memory {peak / 2**20:.1f} MiB"
+    )
+    db_cpu = cpu_seconds.get("db")
+    _say(
+        "CPU time of that run: PostgreSQL backend "
+        + ("n/a (server not local)" if db_cpu is None else f"{db_cpu:.2f} s")
+        + f", Python {cpu_seconds.get('python') or 0:.2f} s; load average before/after "
+        + f"{load_before:.1f}/{os.getloadavg()[0]:.1f} (other processes share the 2 cores)"
     )
     _say(f"dues-created hooks within that: {hooks_note}")
+    sa.event.remove(engine, "before_cursor_execute", before)
+    sa.event.remove(engine, "after_cursor_execute", after)
+    top = sorted(by_statement.items(), key=lambda kv: -kv[1][0])[:8]
+    _say("database CPU by statement: " + "; ".join(f"{k!r} x{n}: {c:.2f} s" for k, (c, n) in top))
     marks = [steps[len(steps) * k // 4] for k in range(1, 4)] if len(steps) > 4 else steps
     _say("progress: " + ", ".join(f"{d}/{t} at {at:.1f} s" for at, d, t in marks))
 
@@ -256,7 +333,11 @@ def _units_and_enrolments(factory, org_id: uuid.UUID) -> None:  # type: ignore[n
         for i, r in enumerate(regs):
             uid = uuid7()
             owner = members[f"M{(2 * i) % MEMBERS:06d}"]
-            driver = members[f"M{MEMBERS:06d}"] if i == UNITS else members[f"M{(2 * i + 1) % MEMBERS:06d}"]
+            driver = (
+                members[f"M{MEMBERS:06d}"]
+                if i == UNITS
+                else members[f"M{(2 * i + 1) % MEMBERS:06d}"]
+            )
             units.append(
                 {
                     "organisation_id": org_id,
