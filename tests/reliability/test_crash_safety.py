@@ -99,6 +99,11 @@ class Server:
         self.log.seek(0)
         raise RuntimeError(f"the server did not become ready: {self.log.read()[-3000:]!r}")
 
+    def tail(self) -> str:
+        """The end of the server's log (JSON lines), to show with a failure."""
+        self.log.seek(0)
+        return self.log.read()[-4000:].decode("utf-8", "replace")
+
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
@@ -189,6 +194,9 @@ def test_sigkill_during_a_large_sheet_loses_and_doubles_nothing(
                 if r.status_code == 200 or r.status_code == 201:
                     break
             body = r.json()
+            if r.status_code not in (200, 201):
+                print("SERVER LOG:", server.tail())
+            assert r.status_code in (200, 201), (r.status_code, body)
             assert body["rejected"] == 0, body
             assert body["created"] + body["duplicates"] == SHEET_ITEMS
             statuses = {x["status"] for x in body["results"]}
