@@ -3,6 +3,10 @@ over the API and on the command line; versions are immutable and effective-dated
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from typer.testing import CliRunner
 
@@ -319,3 +323,37 @@ def test_json_bodies_roles_and_tenancy(client, make_org) -> None:  # type: ignor
     # B has no PENSION fund: its load fails naming the fund
     r = client.post("/api/v1/schemes", json=body, headers=b.headers("admin"))
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "versions[0].split[0].fund"
+
+
+def test_cli_load_adds_versions_once(client, make_org, cli_db, tmp_path, engine) -> None:  # type: ignore[no-untyped-def]
+    org = make_org("AMUSSOL")
+    path = str(SCHEDULES / "transport-daily.yaml")
+    # the funds must exist first: the error names the field and the fund
+    result = CliRunner().invoke(cli, ["schemes", "load", path, "--org", "AMUSSOL"])
+    assert result.exit_code == 1
+    assert (
+        f"{path}: versions[0].split[0].fund: no fund PENSION in this organisation" in result.output
+    )
+    make_funds(client, org, *TRANSPORT_FUNDS)
+    result = CliRunner().invoke(cli, ["schemes", "load", path, "--org", "AMUSSOL"])
+    assert result.exit_code == 0, result.output
+    assert "scheme transport-daily created in AMUSSOL with version(s) 1, 2" in result.output
+    again = CliRunner().invoke(cli, ["schemes", "load", path, "--org", "AMUSSOL"])
+    assert again.exit_code == 0 and "nothing new" in again.output
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(
+        (SCHEDULES / "transport-daily.yaml").read_text().replace('"55.00"', '"56.00"')
+    )
+    refused = CliRunner().invoke(cli, ["schemes", "load", str(changed), "--org", "AMUSSOL"])
+    assert refused.exit_code == 1 and f"{changed}: versions[1]: version 2" in refused.output
+    assert count(engine, "scheme_version") == 2
+    # the installed command, as an admin runs it: an unknown organisation is a clear error
+    unknown = subprocess.run(
+        [sys.executable, "-m", "app.cli", "schemes", "load", path, "--org", "NOPE"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": cli_db},
+        check=False,
+    )
+    assert unknown.returncode == 2 and "error: no organisation NOPE" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
