@@ -110,7 +110,7 @@ def apply_credit(session: Session, actor: Actor, payers: set[Payer]) -> CreditAp
     if not credit:
         return CreditApplied(0, 0)
     currency = book_currency(session)
-    queues = engine.load_open_dues(session, credit, currency)
+    queues = engine.load_open_dues(session, credit, currency, credit)
     funds = engine.load_funds(session, engine.fund_codes(queues.values()))
     org = engine.organisation(session)
     now = utcnow()

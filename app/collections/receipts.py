@@ -19,17 +19,26 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ARRAY, Table, any_, bindparam, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Table,
+    Uuid,
+    any_,
+    bindparam,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.collections import accounts, lookups
+from app.collections import accounts, bulk, lookups
 from app.collections.allocation import DueQueue, OpenDue, Payment, attribute, totals
 from app.collections.models import Allocation, ContributionShare, Receipt, ReceiptCounter
 from app.core.audit import Actor
@@ -172,9 +181,17 @@ def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dic
 
 
 def load_open_dues(
-    session: Session, payers: Iterable[Payer], currency: str
+    session: Session,
+    payers: Iterable[Payer],
+    currency: str,
+    needs: Mapping[Payer, int] | None = None,
 ) -> dict[Payer, DueQueue]:
-    """Every payer's unpaid dues in `currency`, oldest first, with their scheme rules."""
+    """The payers' unpaid dues in `currency`, oldest first, with their scheme rules.
+
+    With `needs` (minor units each payer is about to pay) PostgreSQL returns only the dues
+    that money can reach: those whose older open dues owe less than it in all. A payer with
+    a year of open daily dues paying one day reads one due, not three hundred.
+    """
     payer_list = list(payers)
     queues: dict[Payer, DueQueue] = {p: DueQueue() for p in payer_list}
     cols = (
@@ -191,6 +208,11 @@ def load_open_dues(
     rows: list[Any] = []
     for kind, column in (("member", Due.member_id), ("unit", Due.unit_id)):
         ids = [i for k, i in payer_list if k == kind]
+        if needs is not None and ids and bulk.is_postgres(session):
+            rows.extend(
+                reachable_dues(session, column, ids, [needs[(kind, i)] for i in ids], currency)
+            )
+            continue
         for criterion in among(session, column, ids):
             rows.extend(
                 session.execute(
@@ -224,6 +246,37 @@ def load_open_dues(
     for queue in queues.values():
         queue.sort()
     return queues
+
+
+_REACHABLE = """
+SELECT id, member_id, unit_id, due_on, period_start, period_end, amount, paid, scheme_version_id
+FROM (
+    SELECT due.id, due.member_id, due.unit_id, due.due_on, due.period_start, due.period_end,
+           due.amount, due.paid, due.scheme_version_id, wanted.need,
+           coalesce(sum(due.amount - due.paid) OVER (
+               PARTITION BY due.{payer} ORDER BY due.due_on, due.period_start, due.id
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS older
+    FROM unnest(:ids, :needs) AS wanted(payer, need)
+    JOIN due ON due.organisation_id = :org AND due.{payer} = wanted.payer
+    WHERE due.paid < due.amount AND due.currency = :currency
+) AS open_due
+WHERE older < need
+"""
+
+
+def reachable_dues(
+    session: Session, column: Any, ids: list[uuid.UUID], needs: list[int], currency: str
+) -> Any:
+    """PostgreSQL: the open dues of these payers that `needs` can reach, oldest first."""
+    stmt = text(_REACHABLE.format(payer=column.key)).bindparams(
+        bindparam("ids", type_=ARRAY(Uuid())),
+        bindparam("needs", type_=ARRAY(BigInteger())),
+        bindparam("org", type_=Uuid()),
+    )
+    return session.execute(
+        stmt,
+        {"ids": ids, "needs": needs, "org": organisation(session), "currency": currency},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,21 +453,9 @@ def insert_payments(
     due_paid: dict[uuid.UUID, int],
 ) -> None:
     """Insert allocations and shares, and add to the dues' `paid` (negative to undo)."""
-    if alloc_rows:
-        session.execute(insert(ALLOCATION), alloc_rows)
-    if share_rows:
-        session.execute(insert(SHARE), share_rows)
-    if due_paid:
-        org = organisation(session)
-        due = DUE
-        stmt = (
-            update(due)
-            .where(due.c.organisation_id == bindparam("org"), due.c.id == bindparam("due"))
-            .values(paid=due.c.paid + bindparam("delta"))
-        )
-        session.execute(
-            stmt, [{"org": org, "due": d, "delta": v} for d, v in due_paid.items() if v]
-        )
+    bulk.insert_rows(session, ALLOCATION, alloc_rows)
+    bulk.insert_rows(session, SHARE, share_rows)
+    bulk.add_to_paid(session, DUE, organisation(session), due_paid)
 
 
 def fee_account(
@@ -503,7 +544,7 @@ def write_receipts(
         }
         for i, r in enumerate(planned)
     ]
-    session.execute(insert(RECEIPT), receipt_rows)
+    bulk.insert_rows(session, RECEIPT, receipt_rows)
     return [
         PostedReceipt(
             r.draft.id,

@@ -118,7 +118,7 @@ def post_receipt(
         debit_account_id = engine.debit_accounts(session, actor, [draft], draft.currency)[
             draft.channel
         ]
-    queues = engine.load_open_dues(session, [payer], draft.currency)
+    queues = engine.load_open_dues(session, [payer], draft.currency, {payer: draft.amount})
     funds = engine.load_funds(session, engine.fund_codes(queues.values()))
     planned = engine.plan_receipt(draft, info, queues[payer], funds, debit_account_id)
     if isinstance(planned, engine.Rejection):

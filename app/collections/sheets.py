@@ -9,6 +9,7 @@ statements, whatever its size (see `receipts`).
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,7 +124,11 @@ def post_candidates(
     live = [c for c in live if c.status == "pending"]
     currency = live[0].draft.currency if live and live[0].draft else ""
     clearing = engine.debit_accounts(session, actor, [c.draft for c in live if c.draft], currency)
-    queues = engine.load_open_dues(session, {c.draft.payer for c in live if c.draft}, currency)
+    needs: dict[engine.Payer, int] = defaultdict(int)
+    for c in live:
+        assert c.draft is not None
+        needs[c.draft.payer] += c.draft.amount
+    queues = engine.load_open_dues(session, needs, currency, needs)
     funds = engine.load_funds(session, engine.fund_codes(queues.values()))
     planned: list[tuple[Candidate, engine.PlannedReceipt]] = []
     for c in live:
