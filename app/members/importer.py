@@ -213,15 +213,10 @@ def _existing(session: Session, numbers: list[str]) -> dict[str, uuid.UUID]:
     found: dict[str, uuid.UUID] = {}
     for i in range(0, len(numbers), 1000):
         chunk = numbers[i : i + 1000]
-        found.update(
-            dict(
-                session.execute(
-                    select(Member.member_number, Member.id).where(Member.member_number.in_(chunk))
-                )
-                .tuples()
-                .all()
-            )
+        rows = session.execute(
+            select(Member.member_number, Member.id).where(Member.member_number.in_(chunk))
         )
+        found.update({number: member_id for number, member_id in rows})
     return found
 
 

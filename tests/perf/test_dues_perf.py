@@ -318,8 +318,8 @@ def _units_and_enrolments(factory, org_id: uuid.UUID) -> None:  # type: ignore[n
     t0 = time.perf_counter()
     now = utcnow()
     with unit_of_work(factory, org_id) as s:
-        members = dict(s.execute(sa.select(Member.member_number, Member.id)).tuples().all())
-        schemes = dict(s.execute(sa.select(Scheme.code, Scheme.id)).tuples().all())
+        members = {n: i for n, i in s.execute(sa.select(Member.member_number, Member.id))}
+        schemes = {c: i for c, i in s.execute(sa.select(Scheme.code, Scheme.id))}
         regs = [f"U{i:05d}" for i in range(UNITS + 1)]
         accounts = ledger.open_accounts(
             s,

@@ -172,6 +172,10 @@ def test_unit_dues_count_for_covered_crew_with_penalties(client, org, engine) ->
         {"fund_code": code, "status": "lapsed", "covered_until": "2026-07-01"}
         for code in ("ACCIDENT", "HEALTH", "PENSION")
     ]
+    h = org.headers("collector")
+    listed = client.get(f"/api/v1/members/{driver}/dues", headers=h).json()["items"]
+    assert len(listed) == 6 and {d["unit_id"] for d in listed} == {unit["id"]}
+    assert client.get(f"/api/v1/members/{conductor}/dues", headers=h).json()["items"] == []
     # the uncovered conductor's standing does not carry the unit's dues
     none = standing(client, org, conductor, "2026-08-15")
     assert none["arrears"] == "0.00" and none["coverage"] == [] and none["paid_through"] is None
