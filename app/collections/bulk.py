@@ -20,11 +20,14 @@ def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+COPY_FROM = 50  # fewer rows go in as INSERTs: COPY costs an extra round trip to start
+
+
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert `rows` (dicts with the same keys) into `table`, in this transaction."""
     if not rows:
         return
-    if not is_postgres(session):
+    if len(rows) < COPY_FROM or not is_postgres(session):
         session.execute(insert(table), list(rows))
         return
     columns = list(rows[0].keys())
