@@ -1,0 +1,250 @@
+"""Payers and what they owe: the reads every receipt, sheet and credit application needs.
+
+Set-based: each read is one statement per kind of payer whatever the number of payers (on
+PostgreSQL the ids travel as one array parameter), and the facts that never change once
+committed come from `lookups`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import ARRAY, BigInteger, Uuid, any_, bindparam, select, text
+from sqlalchemy.orm import Session
+
+from app.collections import bulk, lookups
+from app.collections.allocation import DueQueue, OpenDue
+from app.core.database import bound_organisation
+from app.funds.models import Fund
+from app.members.models import Member, TransportUnit, UnitCrew
+from app.schemes.models import Due, SchemeVersion
+from app.schemes.service import Payer
+
+CHUNK = 1000  # ids per IN list: far below every driver's parameter limit
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def among(session: Session, column: Any, values: Iterable[Any]) -> Iterator[Any]:
+    """Criteria selecting rows whose `column` is one of `values`: one per statement to run.
+
+    PostgreSQL takes the whole set as one array parameter (`= ANY(:values)`), so a sheet of
+    2,000 receipts reads its payers in one statement; SQLite gets IN lists of CHUNK values.
+    """
+    ordered = sorted(set(values))
+    if not ordered:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        yield column == any_(bindparam(None, ordered, type_=ARRAY(column.type)))
+        return
+    for chunk in chunks(ordered):
+        yield column.in_(chunk)
+
+
+def organisation(session: Session) -> uuid.UUID:
+    org = bound_organisation(session)
+    if org is None:
+        raise RuntimeError("collections needs a session bound to an organisation")
+    return org
+
+
+# -- what a receipt needs to know ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PayerInfo:
+    kind: str  # "member" or "unit"
+    id: uuid.UUID
+    label: str  # member number or registration
+    credit_account_id: uuid.UUID
+    attributed_to: list[uuid.UUID]  # the members a payment counts for
+
+    @property
+    def field(self) -> str:
+        return f"{self.kind}_id"
+
+
+def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dict[Payer, PayerInfo]:
+    """The payers that exist, locked (`FOR NO KEY UPDATE`) when `lock`: members, then units.
+
+    A unit's payments count for its covered crew; with no covered crew, for its owner; with
+    neither, `attributed_to` is empty and nothing can be allocated for it.
+    """
+    member_ids = sorted({i for kind, i in payers if kind == "member"})
+    unit_ids = sorted({i for kind, i in payers if kind == "unit"})
+    out: dict[Payer, PayerInfo] = {}
+    for criterion in among(session, Member.id, member_ids):
+        stmt: Any = (
+            select(Member.id, Member.member_number, Member.credit_account_id)
+            .where(criterion)
+            .order_by(Member.id)
+        )
+        if lock:
+            stmt = stmt.with_for_update(key_share=True)
+        for mid, number, account_id in session.execute(stmt):
+            out[("member", mid)] = PayerInfo("member", mid, number, account_id, [mid])
+    owners: dict[uuid.UUID, uuid.UUID | None] = {}
+    for criterion in among(session, TransportUnit.id, unit_ids):
+        stmt = (
+            select(
+                TransportUnit.id,
+                TransportUnit.registration,
+                TransportUnit.credit_account_id,
+                TransportUnit.owner_member_id,
+            )
+            .where(criterion)
+            .order_by(TransportUnit.id)
+        )
+        if lock:
+            stmt = stmt.with_for_update(key_share=True)
+        for uid, registration, account_id, owner in session.execute(stmt):
+            out[("unit", uid)] = PayerInfo("unit", uid, registration, account_id, [])
+            owners[uid] = owner
+    if owners:
+        crews: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+        for criterion in among(session, UnitCrew.unit_id, owners):
+            rows = session.execute(
+                select(UnitCrew.unit_id, UnitCrew.member_id).where(
+                    criterion, UnitCrew.covered.is_(True)
+                )
+            )
+            for uid, mid in rows:
+                crews[uid].append(mid)
+        for uid, owner in owners.items():
+            covered = sorted(crews.get(uid, []))
+            out[("unit", uid)].attributed_to = covered or ([owner] if owner else [])
+    return out
+
+
+def load_open_dues(
+    session: Session,
+    payers: Iterable[Payer],
+    currency: str,
+    needs: Mapping[Payer, int] | None = None,
+) -> dict[Payer, DueQueue]:
+    """The payers' unpaid dues in `currency`, oldest first, with their scheme rules.
+
+    With `needs` (minor units each payer is about to pay) PostgreSQL returns only the dues
+    that money can reach: those whose older open dues owe less than it in all. A payer with
+    a year of open daily dues paying one day reads one due, not three hundred.
+    """
+    payer_list = list(payers)
+    queues: dict[Payer, DueQueue] = {p: DueQueue() for p in payer_list}
+    cols = (
+        Due.id,
+        Due.member_id,
+        Due.unit_id,
+        Due.due_on,
+        Due.period_start,
+        Due.period_end,
+        Due.amount,
+        Due.paid,
+        Due.scheme_version_id,
+    )
+    rows: list[Any] = []
+    for kind, column in (("member", Due.member_id), ("unit", Due.unit_id)):
+        ids = [i for k, i in payer_list if k == kind]
+        if needs is not None and ids and bulk.is_postgres(session):
+            rows.extend(
+                reachable_dues(session, column, ids, [needs[(kind, i)] for i in ids], currency)
+            )
+            continue
+        for criterion in among(session, column, ids):
+            rows.extend(
+                session.execute(
+                    select(*cols).where(criterion, Due.paid < Due.amount, Due.currency == currency)
+                )
+            )
+    org = organisation(session)
+
+    def read_rules(version_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+        found: dict[uuid.UUID, dict[str, Any]] = {}
+        for criterion in among(session, SchemeVersion.id, version_ids):
+            rows = session.execute(select(SchemeVersion.id, SchemeVersion.rules).where(criterion))
+            found.update({vid: r for vid, r in rows})
+        return found
+
+    rules = lookups.cached(
+        session, lookups.RULES, org, sorted({r.scheme_version_id for r in rows}), read_rules
+    )
+    for r in rows:
+        payer: Payer = ("member", r.member_id) if r.member_id is not None else ("unit", r.unit_id)
+        queues[payer].dues.append(
+            OpenDue(
+                r.id,
+                r.due_on,
+                r.period_start,
+                r.period_end,
+                int(r.amount) - int(r.paid),
+                rules[r.scheme_version_id],
+            )
+        )
+    for queue in queues.values():
+        queue.sort()
+    return queues
+
+
+_REACHABLE = """
+SELECT id, member_id, unit_id, due_on, period_start, period_end, amount, paid, scheme_version_id
+FROM (
+    SELECT due.id, due.member_id, due.unit_id, due.due_on, due.period_start, due.period_end,
+           due.amount, due.paid, due.scheme_version_id, wanted.need,
+           coalesce(sum(due.amount - due.paid) OVER (
+               PARTITION BY due.{payer} ORDER BY due.due_on, due.period_start, due.id
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS older
+    FROM unnest(:ids, :needs) AS wanted(payer, need)
+    JOIN due ON due.organisation_id = :org AND due.{payer} = wanted.payer
+    WHERE due.paid < due.amount AND due.currency = :currency
+) AS open_due
+WHERE older < need
+"""
+
+
+def reachable_dues(
+    session: Session, column: Any, ids: list[uuid.UUID], needs: list[int], currency: str
+) -> Any:
+    """PostgreSQL: the open dues of these payers that `needs` can reach, oldest first."""
+    stmt = text(_REACHABLE.format(payer=column.key)).bindparams(
+        bindparam("ids", type_=ARRAY(Uuid())),
+        bindparam("needs", type_=ARRAY(BigInteger())),
+        bindparam("org", type_=Uuid()),
+    )
+    return session.execute(
+        stmt,
+        {"ids": ids, "needs": needs, "org": organisation(session), "currency": currency},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FundAccounts:
+    fund_id: uuid.UUID
+    owed_account_id: uuid.UUID
+
+
+def load_funds(session: Session, codes: Iterable[str]) -> dict[str, FundAccounts]:
+    """The organisation's funds with these codes (those that exist), by code."""
+
+    def read(wanted: list[str]) -> dict[str, FundAccounts]:
+        found: dict[str, FundAccounts] = {}
+        for criterion in among(session, Fund.code, wanted):
+            rows = session.execute(
+                select(Fund.code, Fund.id, Fund.owed_account_id).where(criterion)
+            )
+            found.update({code: FundAccounts(fid, owed) for code, fid, owed in rows})
+        return found
+
+    return lookups.cached(session, lookups.FUNDS, organisation(session), sorted(set(codes)), read)
+
+
+def fund_codes(queues: Iterable[DueQueue]) -> set[str]:
+    """Every fund the payers' open dues split to."""
+    return {str(s["fund"]) for q in queues for d in q.dues for s in d.rules["split"]}
