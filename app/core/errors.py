@@ -98,9 +98,15 @@ def validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
         msg = str(err.get("msg", "invalid"))
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
+        field = _field_of(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            # FastAPI locates a JSON syntax error by its character offset, which is no field
+            reason = (err.get("ctx") or {}).get("error")
+            msg = f"{msg}: {reason} (at character {field})" if reason else msg
+            field = "body"
         out.append(
             {
-                "field": _field_of(err.get("loc", ())),
+                "field": field,
                 "message": msg,
                 "type": err.get("type", "value_error"),
             }

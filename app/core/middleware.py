@@ -96,13 +96,15 @@ class EdgeMiddleware:
             return
 
         received = 0
+        exceeded = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    exceeded = True
                     raise _TooLarge
             return message
 
@@ -110,6 +112,14 @@ class EdgeMiddleware:
 
         async def send_wrapper(message: Message) -> None:
             nonlocal response_started
+            if exceeded:
+                # FastAPI turns any error while reading a body into its own 400; a streamed
+                # (chunked) body over the limit is still a 413, and nothing of the 400 is sent.
+                if message["type"] == "http.response.start" and not response_started:
+                    response_started = True
+                    await self._too_large(scope, send, request_id)
+                    status_holder["status"] = 413
+                return
             if message["type"] == "http.response.start":
                 response_started = True
                 status_holder["status"] = message["status"]

@@ -30,24 +30,40 @@ class Schema(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _refuse_nul(cls, value: Any) -> Any:
-        # PostgreSQL cannot store U+0000 in text: refuse it here (422 naming the field)
-        # rather than fail in the database (500).
-        if _has_nul(value):
-            raise ValueError("text must not contain the NUL character (U+0000)")
+    def _refuse_unstorable_text(cls, value: Any) -> Any:
+        # PostgreSQL cannot store U+0000, and no database can store a lone UTF-16 surrogate
+        # (a JSON "\ud800" escape): refuse them here (422 naming the field) rather than fail
+        # in the database or a serializer (500).
+        reason = unstorable_text(value)
+        if reason:
+            raise ValueError(reason)
         return value
 
 
-def _has_nul(value: Any, depth: int = 0) -> bool:
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unstorable_text(value: Any, depth: int = 0) -> str | None:
+    """Why some text in `value` (walked through lists and mappings) cannot be stored, or None."""
     if isinstance(value, str):
-        return "\x00" in value
+        if "\x00" in value:
+            return "text must not contain the NUL character (U+0000)"
+        if _SURROGATE.search(value):
+            return "text must be valid Unicode (no lone surrogate code points)"
+        return None
     if depth > 32:
-        return False
+        return None
     if isinstance(value, dict):
-        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v, depth + 1) for v in value)
-    return False
+        for k, v in value.items():
+            reason = unstorable_text(k, depth + 1) or unstorable_text(v, depth + 1)
+            if reason:
+                return reason
+    elif isinstance(value, list | tuple):
+        for v in value:
+            reason = unstorable_text(v, depth + 1)
+            if reason:
+                return reason
+    return None
 
 
 def _decimal_text(value: object) -> object:

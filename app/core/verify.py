@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from app.core.database import bound_organisation
+
 
 @dataclass(frozen=True, slots=True)
 class Breach:
@@ -47,7 +49,13 @@ def invariant_names() -> list[str]:
 
 
 def run(session: Session, organisation_id: uuid.UUID | None = None) -> list[Breach]:
-    """Every registered invariant, over one organisation or all of them."""
+    """Every registered invariant, over one organisation or all of them.
+
+    A session bound to an organisation checks that organisation only: its ORM queries are
+    scoped already, and a check must not compare them with other organisations' rows.
+    """
+    if organisation_id is None:
+        organisation_id = bound_organisation(session)
     breaches: list[Breach] = []
     for name in invariant_names():
         for detail in _CHECKS[name](session, organisation_id):

@@ -240,8 +240,15 @@ def post_many(session: Session, actor: Actor, drafts: Sequence[EntryDraft]) -> N
                 "created_by": actor.name,
             }
         )
-    session.execute(insert(Posting), posting_rows)
-    session.execute(insert(JournalEntry), entry_rows)
+    # With RETURNING, SQLAlchemy sends multi-row INSERTs ("insertmanyvalues", 1,000 rows each).
+    # A plain executemany is one INSERT per row with psycopg, and each would fire the
+    # database's statement-level checks of the entries and postings again.
+    tables: list[tuple[Any, list[dict[str, Any]]]] = [
+        (Posting.__table__, posting_rows),
+        (JournalEntry.__table__, entry_rows),
+    ]
+    for table, rows in tables:
+        session.execute(insert(table).returning(table.c.id), rows)
 
 
 def _check_balanced(draft: EntryDraft, currencies: dict[uuid.UUID, str]) -> None:

@@ -70,15 +70,22 @@ class GenerationResult:
     payers: int
 
 
-def _pending(through: date) -> ColumnElement[bool]:
-    """Enrolments whose dues do not yet reach `through` (or their end, if sooner)."""
-    target = case(
+def _reach(through: date) -> ColumnElement[date]:
+    """How far an enrolment's dues go after a run through `through`: its end, if sooner."""
+    return case(
         (and_(Enrolment.ends_on.is_not(None), Enrolment.ends_on < through), Enrolment.ends_on),
         else_=literal(through, Date),
     )
+
+
+def _pending(through: date) -> ColumnElement[bool]:
+    """Enrolments whose dues do not yet reach `through` (or their end, if sooner)."""
     return and_(
         Enrolment.starts_on <= through,
-        or_(Enrolment.generated_through.is_(None), Enrolment.generated_through < target),
+        or_(
+            Enrolment.generated_through.is_(None),
+            Enrolment.generated_through < _reach(through),
+        ),
     )
 
 
@@ -175,16 +182,7 @@ def generate_dues(
             session.execute(
                 update(Enrolment)
                 .where(in_chunk, _pending(through))
-                .values(
-                    generated_through=case(
-                        (
-                            and_(Enrolment.ends_on.is_not(None), Enrolment.ends_on < through),
-                            Enrolment.ends_on,
-                        ),
-                        else_=literal(through, Date),
-                    ),
-                    updated_at=now,
-                )
+                .values(generated_through=_reach(through), updated_at=now)
                 .execution_options(synchronize_session=False)
             )
             done += len(rows)

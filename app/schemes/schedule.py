@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from app.core.errors import ValidationFailed
 from app.core.money import MoneyError, check_currency, format_minor, parse_minor
-from app.core.schemas import EARLIEST_DATE, LATEST_DATE
+from app.core.schemas import EARLIEST_DATE, LATEST_DATE, unstorable_text
 
 SchemeKind = Literal["daily_per_unit", "per_harvest", "monthly"]
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
@@ -180,6 +180,8 @@ def parse_text(text: str, source: str) -> dict[str, Any]:
         ) from None
     except yaml.YAMLError as exc:
         raise ScheduleInvalid(source, [ScheduleError("(file)", f"not valid YAML: {exc}")]) from None
+    except RecursionError:  # thousands of nested brackets: no schedule looks like that
+        raise ScheduleInvalid(source, [ScheduleError("(file)", "nested too deeply")]) from None
     if not isinstance(data, dict):
         raise ScheduleInvalid(
             source,
@@ -189,6 +191,9 @@ def parse_text(text: str, source: str) -> dict[str, Any]:
                 )
             ],
         )
+    reason = unstorable_text(data)
+    if reason:
+        raise ScheduleInvalid(source, [ScheduleError("(file)", reason)])
     return data
 
 

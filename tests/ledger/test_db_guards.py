@@ -79,10 +79,7 @@ def insert_entry(
 def snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as conn:
         return {
-            table: [
-                tuple(row)
-                for row in conn.execute(sa.text(f"SELECT * FROM {table}")).all()  # noqa: S608
-            ]
+            table: [tuple(row) for row in conn.execute(sa.text(f"SELECT * FROM {table}")).all()]
             for table in LEDGER_TABLES
         }
 
@@ -220,7 +217,13 @@ def test_a_journal_entry_is_never_updated_or_deleted(engine, book) -> None:  # t
     where = "WHERE organisation_id = :org AND id = :id"
     assert_refused(
         engine,
-        [sql(f"UPDATE journal_entry SET description = 'edited' {where}", org=book.org, id=book.entry)],
+        [
+            sql(
+                f"UPDATE journal_entry SET description = 'edited' {where}",
+                org=book.org,
+                id=book.entry,
+            )
+        ],
         "append-only",
     )
     assert_refused(
@@ -378,3 +381,26 @@ def test_a_reversal_points_at_an_entry_of_its_own_organisation(engine, book) -> 
         ],
         "fk_journal_entry_organisation_id_reverses_id_journal_entry|FOREIGN KEY constraint failed",
     )
+
+
+@pytest.mark.postgres_only
+def test_a_sheet_of_entries_is_checked_in_one_pass(session_factory, book) -> None:  # type: ignore[no-untyped-def]
+    # The guards are statement-level triggers: 500 entries posted together must reach the
+    # database as a few multi-row INSERTs, not one INSERT (and one trigger run) per row.
+    drafts = [
+        service.EntryDraft(
+            f"receipt {n}",
+            date(2026, 11, 20),
+            [service.Line.debit(book.cash, 100 + n), service.Line.credit(book.owed, 100 + n)],
+        )
+        for n in range(500)
+    ]
+    with unit_of_work(session_factory, book.org) as session:
+        session.execute(sa.text("SET LOCAL track_functions = 'pl'"))
+        service.post_many(session, CLI_ACTOR, drafts)
+        runs = dict(
+            session.execute(
+                sa.text("SELECT funcname, calls FROM pg_stat_xact_user_functions")
+            ).all()
+        )
+    assert runs == {"ledger_check_new_postings": 1, "ledger_check_new_entries": 1}

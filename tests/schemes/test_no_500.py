@@ -90,3 +90,17 @@ def test_member_bodies_never_fail_the_server(client, org, body) -> None:  # type
     h = org.headers("treasurer", **{"Content-Type": "application/json"})
     r = client.post("/api/v1/members", content=content, headers=h)
     assert r.status_code in (201, 409, 422), r.text
+
+
+def test_hostile_schedules_are_refused_with_422(client, org) -> None:  # type: ignore[no-untyped-def]
+    h = org.headers("treasurer", **{"Content-Type": "application/yaml"})
+    for body, why in [
+        (b"[" * 20000, "nested too deeply"),
+        (b'code: "\\ud800"', "surrogate"),
+        (b'code: "a\\0b"', "NUL"),
+        (b"\xff\xfe", "UTF-8"),
+        (b"- 1\n- 2\n", "expected a mapping"),
+    ]:
+        r = client.post("/api/v1/schemes", content=body, headers=h)
+        assert r.status_code == 422, (body[:20], r.text)
+        assert why in r.json()["detail"], r.text
