@@ -329,6 +329,7 @@ class LoadResult:
     retried: int
     errors: list[str]
     receipts: dict[str, tuple[str, int]]  # idempotency key -> (receipt id, number)
+    cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)  # server, database, load generator (s)
 
 
 def _receipt_body(member: uuid.UUID) -> dict[str, Any]:
@@ -388,14 +389,23 @@ async def _client_loop(
         spare.close()
 
 
-def single_receipts(port: int, bench: Bench, seconds: float, warmup: float = 3.0) -> LoadResult:
+def single_receipts(
+    port: int, bench: Bench, seconds: float, meter: CpuMeter, warmup: float = 3.0
+) -> LoadResult:
     out = LoadResult(0, seconds, [], 0, [], {})
     rng = random.Random(7)
+
+    async def measure(start_at: float, until: float) -> None:
+        await asyncio.sleep(start_at - time.perf_counter())
+        first = meter.snapshot()
+        await asyncio.sleep(until - time.perf_counter())
+        out.cpu = meter.since(first)
 
     async def main() -> None:
         now = time.perf_counter()
         start_at, until = now + warmup, now + warmup + seconds
         await asyncio.gather(
+            measure(start_at, until),
             *(
                 _client_loop(
                     port,
@@ -407,7 +417,7 @@ def single_receipts(port: int, bench: Bench, seconds: float, warmup: float = 3.0
                     random.Random(rng.random()),
                 )
                 for i in range(CLIENTS)
-            )
+            ),
         )
 
     asyncio.run(main())
@@ -423,6 +433,71 @@ def report_load(label: str, r: LoadResult) -> None:
         f"latency ms p50 {q[49]:.1f}, p95 {q[94]:.1f}, p99 {q[98]:.1f}, max {lat[-1]:.1f}; "
         f"errors {len(r.errors)}"
     )
+    if r.created:
+        server, db, client = (1000 * c / r.created for c in r.cpu)
+        _say(
+            f"  CPU per receipt: server {server:.2f} ms, PostgreSQL backends {db:.2f} ms, "
+            f"load generator {client:.2f} ms; on {os.cpu_count()} idle cores that is a ceiling "
+            f"of ~{1000 * (os.cpu_count() or 1) / (server + db + client):,.0f} receipts/s"
+        )
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+
+
+class CpuMeter:
+    """CPU time spent by the server's processes, the database's backends for the bench
+    database, and this process (the load generator), read from /proc: a machine shared with
+    other work slows the wall clock, not these."""
+
+    def __init__(self, engine: sa.Engine, server: Server) -> None:
+        self.engine = engine
+        self.server = server
+
+    def _server_pids(self) -> list[int]:
+        master = self.server.proc.pid
+        pids = [master]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == master:
+                pids.append(int(stat.parent.name))
+        return pids
+
+    def _db_pids(self) -> list[int]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid()"
+                    )
+                ).scalars()
+            )
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "server": {p: _cpu_seconds(p) or 0.0 for p in self._server_pids()},
+            "db": {p: _cpu_seconds(p) or 0.0 for p in self._db_pids()},
+            "client": time.process_time(),
+        }
+
+    def since(self, first: dict[str, Any]) -> tuple[float, float, float]:
+        now = self.snapshot()
+        totals = []
+        for kind in ("server", "db"):
+            totals.append(sum(v - first[kind].get(p, 0.0) for p, v in now[kind].items()))
+        return totals[0], totals[1], now["client"] - first["client"]
 
 
 def check_once(engine: sa.Engine, r: LoadResult) -> None:
@@ -783,17 +858,30 @@ def _run(engine: sa.Engine, bench: Bench, server: Server) -> None:
     mean0, p99_0 = in_process_latency(engine, bench)
     _say(f"one client, in process, no history: {mean0:.2f} ms per receipt (p99 {p99_0:.2f} ms)")
 
-    single = single_receipts(server.port, bench, SECONDS)
+    meter = CpuMeter(engine, server)
+    single = single_receipts(server.port, bench, SECONDS, meter)
     report_load(f"single receipts, {CLIENTS} clients, history 0", single)
     check_once(engine, single)
 
+    first = meter.snapshot()
     http_rate, times = sheets_over_http(server.port, bench)
+    server_s, db_s, client_s = meter.since(first)
+    per = 1000 / (SHEETS * SHEET_SIZE)
     _say(
         f"collection sheets over HTTP: {SHEETS} sheets of {SHEET_SIZE}, each receipt paying one "
         f"due in full: {http_rate:,.0f} receipts/s (per sheet {min(times):.2f}-{max(times):.2f} s)"
     )
+    _say(
+        f"  CPU per receipt: server {server_s * per:.3f} ms, PostgreSQL backends "
+        f"{db_s * per:.3f} ms, load generator {client_s * per:.3f} ms"
+    )
+    first = meter.snapshot()
     proc_rate = sheets_in_process(engine, bench)
-    _say(f"collection sheets in process (no HTTP, no JSON): {proc_rate:,.0f} receipts/s")
+    _, db_s, client_s = meter.since(first)
+    _say(
+        f"collection sheets in process (no HTTP, no JSON): {proc_rate:,.0f} receipts/s; CPU per "
+        f"receipt: service {client_s * per:.3f} ms, PostgreSQL backends {db_s * per:.3f} ms"
+    )
     copy_rate = sheets_by_copy(engine, bench)
     _say(
         f"the same writes by raw COPY: {copy_rate:,.0f} receipts/s; service/COPY ratio: "
@@ -812,7 +900,7 @@ def _run(engine: sa.Engine, bench: Bench, server: Server) -> None:
             f"one client, in process, {HISTORY:,} receipts of history: {mean1:.2f} ms per receipt "
             f"(p99 {p99_1:.2f} ms); without history {mean0:.2f} ms"
         )
-        later = single_receipts(server.port, bench, SECONDS)
+        later = single_receipts(server.port, bench, SECONDS, meter)
         report_load(f"single receipts, {CLIENTS} clients, history {HISTORY:,}", later)
         check_once(engine, later)
     with engine.connect() as conn:
