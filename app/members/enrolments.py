@@ -19,6 +19,7 @@ from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.money import MoneyError, format_minor, parse_minor
 from app.members.models import Enrolment, Member, TransportUnit
 from app.members.schemas import EnrolmentCreate, EnrolmentRead, EnrolmentUpdate
+from app.schemes.generation import lock_dues
 from app.schemes.models import Due, Scheme
 from app.schemes.schedule import MAX_DUE_MINOR
 from app.schemes.service import list_versions, scheme_for_field, version_on
@@ -164,10 +165,6 @@ def update_enrolment(
     return e
 
 
-def _month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
 def _month_end(day: date) -> date:
     nxt = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
     return nxt - timedelta(days=1)
@@ -176,6 +173,7 @@ def _month_end(day: date) -> date:
 def _move_end(session: Session, scheme: Scheme, e: Enrolment, new_end: date | None) -> None:
     if new_end is not None and new_end < e.starts_on:
         raise ValidationFailed.field("ends_on", "must not be before starts_on")
+    lock_dues(session)  # no dues generation of this organisation runs meanwhile
     mine = and_(Due.enrolment_id == e.id)
     if new_end is not None:
         past = session.scalar(
@@ -201,10 +199,10 @@ def _move_end(session: Session, scheme: Scheme, e: Enrolment, new_end: date | No
         if clash is not None:
             raise Conflict(f"the new end overlaps enrolment {clash.id} in {scheme.code}")
     e.ends_on = new_end
-    if new_end is not None and e.generated_through is not None:
-        # the period holding the new end must be made again, now ending there
-        redo = _month_start(new_end) - timedelta(days=1) if scheme.kind == "monthly" else new_end
-        e.generated_through = min(e.generated_through, redo)
+    if e.generated_through is not None:
+        # Dues reach exactly as far as the last one made: from there, generation makes the
+        # periods the new end shapes (a month cut at the new end, the days up to a later one).
+        e.generated_through = session.scalar(select(func.max(Due.period_end)).where(mine))
 
 
 def enrolment_reads(session: Session, enrolments: list[Enrolment]) -> list[EnrolmentRead]:

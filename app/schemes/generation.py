@@ -6,9 +6,13 @@ of enrolments: no due passes through Python, so memory stays flat however many a
 Amounts use integer arithmetic only (see `terms.Terms.amount`): the two databases give the
 same dues to the minor unit.
 
-Incremental: `Enrolment.generated_through` says how far each enrolment's dues exist, and only
-periods ending after it are made; the unique key (organisation, enrolment, period_start) makes
-a concurrent or repeated run insert nothing twice (ON CONFLICT DO NOTHING).
+Incremental: `Enrolment.generated_through` says how far each enrolment's dues exist (every
+period ending on or before it has its due, none after it), and only periods ending after it
+are made. Runs for one organisation are serialised (`lock_dues`: a transaction-scoped
+advisory lock on PostgreSQL; SQLite's write lock already does it), so a second run waits and
+then finds nothing to do. The unique key (organisation, enrolment, period_start) backs this
+up: a bug that made a period twice would fail the run, never double a due. (No ON CONFLICT
+clause: it costs a fifth of the insert's time.)
 
 Rules (SCHEDULES.md): a daily due per working day of a unit's enrolment (rest days skipped),
 due `due_after_days` later; a monthly due per calendar month, prorated by days for a month
@@ -89,6 +93,25 @@ def _pending(through: date) -> ColumnElement[bool]:
     )
 
 
+_LOCK_SPACE = 0x64756573  # "dues": the advisory-lock namespace of dues generation
+
+
+def lock_dues(session: Session) -> None:
+    """Serialise whatever changes which dues exist in the organisation, until commit.
+
+    PostgreSQL: a transaction-scoped advisory lock per organisation. SQLite: nothing to do,
+    every write transaction there holds the database's write lock from its first statement.
+    """
+    org = bound_organisation(session)
+    if org is None:
+        raise RuntimeError("dues need a session bound to an organisation")
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(org.bytes[-4:], "big", signed=True)
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": _LOCK_SPACE, "key": key}
+        )
+
+
 def generate_dues(
     session: Session,
     actor: Actor,
@@ -102,9 +125,9 @@ def generate_dues(
     Running it again, or with an earlier date, creates nothing. Calls the dues-created hooks
     once with every payer that got new dues, audits the run, and returns how many were made.
     """
+    lock_dues(session)
     org = bound_organisation(session)
-    if org is None:
-        raise RuntimeError("dues generation needs a session bound to an organisation")
+    assert org is not None  # lock_dues checked it
     now = utcnow()
     schemes = list(
         session.scalars(
@@ -375,7 +398,6 @@ WHERE e.organisation_id = :org AND e.scheme_id = :scheme_id
   AND e.id >= :lo AND e.id <= :hi
   AND c.d > COALESCE(e.generated_through, :epoch)
   AND c.d <= :through
-ON CONFLICT (organisation_id, enrolment_id, period_start) DO NOTHING
 """
         return sql, params
 
@@ -425,6 +447,5 @@ FROM (
     AND x.ps >= :seg_from AND x.ps <= :seg_to
 ) y
 WHERE y.amount > 0
-ON CONFLICT (organisation_id, enrolment_id, period_start) DO NOTHING
 """
         return sql, {**params, **amount_params, "ppm": PPM}

@@ -445,3 +445,48 @@ def test_cli_generates_with_progress(client, org, cli_db) -> None:  # type: igno
     assert bad.exit_code == 2 and "--through" in bad.output
     assert len(all_dues(client, org)) == 18
     assert (SCHEDULES / "transport-daily.yaml").exists()
+
+
+@pytest.mark.postgres_only
+def test_concurrent_runs_make_each_due_once(client, org, session_factory, engine) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from app.core.audit import CLI_ACTOR
+    from app.core.database import unit_of_work
+    from app.schemes.generation import generate_dues
+
+    make_funds(client, org, *TRANSPORT_FUNDS)
+    load_file(client, org, "transport-daily.yaml")
+    for i in range(20):
+        enrol(
+            client,
+            org,
+            unit_id=add_unit(client, org, f"U{i}")["id"],
+            scheme_code="transport-daily",
+            starts_on="2026-03-02",
+        )
+    results: list[int] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def run() -> None:
+        try:
+            start.wait()
+            with unit_of_work(session_factory, org.id) as s:
+                results.append(
+                    generate_dues(
+                        s, CLI_ACTOR, __import__("datetime").date(2026, 3, 31), chunk=7
+                    ).created
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    # 26 working days in March 2026 (five Sundays) for each of 20 units, made by one run only
+    assert sorted(results) == [0, 0, 520]
+    assert count(engine, "due") == 520
