@@ -24,14 +24,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import BigInteger, Table, Uuid, bindparam, text
 from sqlalchemy.orm import Session
 
 from app.collections import accounts, bulk
 from app.collections.allocation import DueQueue, Payment, attribute, totals
-from app.collections.models import Allocation, ContributionShare, Receipt, ReceiptCounter
+from app.collections.models import Allocation, ContributionShare, Receipt
 from app.collections.payers import (
     CHUNK,
     FundAccounts,
@@ -368,12 +366,16 @@ def take_numbers(session: Session, count: int) -> int:
     each writer until its transaction ends: a rolled-back transaction gives its numbers back,
     so the numbers that exist have no gaps.
     """
-    org = organisation(session)
-    upsert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = upsert(ReceiptCounter).values(organisation_id=org, last_number=count)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["organisation_id"],
-        set_={"last_number": ReceiptCounter.last_number + stmt.excluded.last_number},
-    ).returning(ReceiptCounter.last_number)
-    last = int(session.execute(stmt).scalar_one())
+    last = int(
+        session.execute(_TAKE_NUMBERS, {"org": organisation(session), "n": count}).scalar_one()
+    )
     return last - count + 1
+
+
+# The same text on PostgreSQL and SQLite (3.35+); built once, so the hot path compiles nothing.
+_TAKE_NUMBERS = text(
+    "INSERT INTO receipt_counter (organisation_id, last_number) VALUES (:org, :n) "
+    "ON CONFLICT (organisation_id) DO UPDATE "
+    "SET last_number = receipt_counter.last_number + excluded.last_number "
+    "RETURNING last_number"
+).bindparams(bindparam("org", type_=Uuid()), bindparam("n", type_=BigInteger()))

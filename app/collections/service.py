@@ -89,10 +89,15 @@ def payer_errors(member_id: uuid.UUID | None, unit_id: uuid.UUID | None) -> list
     return []
 
 
+def invalid(errors: list[dict[str, str]]) -> ValidationFailed:
+    """The 422 for these field errors (its detail names the first)."""
+    first = errors[0]
+    return ValidationFailed(f"{first['field']}: {first['message']}", errors=errors)
+
+
 def raise_errors(errors: list[dict[str, str]]) -> None:
     if errors:
-        first = errors[0]
-        raise ValidationFailed(f"{first['field']}: {first['message']}", errors=errors)
+        raise invalid(errors)
 
 
 # -- posting ------------------------------------------------------------------------------------
@@ -122,8 +127,7 @@ def post_receipt(
     funds = engine.load_funds(session, engine.fund_codes(queues.values()))
     planned = engine.plan_receipt(draft, info, queues[payer], funds, debit_account_id)
     if isinstance(planned, engine.Rejection):
-        raise_errors(planned.errors)
-        raise AssertionError("unreachable")
+        raise invalid(planned.errors)
     audit.record(
         session,
         actor,
