@@ -19,7 +19,8 @@ The server is `uvicorn app.main:app --workers N` in a subprocess. Makes its own 
 COOPLEDGER_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test), migrates
 it, drops it at the end, prints the figures. It asserts what the run must get right (no
 duplicate, no loss, no gap, the books verify), never how fast it was. Sizes can be lowered
-for a quick run: COOPLEDGER_BENCH_HISTORY, COOPLEDGER_BENCH_SECONDS, COOPLEDGER_BENCH_WORKERS.
+for a quick run: COOPLEDGER_BENCH_HISTORY, COOPLEDGER_BENCH_SECONDS, COOPLEDGER_BENCH_WORKERS,
+COOPLEDGER_BENCH_MEMBERS.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ from app.core.migrations import upgrade
 from app.core.settings import normalise_database_url
 from app.models import load_all_models
 
-MEMBERS = 40_000  # each with DUES_PER_MEMBER open daily dues of 50.00
+MEMBERS = int(
+    os.environ.get("COOPLEDGER_BENCH_MEMBERS", "40000")
+)  # each with DUES_PER_MEMBER open dues
 DUES_PER_MEMBER = 12
 COPY_MEMBERS = 2_000  # reserved for the COPY baseline
 CLIENTS = 16

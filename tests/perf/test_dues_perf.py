@@ -230,6 +230,7 @@ def _run(engine: sa.Engine) -> None:
                         (time.perf_counter() - t0, done, total)
                     ),
                 )
+                cpu_seconds["python before commit"] = time.process_time() - py0
             wall = time.perf_counter() - t0
             cpu1 = _backend_cpu(pid)
             cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
@@ -265,7 +266,9 @@ def _run(engine: sa.Engine) -> None:
     _say(
         "CPU time of that run: PostgreSQL backend "
         + ("n/a (server not local)" if db_cpu is None else f"{db_cpu:.2f} s")
-        + f", Python {cpu_seconds.get('python') or 0:.2f} s; load average before/after "
+        + f", Python {cpu_seconds.get('python') or 0:.2f} s (of which the commit "
+        + f"{(cpu_seconds.get('python') or 0) - (cpu_seconds.get('python before commit') or 0):.2f} s)"
+        + "; load average before/after "
         + f"{load_before:.1f}/{os.getloadavg()[0]:.1f} (other processes share the 2 cores)"
     )
     _say(f"dues-created hooks within that: {hooks_note}")

@@ -7,7 +7,6 @@ import pytest
 
 from app.schemes import service as schemes_service
 from tests.schemes.books import (
-    SCHEDULES,
     TRANSPORT_FUNDS,
     add_member,
     add_unit,
@@ -444,7 +443,6 @@ def test_cli_generates_with_progress(client, org, cli_db) -> None:  # type: igno
     bad = CliRunner().invoke(cli, ["dues", "generate", "--org", org.code, "--through", "March"])
     assert bad.exit_code == 2 and "--through" in bad.output
     assert len(all_dues(client, org)) == 18
-    assert (SCHEDULES / "transport-daily.yaml").exists()
 
 
 @pytest.mark.postgres_only
