@@ -276,9 +276,7 @@ def _account_currencies(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID
     id_list = list(ids)
     for i in range(0, len(id_list), 500):
         chunk = id_list[i : i + 500]
-        rows = session.execute(
-            select(Account.id, Account.currency).where(Account.id.in_(chunk))
-        ).tuples()
+        rows = session.execute(select(Account.id, Account.currency).where(Account.id.in_(chunk)))
         found.update({account_id: currency for account_id, currency in rows})
     missing = ids - found.keys()
     if missing:
@@ -349,7 +347,7 @@ def reversal_of(session: Session, entry_ids: Iterable[uuid.UUID]) -> dict[uuid.U
         return {}
     rows = session.execute(
         select(JournalEntry.reverses_id, JournalEntry.id).where(JournalEntry.reverses_id.in_(ids))
-    ).tuples()
+    )
     return {r: i for r, i in rows if r is not None}
 
 
@@ -391,7 +389,7 @@ def flush_balances(session: Session) -> None:
                     Posting.organisation_id == org, Posting.entry_id.in_(entry_ids[i : i + 1000])
                 )
                 .group_by(Posting.account_id)
-            ).tuples()
+            )
             for account_id, total in rows:
                 sums[(org, account_id)] += int(total)
     shard = secrets.randbelow(BALANCE_SHARDS)
@@ -469,7 +467,7 @@ def balances(session: Session, account_ids: Iterable[uuid.UUID]) -> dict[uuid.UU
         select(AccountBalance.account_id, func.sum(AccountBalance.balance))
         .where(AccountBalance.organisation_id == org, AccountBalance.account_id.in_(ids))
         .group_by(AccountBalance.account_id)
-    ).tuples()
+    )
     for account_id, total in rows:
         out[account_id] = int(total)
     return out
