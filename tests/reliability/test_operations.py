@@ -128,14 +128,14 @@ def _snapshot(url: str) -> dict[str, object]:
         with engine.connect() as conn:
             return {
                 "entries": conn.execute(sa.text("SELECT count(*) FROM journal_entry")).scalar_one(),
-                "postings": conn.execute(
-                    sa.text("SELECT count(*), sum(amount), sum(abs(amount)) FROM posting")
-                )
-                .one()
-                ._tuple(),
-                "events": conn.execute(sa.text("SELECT count(*), max(seq) FROM audit_event"))
-                .one()
-                ._tuple(),
+                "postings": tuple(
+                    conn.execute(
+                        sa.text("SELECT count(*), sum(amount), sum(abs(amount)) FROM posting")
+                    ).one()
+                ),
+                "events": tuple(
+                    conn.execute(sa.text("SELECT count(*), max(seq) FROM audit_event")).one()
+                ),
                 "keys": conn.execute(sa.text("SELECT count(*) FROM api_key")).scalar_one(),
             }
     finally:
