@@ -259,6 +259,9 @@ class Server:
                 "--log-level",
                 "warning",
                 "--no-access-log",
+                # the load generator keeps its connections (a spare one idles between retries)
+                "--timeout-keep-alive",
+                "300",
             ],
             env=env,
             stdout=subprocess.DEVNULL,
