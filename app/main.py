@@ -54,7 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.login_throttle = LoginThrottle()
+    # sign-in failures counted in the database: shared by every worker process
+    app.state.login_throttle = LoginThrottle(
+        engine=lambda: getattr(app.state, "engine", None), secret=settings.secret_key
+    )
     metrics = Metrics()
     metrics.registry.register(BusinessCollector(lambda: getattr(app.state, "engine", None)))
     app.state.metrics_registry = metrics.registry

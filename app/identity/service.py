@@ -162,7 +162,14 @@ def sign_in(
         )
     candidates = session.scalars(stmt.limit(2)).all()
     user = candidates[0] if len(candidates) == 1 else None
-    if not verify_password(user.password_hash if user else None, password):
+    stored = user.password_hash if user else None
+    # End the read here: Argon2 (~50 ms) then runs outside any transaction (on SQLite, whose
+    # transactions take the write lock, that lock is not held through it), and the sign-in
+    # throttle records the outcome in its own transaction without waiting for this one.
+    # Nothing was written; the session's objects stay loaded (expire_on_commit=False).
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        session.commit()
+    if not verify_password(stored, password):
         return None
     return user
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -31,15 +32,23 @@ def test_wrong_passwords_lock_the_username_with_429_and_retry_after(
     assert sign_in(client, "ana", organisation="AMUSSOL").status_code == 429
     # another user from the same address is not locked out by ana's attacker
     assert sign_in(client, "AMUSSOL/bea").status_code == 200
-    assert table_counts(engine) == before  # a sign-in writes nothing, refused or not
+    after = table_counts(engine)
+    # a sign-in writes nothing but the throttle's count: 5 failures x (username, address)
+    assert after.pop("login_failure") == before.pop("login_failure") + 10
+    assert after == before
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM login_failure"))]
+    for row in rows:  # neither the username nor the address is stored, only an HMAC
+        assert re.fullmatch(r"[0-9a-f]{64}", row["key_hash"])
+        assert not any("ana" in str(v).lower() or "testclient" in str(v) for v in row.values())
 
 
 def test_lock_lifts_after_the_window_and_success_clears_failures(
-    client, org, session_factory
+    client, org, session_factory, engine
 ) -> None:  # type: ignore[no-untyped-def]
     now = [1000.0]
     client.app.state.login_throttle = LoginThrottle(
-        per_user=3, per_address=100, window_seconds=60, clock=lambda: now[0]
+        per_user=3, per_address=100, window_seconds=60, clock=lambda: now[0], engine=engine
     )
     make_user(session_factory, org, "ana")
     for _ in range(2):
@@ -55,13 +64,69 @@ def test_lock_lifts_after_the_window_and_success_clears_failures(
     assert sign_in(client, "AMUSSOL/ana").status_code == 200
 
 
-def test_one_address_guessing_many_usernames_is_throttled(client, org, session_factory) -> None:  # type: ignore[no-untyped-def]
-    client.app.state.login_throttle = LoginThrottle(per_user=100, per_address=4)
+def test_one_address_guessing_many_usernames_is_throttled(
+    client, org, session_factory, engine
+) -> None:  # type: ignore[no-untyped-def]
+    client.app.state.login_throttle = LoginThrottle(per_user=100, per_address=4, engine=engine)
     make_user(session_factory, org, "ana")
     for name in ("u1", "u2", "u3", "u4"):
         assert sign_in(client, f"AMUSSOL/{name}", "guess-guess-guess").status_code == 401
     refused = sign_in(client, "AMUSSOL/ana")
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+
+
+def test_two_app_instances_share_the_count(settings, org, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Two server processes (here two apps on the same database) share one sign-in count."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    make_user(session_factory, org, "ana")
+    with (
+        TestClient(create_app(settings), raise_server_exceptions=False) as first,
+        TestClient(create_app(settings), raise_server_exceptions=False) as second,
+    ):
+        assert first.app.state.login_throttle is not second.app.state.login_throttle
+        for client in (first, second, first, second, first):
+            assert sign_in(client, "AMUSSOL/ana", "not-the-password").status_code == 401
+        # 5 failures in all, split 3 / 2: each instance alone would still allow attempts
+        for client in (first, second):
+            refused = sign_in(client, "AMUSSOL/ana")
+            assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+
+
+def test_success_on_one_instance_clears_the_count_on_the_other(
+    settings, org, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    make_user(session_factory, org, "ana")
+    with (
+        TestClient(create_app(settings), raise_server_exceptions=False) as first,
+        TestClient(create_app(settings), raise_server_exceptions=False) as second,
+    ):
+        for _ in range(4):
+            assert sign_in(first, "AMUSSOL/ana", "not-the-password").status_code == 401
+        assert sign_in(second, "AMUSSOL/ana").status_code == 200  # clears ana's failures
+        for _ in range(4):
+            assert sign_in(first, "AMUSSOL/ana", "not-the-password").status_code == 401
+        assert sign_in(second, "AMUSSOL/ana").status_code == 200  # 4 < 5: not locked
+
+
+def test_old_failures_are_pruned_as_new_ones_come(engine) -> None:  # type: ignore[no-untyped-def]
+    now = [5000.0]
+    throttle = LoginThrottle(per_user=2, window_seconds=60, clock=lambda: now[0], engine=engine)
+    throttle.failed(["user:a/old", "addr:198.51.100.1"])
+    throttle.failed(["user:a/old"])
+    assert throttle.retry_after(["user:a/old"]) == 60
+    now[0] += 61
+    assert throttle.retry_after(["user:a/old"]) is None  # aged out, even before the prune
+    throttle.failed(["user:a/new"])
+    with engine.connect() as conn:
+        hashes = conn.execute(sa.text("SELECT key_hash FROM login_failure")).scalars().all()
+    assert hashes == [throttle.key_hash("user:a/new")]  # the old three rows are gone
 
 
 def test_throttle_forgets_the_oldest_keys_beyond_its_bound() -> None:
