@@ -122,9 +122,10 @@ class RemittanceBatch(OrgScoped, Base):
 class RemittanceLine(OrgScoped, Base):
     """What one member's contributions to the fund for one period add up to in a batch.
 
-    No direct foreign key to `organisation`: the composite key to `remittance_batch` carries
-    the tenant, and the batch's own key proves the organisation exists. A 100,000-line batch
-    is one INSERT, and each foreign key is a check per row.
+    A 100,000-line batch is one INSERT, and a foreign key is a check per row: the references
+    (batch, member, acknowledgement, each of the line's organisation) are checked by the
+    database once per statement instead (triggers of migration 0007, as for `due`), the keys
+    of a line never change, and what a line names is never deleted.
     """
 
     __tablename__ = "remittance_line"
@@ -134,9 +135,6 @@ class RemittanceLine(OrgScoped, Base):
         UniqueConstraint("organisation_id", "batch_id", "member_id", "period_start", "period_end"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("status IN ('pending', 'accepted', 'rejected')", name="status"),
-        org_fk(["batch_id"], "remittance_batch"),
-        org_fk(["member_id"], "member"),
-        org_fk(["acknowledgement_id"], "remittance_acknowledgement"),
     )
 
     organisation_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-10)
@@ -160,12 +158,13 @@ class RemittanceLine(OrgScoped, Base):
 
 class RemittanceShare(Base):
     """A contribution share carried by a batch. Live while `released_at` is null: a share has
-    at most one live link (partial unique index), so it is never remitted twice."""
+    at most one live link (partial unique index), so it is never remitted twice.
+
+    Its batch and share are checked by the database once per statement, not by per-row
+    foreign keys (see RemittanceLine); a contribution share is never deleted."""
 
     __tablename__ = "remittance_share"
     __table_args__ = (
-        org_fk(["batch_id"], "remittance_batch"),
-        org_fk(["share_id"], "contribution_share"),
         Index(
             "uq_remittance_share_live",
             "organisation_id",
@@ -176,8 +175,6 @@ class RemittanceShare(Base):
         ),
     )
 
-    # The tenant is carried by the composite keys to the batch and the share (see
-    # RemittanceLine on why there is no direct key to `organisation`).
     organisation_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     batch_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     share_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
