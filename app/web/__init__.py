@@ -26,6 +26,10 @@ PAGE_MODULES = [
     "app.web.routes.schemes",
     "app.web.routes.reports",
     "app.web.routes.units",
+    "app.web.routes.cash",
+    "app.web.routes.enrolments",
+    "app.web.routes.affiliations",
+    "app.web.routes.funds",
 ]
 
 

@@ -100,7 +100,16 @@ def install_error_pages(app: FastAPI) -> None:
         app.exception_handlers[kind] = dispatch
 
     async def domain(request: Request, exc: DomainError) -> Response:
-        return error_page(request, exc.status, _titles(request, exc.status), exc.detail)
+        from app.web import service_messages
+        from app.web.templating import request_locale
+
+        locale = request_locale(request)
+        return error_page(
+            request,
+            exc.status,
+            service_messages.title(locale, exc),
+            service_messages.detail(locale, exc),
+        )
 
     async def http(request: Request, exc: StarletteHTTPException) -> Response:
         return error_page(request, exc.status_code, _titles(request, exc.status_code))

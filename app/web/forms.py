@@ -15,8 +15,9 @@ from starlette.requests import Request
 
 from app.core.errors import DomainError
 from app.ledger.idempotency import fingerprint, run_idempotent
+from app.web import service_messages
 from app.web.deps import WebUser
-from app.web.templating import translate
+from app.web.templating import request_locale, translate
 from app.web.vocabulary import N_
 
 FORM_KEY = "form_key"
@@ -71,24 +72,39 @@ def pydantic_errors(
         if kind in _PYDANTIC:
             message = translate(request, _PYDANTIC[kind])
         else:
-            msg = str(err.get("msg", ""))
-            message = msg.removeprefix("Value error, ") or translate(request, N_("Not valid"))
+            msg = str(err.get("msg", "")).removeprefix("Value error, ")
+            message = say(request, msg) if msg else translate(request, N_("Not valid"))
         out.setdefault(name, message)
     return out
 
 
 def domain_errors(
-    exc: DomainError, fields: Mapping[str, str] | None = None, default: str = "form"
+    request: Request,
+    exc: DomainError,
+    fields: Mapping[str, str] | None = None,
+    default: str = "form",
 ) -> dict[str, str]:
-    """{form field: message} from a service's refusal (its field names mapped to the form's)."""
+    """{form field: message} from a service's refusal (its field names mapped to the form's),
+    in the user's language."""
+    locale = request_locale(request)
     out: dict[str, str] = {}
     for err in exc.errors or []:
         field = str(err.get("field", default))
         name = (fields or {}).get(field, field if field in (fields or {}).values() else default)
-        out.setdefault(name, str(err.get("message", exc.detail)))
+        out.setdefault(name, service_messages.say(locale, str(err.get("message", exc.detail))))
     if not out:
-        out[default] = exc.detail
+        out[default] = service_messages.detail(locale, exc)
     return out
+
+
+def refusal(request: Request, exc: DomainError) -> str:
+    """A service's refusal as one sentence in the user's language (for a message at the top)."""
+    return service_messages.detail(request_locale(request), exc)
+
+
+def say(request: Request, text: str) -> str:
+    """A service's (or the money parser's) message in the user's language."""
+    return service_messages.say(request_locale(request), text)
 
 
 class Replayed(DomainError):

@@ -119,7 +119,9 @@ def create_member(request: Request, db: DbSession, who: Bookkeeper, form: Form) 
             lambda: {"id": str(members.create_member(db, who.actor, parsed).id)},
         )
     except DomainError as exc:
-        errors = forms.domain_errors(exc, {"member_number": "member_number"}, "member_number")
+        errors = forms.domain_errors(
+            request, exc, {"member_number": "member_number"}, "member_number"
+        )
         errors = {k.replace("affiliations.", "affiliation:"): v for k, v in errors.items()}
         return _member_form(
             request, db, values=values, errors=errors, member=None, form_key=forms.new_form_key()
@@ -162,7 +164,7 @@ def update_member(
         )
     except DomainError as exc:
         db.rollback()
-        errors = forms.domain_errors(exc, {f: f for f in editable}, "full_name")
+        errors = forms.domain_errors(request, exc, {f: f for f in editable}, "full_name")
         errors = {k.replace("affiliations.", "affiliation:"): v for k, v in errors.items()}
         return _member_form(request, db, values=values, errors=errors, member=member)
     from app.web.session import load_session
@@ -235,8 +237,12 @@ def _member_page(
             "enrol_values": extra.get("enrol_values", {"starts_on": now.isoformat()}),
             "harvest_errors": extra.get("harvest_errors", {}),
             "harvest_values": extra.get("harvest_values", {"harvested_on": now.isoformat()}),
+            "end_errors": extra.get("end_errors", {}),
+            "end_values": extra.get("end_values", {}),
         },
-        status=422 if extra.get("enrol_errors") or extra.get("harvest_errors") else 200,
+        status=422
+        if extra.get("enrol_errors") or extra.get("harvest_errors") or extra.get("end_errors")
+        else 200,
     )
 
 
@@ -287,7 +293,7 @@ def enrol(
             minor = parse_amount_input(values["declared_income"], who.currency, who.locale)
             data["declared_income"] = format_minor(minor, who.currency)
         except MoneyError as exc:
-            errors["declared_income"] = str(exc)
+            errors["declared_income"] = forms.say(request, str(exc))
     if not errors:
         try:
             enrolments.create_enrolment(db, who.actor, EnrolmentCreate.model_validate(data))
@@ -296,6 +302,7 @@ def enrol(
         except DomainError as exc:
             db.rollback()
             errors = forms.domain_errors(
+                request,
                 exc,
                 {
                     "scheme_code": "scheme_code",
@@ -341,7 +348,7 @@ def harvest(
                 parse_amount_input(values["declared_value"], who.currency, who.locale), who.currency
             )
         except MoneyError as exc:
-            errors["declared_value"] = str(exc)
+            errors["declared_value"] = forms.say(request, str(exc))
     if not errors and harvested_on is not None:
         try:
             record_harvest(
@@ -355,6 +362,7 @@ def harvest(
         except DomainError as exc:
             db.rollback()
             errors = forms.domain_errors(
+                request,
                 exc,
                 {
                     "scheme_code": "harvest_scheme",

@@ -123,7 +123,7 @@ def post_receipt(request: Request, db: DbSession, who: Taker, form: Form) -> Res
             request,
             N_("Enter an amount such as %(example)s (%(detail)s)."),
             example="150.00" if who.currency not in ("XOF", "RWF") else "5000",
-            detail=str(exc),
+            detail=forms.say(request, str(exc)),
         )
     received_at = forms.parse_local_datetime(values["received_at"])
     if received_at is None:
@@ -177,7 +177,7 @@ def post_receipt(request: Request, db: DbSession, who: Taker, form: Form) -> Res
             db,
             who,
             values=values,
-            errors=forms.domain_errors(exc, SERVICE_FIELDS, "amount"),
+            errors=forms.domain_errors(request, exc, SERVICE_FIELDS, "amount"),
         )
     load_session(request).add_flash(
         "info",
@@ -261,7 +261,12 @@ def reverse_receipt(
         db.rollback()
         receipt = collections.get_receipt(db, receipt_id)
         return _receipt_page(
-            request, db, who, receipt, errors={"reason": exc.detail}, values={"reason": reason}
+            request,
+            db,
+            who,
+            receipt,
+            errors={"reason": forms.refusal(request, exc)},
+            values={"reason": reason},
         )
     load_session(request).add_flash(
         "info",

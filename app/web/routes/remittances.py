@@ -95,7 +95,7 @@ def create_batch(request: Request, db: DbSession, who: Preparer, form: Form) -> 
         )
     except DomainError as exc:
         errors = forms.domain_errors(
-            exc, {"fund_code": "fund_code", "through": "through"}, "fund_code"
+            request, exc, {"fund_code": "fund_code", "through": "through"}, "fund_code"
         )
         return _list_page(request, db, who, values=values, errors=errors)
     return redirect(request, f"{PREFIX}/remittances/{result['id']}")
@@ -150,7 +150,7 @@ def _step(
         act()
     except DomainError as exc:
         db.rollback()
-        load_session(request).add_flash("error", exc.detail)
+        load_session(request).add_flash("error", forms.refusal(request, exc))
         return redirect(request, f"{PREFIX}/remittances/{batch_id}")
     load_session(request).add_flash("info", done)
     return redirect(request, f"{PREFIX}/remittances/{batch_id}")
@@ -319,7 +319,9 @@ def _acknowledge(
             settlement.acknowledge(db, who.actor, batch_id, answers, source="json", fund_code=scope)
     except DomainError as exc:
         db.rollback()
-        return _batch_page(request, db, who, batch_id, errors={"pain002": exc.detail})
+        return _batch_page(
+            request, db, who, batch_id, errors={"pain002": forms.refusal(request, exc)}
+        )
     load_session(request).add_flash(
         "info", translate(request, N_("The fund's answer was recorded."))
     )
@@ -339,7 +341,7 @@ def settle(
         if amount <= 0:
             errors["amount"] = translate(request, N_("The amount must be greater than zero."))
     except MoneyError as exc:
-        errors["amount"] = str(exc)
+        errors["amount"] = forms.say(request, str(exc))
     settled_on: date | None = forms.parse_date(values["settled_on"])
     if settled_on is None:
         errors["settled_on"] = translate(request, N_("Enter a date."))
@@ -360,6 +362,7 @@ def settle(
     except DomainError as exc:
         db.rollback()
         errors = forms.domain_errors(
+            request,
             exc,
             {"amount": "amount", "settled_on": "settled_on", "reference": "reference"},
             "amount",

@@ -65,14 +65,16 @@ def schemes_page(
                 minor = parse_amount_input(values["declared_income"], chosen.currency, who.locale)
                 income = format_minor(minor, chosen.currency)
             except MoneyError as exc:
-                errors["declared_income"] = str(exc)
+                errors["declared_income"] = forms.say(request, str(exc))
         if chosen is not None and not errors:
             try:
                 quote = quotes.quote(
                     chosen, versions[chosen.id], declared_income=income, months=count, as_of=today()
                 )
             except DomainError as exc:
-                errors = forms.domain_errors(exc, {"declared_income": "declared_income"}, "scheme")
+                errors = forms.domain_errors(
+                    request, exc, {"declared_income": "declared_income"}, "scheme"
+                )
     return render(
         request,
         "schemes/index.html",
@@ -103,7 +105,7 @@ def generate(request: Request, db: DbSession, who: Bookkeeper, form: Form) -> Re
         result = generation.generate_dues(db, who.actor, through)
     except DomainError as exc:
         db.rollback()
-        session.add_flash("error", exc.detail)
+        session.add_flash("error", forms.refusal(request, exc))
         return redirect(request, f"{PREFIX}/schemes")
     session.add_flash(
         "info",

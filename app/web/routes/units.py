@@ -14,10 +14,10 @@ from app.collections.models import Receipt
 from app.core.errors import DomainError
 from app.members import units as unit_service
 from app.members.models import Enrolment, Member, TransportUnit
-from app.members.schemas import UnitCreate
+from app.members.schemas import CrewMember, UnitCreate, UnitUpdate
 from app.schemes.models import Due, Scheme
 from app.web import forms
-from app.web.deps import Bookkeeper, DbSession, Form, Reader
+from app.web.deps import Bookkeeper, DbSession, Form, Reader, WebUser
 from app.web.routes.dashboard import today
 from app.web.session import load_session
 from app.web.templating import PREFIX, redirect, render, translate
@@ -110,6 +110,7 @@ def create_unit(request: Request, db: DbSession, who: Bookkeeper, form: Form) ->
             errors = forms.pydantic_errors(request, exc, {"owner_member_id": "owner"})
         except DomainError as exc:
             errors = forms.domain_errors(
+                request,
                 exc,
                 {"registration": "registration", "owner_member_id": "owner", "crew": "drivers"},
                 "registration",
@@ -146,7 +147,7 @@ def enrol_unit(
         return redirect(request, f"{PREFIX}/units/{unit.id}")
     except DomainError as exc:
         db.rollback()
-        session.add_flash("error", exc.detail)
+        session.add_flash("error", forms.refusal(request, exc))
         return redirect(request, f"{PREFIX}/units/{unit.id}")
     session.add_flash(
         "info",
@@ -161,6 +162,27 @@ def enrol_unit(
 
 @router.get("/units/{unit_id}")
 def unit_page(request: Request, db: DbSession, who: Reader, unit_id: uuid.UUID) -> Response:
+    return _unit_page(request, db, who, unit_id)
+
+
+def _crew_values(crew: list[CrewMember], people: dict[uuid.UUID, Member]) -> dict[str, str]:
+    def numbers(role: str) -> str:
+        return ", ".join(
+            people[c.member_id].member_number
+            for c in crew
+            if c.role == role and c.member_id in people
+        )
+
+    return {
+        "owner": numbers("owner"),
+        "drivers": numbers("driver"),
+        "conductors": numbers("conductor"),
+    }
+
+
+def _unit_page(
+    request: Request, db: DbSession, who: WebUser, unit_id: uuid.UUID, **extra: Any
+) -> Response:
     unit: TransportUnit = unit_service.get_unit(db, unit_id)
     crew = unit_service.crews_of(db, [unit.id]).get(unit.id, [])
     people = {
@@ -180,6 +202,7 @@ def unit_page(request: Request, db: DbSession, who: Reader, unit_id: uuid.UUID) 
             .limit(20)
         )
     )
+    errors = {k: extra.get(k) or {} for k in ("crew_errors", "end_errors")}
     return render(
         request,
         "units/page.html",
@@ -203,8 +226,67 @@ def unit_page(request: Request, db: DbSession, who: Reader, unit_id: uuid.UUID) 
                         & (Scheme.id == Enrolment.scheme_id),
                     )
                     .where(Enrolment.unit_id == unit.id)
+                    .order_by(Enrolment.starts_on)
                 ).all()
             ),
             "today_iso": today().isoformat(),
+            "crew_values": extra.get("crew_values") or _crew_values(crew, people),
+            "end_values": extra.get("end_values") or {},
+            **errors,
         },
+        status=422 if any(errors.values()) else 200,
     )
+
+
+@router.post("/units/{unit_id}/crew")
+def change_crew(
+    request: Request, db: DbSession, who: Bookkeeper, unit_id: uuid.UUID, form: Form
+) -> Response:
+    """Replace the unit's owner, drivers and conductors (named by member numbers). A member
+    who stays keeps whether the unit's contributions count for their coverage."""
+    unit = unit_service.get_unit(db, unit_id)
+    values = forms.values_of(form, "owner", "drivers", "conductors")
+    wanted = {
+        "owner": _numbers(values["owner"]),
+        "drivers": _numbers(values["drivers"]),
+        "conductors": _numbers(values["conductors"]),
+    }
+    errors: dict[str, str] = {}
+    if len(wanted["owner"]) > 1:
+        errors["owner"] = translate(request, N_("A unit has one owner."))
+    found = _members_by_number(db, [n for ns in wanted.values() for n in ns])
+    for name, numbers in wanted.items():
+        unknown = [n for n in numbers if n not in found]
+        if unknown:
+            errors[name] = translate(
+                request, N_("No member with number %(numbers)s."), numbers=", ".join(unknown)
+            )
+    listed: dict[str, str] = {}
+    for name, numbers in wanted.items():
+        for n in numbers:
+            if n in listed and name not in errors:
+                errors[name] = translate(request, N_("%(number)s is listed twice."), number=n)
+            listed.setdefault(n, name)
+    if errors:
+        return _unit_page(request, db, who, unit.id, crew_errors=errors, crew_values=values)
+    covered = {
+        c.member_id: c.covered for c in unit_service.crews_of(db, [unit.id]).get(unit.id, [])
+    }
+    crew = [
+        CrewMember(member_id=found[n].id, role=role, covered=covered.get(found[n].id, True))
+        for role, name in (("owner", "owner"), ("driver", "drivers"), ("conductor", "conductors"))
+        for n in wanted[name]
+    ]
+    owner = found[wanted["owner"][0]].id if wanted["owner"] else None
+    try:
+        unit_service.update_unit(
+            db, who.actor, unit.id, UnitUpdate(crew=crew, owner_member_id=owner)
+        )
+    except DomainError as exc:
+        db.rollback()
+        errors = forms.domain_errors(
+            request, exc, {"owner_member_id": "owner", "crew": "drivers"}, "drivers"
+        )
+        return _unit_page(request, db, who, unit_id, crew_errors=errors, crew_values=values)
+    load_session(request).add_flash("info", translate(request, N_("The crew was saved.")))
+    return redirect(request, f"{PREFIX}/units/{unit.id}")

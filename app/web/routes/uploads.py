@@ -133,7 +133,9 @@ async def _upload(request: Request, db: DbSession, who: WebUser, form: Any, kind
     try:
         result = await run_in_threadpool(work)
     except DomainError as exc:
-        errors = forms.domain_errors(exc, {"file": "file", "collector_id": "collector_id"}, "file")
+        errors = forms.domain_errors(
+            request, exc, {"file": "file", "collector_id": "collector_id"}, "file"
+        )
         return _page(request, db, who, kind, errors=errors, values=values)
     if not dry_run:
         from app.members.schemas import ImportResult

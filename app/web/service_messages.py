@@ -1,0 +1,223 @@
+"""The services' refusals, said in the user's language.
+
+Services raise `DomainError`s whose titles and messages are English (they are also the API's
+problem+json). The pages translate them here, without changing the services: each message
+below is the English text a service writes, with its variable parts as `%(name)s`; it is both
+the pattern that recognises the service's text and the gettext message id (so it sits in the
+catalogues with the pages' other messages). A service text that matches none is shown as it
+is, in English, rather than guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from app.core.errors import DomainError
+from app.web import i18n
+from app.web.vocabulary import N_, SCHEME_KINDS, STATUSES
+
+# problem+json titles, by problem type
+TITLES = {
+    "bad-request": N_("Bad request"),
+    "validation-error": N_("The request is not valid"),
+    "not-found": N_("Not found"),
+    "conflict": N_("Conflict with the current state"),
+    "idempotency-key-reused": N_("This form was already sent with other values"),
+    "unauthorized": N_("Authentication required"),
+    "forbidden": N_("Not allowed for this role"),
+    "payload-too-large": N_("Too large"),
+    "fund-unreachable": N_("The fund did not take the batch"),
+}
+
+MESSAGES = [
+    # common field messages
+    N_("must be greater than zero"),
+    N_("must not be null"),
+    N_("is in the future"),
+    N_("must carry a UTC offset"),
+    N_("must not be before %(day)s"),
+    N_("must not be before starts_on"),
+    N_("must not be before from"),
+    N_("no such member in this organisation"),
+    N_("no such unit in this organisation"),
+    N_("no such transport unit in this organisation"),
+    N_("no such collector in this organisation"),
+    N_("no such account in this organisation"),
+    N_("receipts are taken in %(currency)s"),
+    # money
+    N_("enter an amount"),
+    N_("use one decimal sign, e.g. %(example)s"),
+    N_('amount must be a decimal string such as "150.00"'),
+    N_('%(text)s is not a decimal amount such as "150.00"'),
+    N_("%(text)s is not a decimal amount"),
+    N_("%(currency)s has no minor unit: amounts are whole numbers"),
+    N_("%(currency)s allows at most %(count)s decimals"),
+    N_("amount must not be negative"),
+    N_("amount is beyond the supported range"),
+    N_("at most %(count)s rows per file; split it"),
+    N_("has more than %(count)s rows; split it"),
+    N_("at most %(amount)s"),
+    # members and units
+    N_("member number %(number)s is taken"),
+    N_("no fund %(code)s in this organisation"),
+    N_("an affiliation number has 1-%(count)s characters"),
+    N_("a unit with registration %(registration)s exists already"),
+    N_("a unit has one owner"),
+    N_("this member is listed twice"),
+    N_("differs from the crew member whose role is owner"),
+    N_("the owner is listed in the crew with another role"),
+    # enrolments and harvests
+    N_("%(scheme)s is daily per unit: it enrols transport units"),
+    N_("%(scheme)s is %(kind)s: it enrols members"),
+    N_("%(scheme)s has no version in force on %(day)s (its first is effective %(first)s)"),
+    N_("%(scheme)s has no version in force on %(day)s"),
+    N_("%(scheme)s takes a share of the member's income: give it"),
+    N_("%(scheme)s does not take a share of income"),
+    N_("%(scheme)s takes a share of income: it cannot be removed"),
+    N_("already enrolled in %(scheme)s from %(start)s to %(end)s"),
+    N_("already enrolled in %(scheme)s from %(start)s"),
+    N_(
+        "dues of this enrolment exist for periods through %(day)s; an end before that would "
+        "rewrite them (dues are never rewritten)"
+    ),
+    N_(
+        "the due for the period ending %(day)s was prorated to the old end; enrol again from "
+        "the next day instead of moving the end"
+    ),
+    N_("the new end overlaps enrolment %(id)s in %(scheme)s"),
+    N_("no scheme %(scheme)s in this organisation"),
+    N_("scheme %(scheme)s is %(kind)s, not per_harvest"),
+    N_("member %(number)s is not enrolled in %(scheme)s on %(day)s"),
+    N_("%(scheme)s takes a share of the declared harvest value: give it"),
+    N_("too small: the due would be zero"),
+    N_("a harvest of member %(number)s in %(scheme)s on %(day)s is recorded already"),
+    # receipts and hand-overs
+    N_("receipt %(number)s was already reversed"),
+    N_(
+        "the payer's prepaid credit was moved outside receipts (e.g. by a manual journal "
+        "entry): this receipt's credit cannot be taken back; correct that entry first"
+    ),
+    N_(
+        "the journal entry of receipt %(number)s was reversed directly in the journal; the "
+        "receipt cannot be reversed again"
+    ),
+    N_("must be an asset account (bank or treasury)"),
+    N_("is the collector's own cash account"),
+    N_("holds %(held)s, not %(currency)s"),
+    N_("the collector's cash account holds %(held)s minor units, less than this"),
+    N_("a collector hands over its own cash only"),
+    # uploads
+    N_("is not UTF-8 text"),
+    N_("the file is not UTF-8 text"),
+    N_("the file is empty"),
+    N_("is empty: the first row must name the columns"),
+    N_("the file is empty: the first line names the columns"),
+    N_("the header lacks column(s): %(columns)s"),
+    N_("the header has no column %(column)s"),
+    N_("a column is named twice in the header"),
+    N_("name the payer: a member_number, member_id, unit_registration or unit_id column"),
+    N_("no collector named %(name)s"),
+    N_("a collector imports only its own receipts"),
+    N_("name one payer per row"),
+    N_("more values than the header has columns"),
+    N_("empty row"),
+    N_("exists already; not changed"),
+    N_("%(number)s appears already on line %(line)s"),
+    # remittances and affiliations
+    N_("no fund with code %(code)s in this organisation"),
+    N_("batch %(reference)s is %(status)s: only a batch that is %(allowed)s can be %(action)s"),
+    N_("nothing is owed to fund %(fund)s for periods ending on or before %(day)s"),
+    N_("fund %(fund)s's adapter %(adapter)s is not installed: installed are %(names)s"),
+    N_("fund %(fund)s's adapter %(adapter)s is not installed"),
+    N_("every line of batch %(reference)s was rejected: nothing to settle"),
+    N_("line %(line)s was already %(status)s; it cannot now be %(wanted)s"),
+    N_("no line %(line)s in batch %(reference)s"),
+    N_("%(line)s is listed twice"),
+    N_("a custody fund settles into its custody account at the intermediary"),
+    N_("custody fund %(fund)s has no custody account"),
+    N_("must be an asset account in %(currency)s"),
+    N_("not a well-formed XML document: %(error)s"),
+    N_("expected an ISO 20022 pain.002 Document (urn:iso:std:iso:20022:tech:xsd:pain.002.001.xx)"),
+    N_("no CstmrPmtStsRpt in the document"),
+    N_("a TxInfAndSts lacks OrgnlEndToEndId or TxSts"),
+    N_("listed twice"),
+    N_("no member %(id)s"),
+    N_("already affiliated with %(fund)s as %(number)s"),
+    N_("member %(id)s is already waiting for %(fund)s in batch %(reference)s"),
+    N_("affiliation batch %(reference)s is %(status)s: only an open one is submitted"),
+    N_("not in batch %(reference)s"),
+    N_("an accepted affiliation needs its number"),
+    N_("a rejection needs a reason"),
+    N_("member %(id)s was already %(status)s"),
+    # not found
+    N_("no member %(id)s"),
+    N_("no transport unit %(id)s"),
+    N_("no enrolment %(id)s"),
+    N_("no receipt %(id)s"),
+    N_("no collector %(id)s"),
+    N_("no hand-over %(id)s"),
+    N_("no remittance batch %(id)s"),
+    N_("no affiliation batch %(id)s"),
+    N_("no fund %(code)s"),
+    N_("no account %(id)s"),
+]
+
+_PARAM = re.compile(r"%\\\((\w+)\\\)s")
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> list[tuple[re.Pattern[str], str]]:
+    out = []
+    for msgid in dict.fromkeys(MESSAGES):
+        seen: set[str] = set()
+
+        def group(m: re.Match[str], seen: set[str] = seen) -> str:
+            name = m.group(1)
+            if name in seen:  # a name used twice must say the same thing twice
+                return f"(?P={name})"
+            seen.add(name)
+            return f"(?P<{name}>.+?)"
+
+        out.append((re.compile(_PARAM.sub(group, re.escape(msgid)), re.DOTALL), msgid))
+    return out
+
+
+def say(locale: str, text: str) -> str:
+    """A service's message in `locale` (as it is if it is not one of MESSAGES). Status words
+    inside it (`sealed`, `accepted`, ...) are translated too."""
+    if not text or locale == i18n.DEFAULT_LOCALE:
+        return text
+    for pattern, msgid in _patterns():
+        m = pattern.fullmatch(text)
+        if m is None:
+            continue
+        words = {**STATUSES, **SCHEME_KINDS}
+        params = {
+            k: i18n.gettext(locale, words[v]) if v in words else v for k, v in m.groupdict().items()
+        }
+        translated = i18n.gettext(locale, msgid)
+        try:
+            return translated % params if params else translated
+        except (KeyError, ValueError, TypeError):
+            return text
+    return text
+
+
+def title(locale: str, exc: DomainError) -> str:
+    """The problem's title in `locale`."""
+    msgid = TITLES.get(exc.slug)
+    return i18n.gettext(locale, msgid) if msgid else exc.title
+
+
+def detail(locale: str, exc: DomainError) -> str:
+    """What the service said, in `locale`: its field messages (the detail otherwise)."""
+    messages = [
+        say(locale, str(e.get("message", ""))) for e in exc.errors or [] if e.get("message")
+    ]
+    if messages:
+        return "; ".join(dict.fromkeys(messages))
+    field, sep, rest = exc.detail.partition(": ")
+    if sep and re.fullmatch(r"[\w.\[\]]+", field):
+        return say(locale, rest)
+    return say(locale, exc.detail)
