@@ -16,16 +16,16 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Row, event, func, insert, literal, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.core.audit import Actor
 from app.core.database import bound_organisation, utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.ids import uuid7
 from app.core.money import MAX_MINOR_UNITS, MoneyError, check_currency
+from app.ledger import sql
 from app.ledger.models import (
     BALANCE_SHARDS,
     Account,
@@ -201,19 +201,28 @@ def post_many(session: Session, actor: Actor, drafts: Sequence[EntryDraft]) -> N
     """Post many entries in a handful of statements (a collection sheet posts thousands).
 
     Postings go in first and the entries after them: the database checks each entry's
-    balance when the entry row is inserted.
+    balance when the entry row is inserted. On PostgreSQL each is one `INSERT ... SELECT
+    FROM unnest(arrays)`, whatever the number of rows.
     """
     if not drafts:
         return
     org = _org(session)
     currencies = _account_currencies(session, {ln.account_id for d in drafts for ln in d.lines})
     now = utcnow()
-    posting_rows: list[dict[str, Any]] = []
-    entry_rows: list[dict[str, Any]] = []
-    pending = _pending(session)
+    deltas: dict[uuid.UUID, int] = defaultdict(int)
     for draft in drafts:
         _check_balanced(draft, currencies)
-        pending.append((org, draft.id))
+        for ln in draft.lines:
+            deltas[ln.account_id] += ln.amount
+    _pending(session).append(
+        (org, dict(deltas), session.get_nested_transaction() or session.get_transaction())
+    )
+    if sql.is_postgres(session):
+        _insert_pg(session, actor, org, drafts, currencies, now)
+        return
+    posting_rows: list[dict[str, Any]] = []
+    entry_rows: list[dict[str, Any]] = []
+    for draft in drafts:
         for ln in draft.lines:
             posting_rows.append(
                 {
@@ -240,15 +249,80 @@ def post_many(session: Session, actor: Actor, drafts: Sequence[EntryDraft]) -> N
                 "created_by": actor.name,
             }
         )
-    # With RETURNING, SQLAlchemy sends multi-row INSERTs ("insertmanyvalues", 1,000 rows each).
-    # A plain executemany is one INSERT per row with psycopg, and each would fire the
-    # database's statement-level checks of the entries and postings again.
     tables: list[tuple[Any, list[dict[str, Any]]]] = [
         (Posting.__table__, posting_rows),
         (JournalEntry.__table__, entry_rows),
     ]
     for table, rows in tables:
         session.execute(insert(table).returning(table.c.id), rows)
+
+
+_INSERT_POSTINGS = (
+    "INSERT INTO posting (organisation_id, id, entry_id, account_id, currency, amount, "
+    "effective_on, recorded_at) "
+    "SELECT %(org)s, p.id, p.entry_id, p.account_id, p.currency, p.amount, p.effective_on, "
+    "%(now)s FROM unnest(%(ids)s::uuid[], %(entries)s::uuid[], %(accounts)s::uuid[], "
+    "%(currencies)s::text[], %(amounts)s::bigint[], %(days)s::date[]) "
+    "AS p(id, entry_id, account_id, currency, amount, effective_on)"
+)
+_INSERT_ENTRIES = (
+    "INSERT INTO journal_entry (organisation_id, id, description, effective_on, recorded_at, "
+    "kind, reverses_id, reason, created_by) "
+    "SELECT %(org)s, e.id, e.description, e.effective_on, %(now)s, e.kind, e.reverses_id, "
+    "e.reason, %(by)s FROM unnest(%(ids)s::uuid[], %(descriptions)s::text[], %(days)s::date[], "
+    "%(kinds)s::text[], %(reverses)s::uuid[], %(reasons)s::text[]) "
+    "AS e(id, description, effective_on, kind, reverses_id, reason)"
+)
+
+
+def _insert_pg(
+    session: Session,
+    actor: Actor,
+    org: uuid.UUID,
+    drafts: Sequence[EntryDraft],
+    currencies: dict[uuid.UUID, str],
+    now: datetime,
+) -> None:
+    """PostgreSQL: all postings in one statement, then all entries in another (each fires
+    the database's statement-level checks once)."""
+    ids, entries, accounts, curs, amounts, days = [], [], [], [], [], []
+    for d in drafts:
+        for ln in d.lines:
+            ids.append(uuid7())
+            entries.append(d.id)
+            accounts.append(ln.account_id)
+            curs.append(currencies[ln.account_id])
+            amounts.append(ln.amount)
+            days.append(d.effective_on)
+    sql.run(
+        session,
+        _INSERT_POSTINGS,
+        {
+            "org": org,
+            "now": now,
+            "ids": ids,
+            "entries": entries,
+            "accounts": accounts,
+            "currencies": curs,
+            "amounts": amounts,
+            "days": days,
+        },
+    )
+    sql.run(
+        session,
+        _INSERT_ENTRIES,
+        {
+            "org": org,
+            "now": now,
+            "by": actor.name,
+            "ids": [d.id for d in drafts],
+            "descriptions": [d.description[:500] for d in drafts],
+            "days": [d.effective_on for d in drafts],
+            "kinds": [d.kind for d in drafts],
+            "reverses": [d.reverses_id for d in drafts],
+            "reasons": [d.reason for d in drafts],
+        },
+    )
 
 
 def _check_balanced(draft: EntryDraft, currencies: dict[uuid.UUID, str]) -> None:
@@ -271,13 +345,29 @@ def _check_balanced(draft: EntryDraft, currencies: dict[uuid.UUID, str]) -> None
         raise ValidationFailed.field("postings", f"postings do not balance ({what} minor units)")
 
 
+_CURRENCIES: dict[uuid.UUID, str] = {}
+"""Account id -> currency: an account's currency never changes once it is opened (ids are
+never reused), so it is read once per process. An id from a rolled-back account is never
+referenced again (a posting to it would be refused by the foreign key anyway)."""
+_CURRENCIES_MAX = 200_000
+
+
 def _account_currencies(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     found: dict[uuid.UUID, str] = {}
-    id_list = list(ids)
-    for i in range(0, len(id_list), 500):
-        chunk = id_list[i : i + 500]
+    wanted = []
+    for account_id in ids:
+        known = _CURRENCIES.get(account_id)
+        if known is None:
+            wanted.append(account_id)
+        else:
+            found[account_id] = known
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
         rows = session.execute(select(Account.id, Account.currency).where(Account.id.in_(chunk)))
-        found.update({account_id: currency for account_id, currency in rows})
+        for account_id, currency in rows:
+            found[account_id] = currency
+            if len(_CURRENCIES) < _CURRENCIES_MAX:
+                _CURRENCIES[account_id] = currency
     missing = ids - found.keys()
     if missing:
         raise NotFound(f"no account {sorted(missing)[0]}")
@@ -353,11 +443,14 @@ def reversal_of(session: Session, entry_ids: Iterable[uuid.UUID]) -> dict[uuid.U
 
 # -- stored balances ----------------------------------------------------------------------------
 
-_PENDING = "ledger.entries_posted"
+_PENDING = "ledger.balance_changes"
+
+# (organisation, {account: net change}, the transaction or savepoint that posted them)
+_Change = tuple[uuid.UUID, dict[uuid.UUID, int], SessionTransaction | None]
 
 
-def _pending(session: Session) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """(organisation, entry) pairs posted in this transaction, whose balances are not applied."""
+def _pending(session: Session) -> list[_Change]:
+    """The net changes to stored balances posted in this transaction and not yet applied."""
     pending = session.info.get(_PENDING)
     if pending is None:
         pending = session.info[_PENDING] = []
@@ -367,42 +460,41 @@ def _pending(session: Session) -> list[tuple[uuid.UUID, uuid.UUID]]:
 def flush_balances(session: Session) -> None:
     """Apply this transaction's postings to the stored balances, in one sorted upsert.
 
-    Runs just before commit (see the listener below) and before any balance is read. The
-    sums are read back from the postings table, so an entry undone by a savepoint rollback
-    simply contributes nothing. Rows are locked once per transaction, in one global order,
-    for the shortest time: concurrent writers never deadlock on them. Each transaction adds
-    to one of BALANCE_SHARDS rows per account, chosen at random, so writers crediting the
-    same hot account rarely wait for each other.
+    Runs just before commit (see the listener below) and before any balance is read. The net
+    change of each account is summed in memory as entries are posted (what a savepoint that
+    rolls back posted is dropped with it). Rows are locked once per transaction, in one
+    global order, for the shortest time: concurrent writers never deadlock on them. Each
+    transaction adds to one of BALANCE_SHARDS rows per account, chosen at random, so writers
+    crediting the same hot account rarely wait for each other.
     """
-    pending = session.info.pop(_PENDING, None)
+    pending: list[_Change] | None = session.info.pop(_PENDING, None)
     if not pending:
         return
-    by_org: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for org, entry_id in pending:
-        by_org[org].append(entry_id)
     sums: dict[tuple[uuid.UUID, uuid.UUID], int] = defaultdict(int)
-    for org, entry_ids in by_org.items():
-        for i in range(0, len(entry_ids), 1000):
-            rows = session.execute(
-                select(Posting.account_id, func.sum(Posting.amount))
-                .where(
-                    Posting.organisation_id == org, Posting.entry_id.in_(entry_ids[i : i + 1000])
-                )
-                .group_by(Posting.account_id)
-            )
-            for account_id, total in rows:
-                sums[(org, account_id)] += int(total)
+    for org, deltas, _txn in pending:
+        for account_id, delta in deltas.items():
+            sums[(org, account_id)] += delta
     shard = secrets.randbelow(BALANCE_SHARDS)
-    values = [
-        {"organisation_id": o, "account_id": a, "shard": shard, "balance": d}
-        for (o, a), d in sorted(sums.items())
-        if d != 0
-    ]
-    if not values:
+    changes = [(o, a, d) for (o, a), d in sorted(sums.items()) if d != 0]
+    if not changes:
         return
-    upsert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    if sql.is_postgres(session):
+        sql.run(
+            session,
+            _UPSERT_BALANCES,
+            {
+                "shard": shard,
+                "orgs": [c[0] for c in changes],
+                "accounts": [c[1] for c in changes],
+                "deltas": [c[2] for c in changes],
+            },
+        )
+        return
+    values = [
+        {"organisation_id": o, "account_id": a, "shard": shard, "balance": d} for o, a, d in changes
+    ]
     for i in range(0, len(values), 1000):
-        stmt = upsert(AccountBalance).values(values[i : i + 1000])
+        stmt = sqlite_insert(AccountBalance).values(values[i : i + 1000])
         stmt = stmt.on_conflict_do_update(
             index_elements=["organisation_id", "account_id", "shard"],
             set_={"balance": AccountBalance.balance + stmt.excluded.balance},
@@ -410,19 +502,47 @@ def flush_balances(session: Session) -> None:
         session.execute(stmt)
 
 
+# rows in the arrays' (sorted) order: concurrent writers lock shared rows in the same order
+_UPSERT_BALANCES = (
+    "INSERT INTO account_balance (organisation_id, account_id, shard, balance) "
+    "SELECT v.org, v.account_id, %(shard)s, v.delta "
+    "FROM unnest(%(orgs)s::uuid[], %(accounts)s::uuid[], %(deltas)s::bigint[]) "
+    "AS v(org, account_id, delta) "
+    "ON CONFLICT (organisation_id, account_id, shard) "
+    "DO UPDATE SET balance = account_balance.balance + excluded.balance"
+)
+
+
 @event.listens_for(Session, "before_commit")
 def _apply_balances_before_commit(session: Session) -> None:
-    flush_balances(session)
+    if not session.in_nested_transaction():
+        flush_balances(session)
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_pending_after_rollback(session: Session) -> None:
-    # A savepoint's rollback fires this too; the entries posted before the savepoint still
-    # commit, so only the whole transaction's rollback forgets them (an entry undone by the
-    # savepoint contributes nothing: flush_balances reads the sums back from the postings).
-    if session.in_nested_transaction():
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous: SessionTransaction) -> None:
+    pending: list[_Change] | None = session.info.get(_PENDING)
+    if not pending:
         return
-    session.info.pop(_PENDING, None)
+    if not previous.nested:
+        session.info.pop(_PENDING, None)
+        return
+
+    def inside(txn: SessionTransaction | None) -> bool:
+        while txn is not None:
+            if txn is previous:
+                return True
+            txn = txn.parent
+        return False
+
+    session.info[_PENDING] = [c for c in pending if not inside(c[2])]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
+    # a session closed without commit or rollback must not carry changes into its next one
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 @dataclass(frozen=True, slots=True)
