@@ -2,28 +2,22 @@
 
 A cell a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a carriage
 return) gets a leading apostrophe, unless it is a plain number such as -12.50, which stays a
-number. Excel opens the file as UTF-8 thanks to the byte-order mark.
+number (`app.core.csvsafe.safe_cell`, shared with the fund adapter's CSV). Excel opens the
+file as UTF-8 thanks to the byte-order mark.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from starlette.responses import Response
 
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+from app.core.csvsafe import safe_cell
 
-
-def safe_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    if text.startswith(_DANGEROUS) and not _NUMBER.match(text):
-        return "'" + text
-    return text
+__all__ = ["csv_response", "safe_cell"]
 
 
 def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:

@@ -10,6 +10,11 @@ Layout (docs/remittances.md), with the fund's delimiter (`,` by default, or `;`)
 An affiliation batch has the columns
 `record,line_number,member_id,member_number,full_name,national_id,phone,joined_on` and a
 trailer `TRAILER,<line_count>`.
+
+Text cells (names, numbers members or funds chose, national ids, phones, codes) go through
+`app.core.csvsafe.safe_cell`: one a spreadsheet would run as a formula (`=cmd|' /C calc'!A0`,
+`+SUM(A1)`) gets a leading apostrophe. Amounts, dates and counts are written as they are: a
+negative amount stays a number and the trailer's control sum is the sum of the lines.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from app.core.csvsafe import safe_cell
 from app.funds.adapters import _config, _text
 from app.funds.registry import AffiliationRequest, BatchDocument, ContributionLine, Delivery
 
@@ -63,10 +69,10 @@ def render(document: BatchDocument, config: dict[str, Any] | None = None) -> Ite
     writer.writerow(
         [
             "HEADER",
-            head.reference,
-            head.organisation_code,
-            head.fund_code,
-            head.currency,
+            safe_cell(head.reference),
+            safe_cell(head.organisation_code),
+            safe_cell(head.fund_code),
+            safe_cell(head.currency),
             head.through.isoformat() if head.through else "",
             head.created_at.isoformat(),
         ]
@@ -78,11 +84,11 @@ def render(document: BatchDocument, config: dict[str, Any] | None = None) -> Ite
             writer.writerow(
                 [
                     "LINE",
-                    line.end_to_end_id,
-                    line.member_number,
-                    line.affiliation_number or "",
-                    _text.clean(line.full_name, 200),
-                    line.national_id or "",
+                    safe_cell(line.end_to_end_id),
+                    safe_cell(line.member_number),
+                    safe_cell(line.affiliation_number),
+                    safe_cell(_text.clean(line.full_name, 200)),
+                    safe_cell(line.national_id),
                     line.period_start.isoformat(),
                     line.period_end.isoformat(),
                     _text.amount(line.amount, head.currency),
@@ -94,10 +100,10 @@ def render(document: BatchDocument, config: dict[str, Any] | None = None) -> Ite
                     "LINE",
                     line.line_number,
                     str(line.member_id),
-                    line.member_number,
-                    _text.clean(line.full_name, 200),
-                    line.national_id or "",
-                    line.phone or "",
+                    safe_cell(line.member_number),
+                    safe_cell(_text.clean(line.full_name, 200)),
+                    safe_cell(line.national_id),
+                    safe_cell(line.phone),
                     line.joined_on.isoformat(),
                 ]
             )
