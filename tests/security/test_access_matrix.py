@@ -280,3 +280,71 @@ def test_web_pages_need_a_signed_in_session(client, app) -> None:  # type: ignor
         if r.status_code < 300 or r.status_code >= 500:
             failures.append(f"{method} {template}: {r.status_code} without signing in")
     assert not failures, "\n".join(failures)
+
+
+# -- the web pages' roles ---------------------------------------------------------------------
+# Who may open or post each web page added for issue 6's remaining gaps (signed in with a
+# session cookie): another role gets the 403 page, nothing written.
+WEB_BOOKS = frozenset({ADMIN, TREASURER, AUDITOR})
+WEB_POLICY: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/web/handovers"): WEB_BOOKS,
+    ("POST", "/web/handovers"): frozenset({TREASURER}),
+    ("GET", "/web/handovers/{handover_id}"): WEB_BOOKS,
+    ("POST", "/web/enrolments/{enrolment_id}/end"): DESK,
+    ("POST", "/web/units/{unit_id}/crew"): DESK,
+    ("GET", "/web/affiliations"): BATCH_READERS,
+    ("POST", "/web/affiliations/new"): DESK,
+    ("GET", "/web/affiliations/{batch_id}"): BATCH_READERS,
+    ("GET", "/web/affiliations/{batch_id}/file"): BATCH_READERS,
+    ("POST", "/web/affiliations/{batch_id}/submit"): DESK,
+    ("POST", "/web/affiliations/{batch_id}/acknowledgement"): frozenset({TREASURER, FUND_OFFICE}),
+    ("GET", "/web/funds/{code}"): BATCH_READERS,
+}
+
+
+def test_web_pages_by_role(client, app, session_factory) -> None:  # type: ignore[no-untyped-def]
+    from app.core.audit import CLI_ACTOR
+    from app.core.database import bind_organisation, unit_of_work
+    from app.identity.service import create_organisation, create_user
+    from tests.web.conftest import PASSWORD, WebClient, WebOrg
+
+    routes = set(app_routes(app))
+    stale = [r for r in WEB_POLICY if r not in routes]
+    assert not stale, f"WEB_POLICY names pages the app no longer serves: {stale}"
+    areas = ("/web/handovers", "/web/affiliations", "/web/funds", "/web/enrolments")
+    unlisted = [
+        r
+        for r in routes
+        if (r[1].startswith(areas) or r[1].endswith("/crew")) and r not in WEB_POLICY
+    ]
+    assert not unlisted, f"web pages without a policy in WEB_POLICY: {unlisted}"
+    with unit_of_work(session_factory) as s:
+        made = create_organisation(s, code="AMUSSOL", name="Amussol", currency="DOP")
+        bind_organisation(s, made.id)
+        for role in ROLES:
+            create_user(
+                s,
+                CLI_ACTOR,
+                username=role,
+                password=PASSWORD,
+                role=role,
+                locale="en",
+                fund_code="FUND" if role == FUND_OFFICE else None,
+            )
+        org = WebOrg(made.id, "AMUSSOL", "DOP", {r: r for r in ROLES})
+    failures = []
+    for role in ROLES:
+        client.cookies.clear()
+        web = WebClient(client)
+        web.sign_in(org, role)
+        for (method, template), allowed in sorted(WEB_POLICY.items()):
+            path = _fill(template, {"code": "FUND"})
+            if method == "GET":
+                r = web.get(path, follow_redirects=False)
+            else:
+                r = web.post(path, {}, follow_redirects=False)
+            if role in allowed and (r.status_code == 403 or r.status_code >= 500):
+                failures.append(f"{method} {template} as {role}: {r.status_code}, wanted allowed")
+            if role not in allowed and r.status_code != 403:
+                failures.append(f"{method} {template} as {role}: {r.status_code}, wanted 403")
+    assert not failures, "\n".join(failures)
