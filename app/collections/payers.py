@@ -13,13 +13,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ARRAY, BigInteger, Uuid, any_, bindparam, select, text
+from sqlalchemy import ARRAY, any_, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.collections import bulk, lookups
 from app.collections.allocation import DueQueue, OpenDue
 from app.core.database import bound_organisation
 from app.funds.models import Fund
+from app.ledger import sql
 from app.members.models import Member, TransportUnit, UnitCrew
 from app.schemes.models import Due, SchemeVersion
 from app.schemes.service import Payer
@@ -82,6 +83,13 @@ def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dic
     member_ids = sorted({i for kind, i in payers if kind == "member"})
     unit_ids = sorted({i for kind, i in payers if kind == "unit"})
     out: dict[Payer, PayerInfo] = {}
+    if member_ids and bulk.is_postgres(session):
+        params = {"org": organisation(session), "ids": member_ids}
+        for mid, number, account_id in sql.run(
+            session, _MEMBERS_LOCKED_PG if lock else _MEMBERS_PG, params
+        ):
+            out[("member", mid)] = PayerInfo("member", mid, number, account_id, [mid])
+        member_ids = []
     for criterion in among(session, Member.id, member_ids):
         stmt: Any = (
             select(Member.id, Member.member_number, Member.credit_account_id)
@@ -123,6 +131,13 @@ def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dic
             covered = sorted(crews.get(uid, []))
             out[("unit", uid)].attributed_to = covered or ([owner] if owner else [])
     return out
+
+
+_MEMBERS_PG = (
+    "SELECT id, member_number, credit_account_id FROM member "
+    "WHERE organisation_id = %(org)s AND id = ANY(%(ids)s::uuid[]) ORDER BY id"
+)
+_MEMBERS_LOCKED_PG = _MEMBERS_PG + " FOR NO KEY UPDATE"
 
 
 def load_open_dues(
@@ -211,17 +226,32 @@ WHERE older < need
 
 def reachable_dues(
     session: Session, column: Any, ids: list[uuid.UUID], needs: list[int], currency: str
-) -> Any:
+) -> list[Any]:
     """PostgreSQL: the open dues of these payers that `needs` can reach, oldest first."""
-    stmt = text(_REACHABLE.format(payer=column.key)).bindparams(
-        bindparam("ids", type_=ARRAY(Uuid())),
-        bindparam("needs", type_=ARRAY(BigInteger())),
-        bindparam("org", type_=Uuid()),
-    )
-    return session.execute(
-        stmt,
+    cursor = sql.run(
+        session,
+        _REACHABLE_BY[column.key],
         {"ids": ids, "needs": needs, "org": organisation(session), "currency": currency},
     )
+    names = [c.name for c in cursor.description]
+    return [_Row(zip(names, row, strict=True)) for row in cursor]
+
+
+class _Row(dict[str, Any]):
+    """A row whose columns read as attributes (as SQLAlchemy's rows do)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self[name]
+
+
+_REACHABLE_BY = {
+    payer: _REACHABLE.format(payer=payer)
+    .replace(":ids", "%(ids)s::uuid[]")
+    .replace(":needs", "%(needs)s::bigint[]")
+    .replace(":org", "%(org)s")
+    .replace(":currency", "%(currency)s")
+    for payer in ("member_id", "unit_id")
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,10 +42,12 @@ from app.collections.payers import (
     load_payers,
     organisation,
 )
+from app.core import metrics
 from app.core.audit import Actor
 from app.core.database import utcnow
 from app.core.ids import uuid7
 from app.ledger import service as ledger
+from app.ledger import sql
 from app.schemes.models import Due
 from app.schemes.service import Payer
 
@@ -253,10 +255,71 @@ def insert_payments(
     share_rows: list[dict[str, Any]],
     due_paid: dict[uuid.UUID, int],
 ) -> None:
-    """Insert allocations and shares, and add to the dues' `paid` (negative to undo)."""
+    """Insert allocations and shares, and add to the dues' `paid` (negative to undo).
+
+    On PostgreSQL all three are one statement over arrays, whatever the number of rows.
+    """
+    if sql.is_postgres(session):
+        changes = [(due_id, delta) for due_id, delta in due_paid.items() if delta]
+        if not (alloc_rows or share_rows or changes):
+            return
+        sql.run(
+            session,
+            _PAYMENTS_PG,
+            {
+                "org": organisation(session),
+                **{f"a_{k}": [r[k] for r in alloc_rows] for k in _ALLOCATION_COLUMNS},
+                **{f"s_{k}": [r[k] for r in share_rows] for k in _SHARE_COLUMNS},
+                "d_id": [c[0] for c in changes],
+                "d_delta": [c[1] for c in changes],
+            },
+        )
+        return
     bulk.insert_rows(session, ALLOCATION, alloc_rows)
     bulk.insert_rows(session, SHARE, share_rows)
     bulk.add_to_paid(session, DUE, organisation(session), due_paid)
+
+
+def _unnest(prefix: str, columns: dict[str, str], *, ordinality: bool = False) -> str:
+    """`unnest(%(p_col)s::type[], ...) AS p(col, ...)`: one array parameter per column."""
+    arrays = ", ".join(f"%({prefix}_{c})s::{t}[]" for c, t in columns.items())
+    names = [*columns, "ord"] if ordinality else list(columns)
+    with_ordinality = " WITH ORDINALITY" if ordinality else ""
+    return f"unnest({arrays}){with_ordinality} AS {prefix}({', '.join(names)})"
+
+
+_ALLOCATION_COLUMNS = {
+    "id": "uuid",
+    "due_id": "uuid",
+    "receipt_id": "uuid",
+    "source": "text",
+    "amount": "bigint",
+    "journal_id": "uuid",
+    "reverses_id": "uuid",
+    "allocated_at": "timestamptz",
+}
+_SHARE_COLUMNS = {
+    "id": "uuid",
+    "allocation_id": "uuid",
+    "due_id": "uuid",
+    "fund_id": "uuid",
+    "member_id": "uuid",
+    "period_start": "date",
+    "period_end": "date",
+    "amount": "bigint",
+    "reverses_id": "uuid",
+    "created_at": "timestamptz",
+}
+# Foreign keys between the three are checked at the end of the statement, when all are in.
+_PAYMENTS_PG = (
+    f"WITH a AS (INSERT INTO allocation (organisation_id, {', '.join(_ALLOCATION_COLUMNS)}) "
+    f"SELECT %(org)s, a.* FROM {_unnest('a', _ALLOCATION_COLUMNS)}), "
+    f"s AS (INSERT INTO contribution_share (organisation_id, {', '.join(_SHARE_COLUMNS)}) "
+    f"SELECT %(org)s, s.* FROM {_unnest('s', _SHARE_COLUMNS)}) "
+    "UPDATE due SET paid = due.paid + d.delta "
+    "FROM unnest(%(d_id)s::uuid[], %(d_delta)s::bigint[]) AS d(id, delta) "
+    "WHERE due.organisation_id = %(org)s AND due.id = d.id"
+)
 
 
 def fee_account(
@@ -318,34 +381,20 @@ def write_receipts(
     # from the counter update on, this transaction holds the organisation's receipt numbers.
     session.flush()
     ledger.flush_balances(session)
-    first = take_numbers(session, len(planned))
-    receipt_rows = [
-        {
-            "organisation_id": org,
-            "id": r.draft.id,
-            "receipt_number": first + i,
-            "member_id": r.draft.member_id,
-            "unit_id": r.draft.unit_id,
-            "amount": r.draft.amount,
-            "currency": r.draft.currency,
-            "received_at": r.draft.received_at,
-            "channel": r.draft.channel,
-            "collector_id": r.draft.collector_id,
-            "reference": r.draft.reference,
-            "client_id": r.draft.client_id,
-            "credit": r.credit,
-            "status": "posted",
-            "journal_id": r.journal_id,
-            "reversal_journal_id": None,
-            "reversed_at": None,
-            "reversal_reason": None,
-            "reversed_by": None,
-            "created_at": now,
-            "created_by": actor.name,
-        }
-        for i, r in enumerate(planned)
-    ]
-    bulk.insert_rows(session, RECEIPT, receipt_rows)
+    if sql.is_postgres(session):
+        first = _number_and_insert_pg(session, actor, org, planned, now)
+    else:
+        first = take_numbers(session, len(planned))
+        bulk.insert_rows(
+            session,
+            RECEIPT,
+            [_receipt_row(org, r, first + i, now, actor) for i, r in enumerate(planned)],
+        )
+    by_channel: dict[str, int] = defaultdict(int)
+    for r in planned:
+        by_channel[r.draft.channel] += 1
+    for channel, n in sorted(by_channel.items()):
+        metrics.count_after_commit(session, "receipts_posted", n, channel=channel)
     return [
         PostedReceipt(
             r.draft.id,
@@ -359,12 +408,82 @@ def write_receipts(
     ]
 
 
+def _receipt_row(
+    org: uuid.UUID, r: PlannedReceipt, number: int, now: datetime, actor: Actor
+) -> dict[str, Any]:
+    return {
+        "organisation_id": org,
+        "id": r.draft.id,
+        "receipt_number": number,
+        "member_id": r.draft.member_id,
+        "unit_id": r.draft.unit_id,
+        "amount": r.draft.amount,
+        "currency": r.draft.currency,
+        "received_at": r.draft.received_at,
+        "channel": r.draft.channel,
+        "collector_id": r.draft.collector_id,
+        "reference": r.draft.reference,
+        "client_id": r.draft.client_id,
+        "credit": r.credit,
+        "status": "posted",
+        "journal_id": r.journal_id,
+        "reversal_journal_id": None,
+        "reversed_at": None,
+        "reversal_reason": None,
+        "reversed_by": None,
+        "created_at": now,
+        "created_by": actor.name,
+    }
+
+
+_RECEIPT_COLUMNS = {
+    "id": "uuid",
+    "member_id": "uuid",
+    "unit_id": "uuid",
+    "amount": "bigint",
+    "currency": "text",
+    "received_at": "timestamptz",
+    "channel": "text",
+    "collector_id": "uuid",
+    "reference": "text",
+    "client_id": "text",
+    "credit": "bigint",
+    "journal_id": "uuid",
+}
+# The counter and the receipts in one statement: the counter row is locked from here to the
+# commit, and nothing but the commit (and the idempotency record) comes after it.
+_NUMBER_AND_INSERT_PG = (
+    "WITH n AS (INSERT INTO receipt_counter (organisation_id, last_number) "
+    "VALUES (%(org)s, %(n)s) ON CONFLICT (organisation_id) DO UPDATE "
+    "SET last_number = receipt_counter.last_number + excluded.last_number "
+    "RETURNING last_number), "
+    f"ins AS (INSERT INTO receipt (organisation_id, receipt_number, {', '.join(_RECEIPT_COLUMNS)}, "
+    "status, created_at, created_by) "
+    f"SELECT %(org)s, n.last_number - %(n)s + r.ord, "
+    f"{', '.join('r.' + c for c in _RECEIPT_COLUMNS)}, 'posted', %(now)s, %(by)s "
+    f"FROM n, {_unnest('r', _RECEIPT_COLUMNS, ordinality=True)}) "
+    "SELECT last_number FROM n"
+)
+
+
+def _number_and_insert_pg(
+    session: Session, actor: Actor, org: uuid.UUID, planned: list[PlannedReceipt], now: datetime
+) -> int:
+    """PostgreSQL: take `len(planned)` numbers and insert the receipts; the first number."""
+    rows = [_receipt_row(org, r, 0, now, actor) for r in planned]
+    params: dict[str, Any] = {f"r_{k}": [row[k] for row in rows] for k in _RECEIPT_COLUMNS}
+    params.update(org=org, n=len(planned), now=now, by=actor.name)
+    last = int(sql.run(session, _NUMBER_AND_INSERT_PG, params).fetchone()[0])
+    return last - len(planned) + 1
+
+
 def take_numbers(session: Session, count: int) -> int:
     """Reserve `count` consecutive receipt numbers in one statement; return the first.
 
     The counter row is created by the organisation's first receipt (upsert), then locked by
     each writer until its transaction ends: a rolled-back transaction gives its numbers back,
-    so the numbers that exist have no gaps.
+    so the numbers that exist have no gaps. (On PostgreSQL `write_receipts` takes them in
+    the statement that inserts the receipts.)
     """
     last = int(
         session.execute(_TAKE_NUMBERS, {"org": organisation(session), "n": count}).scalar_one()

@@ -113,12 +113,12 @@ def receipt_reads(session: DbSession, rows: list[Receipt]) -> list[ReceiptRead]:
 def posted_read(
     draft: engine.ReceiptDraft, posted: engine.PostedReceipt, actor: Actor
 ) -> ReceiptRead:
-    row = Receipt(
+    return ReceiptRead(
         id=posted.id,
         receipt_number=posted.receipt_number,
         member_id=draft.member_id,
         unit_id=draft.unit_id,
-        amount=draft.amount,
+        amount=format_minor(draft.amount, draft.currency),
         currency=draft.currency,
         received_at=draft.received_at,
         channel=draft.channel,
@@ -127,11 +127,15 @@ def posted_read(
         client_id=draft.client_id,
         status="posted",
         journal_id=posted.journal_id,
-        credit=posted.credit,
+        allocations=[
+            AllocationRead(due_id=d, amount=format_minor(a, draft.currency))
+            for d, a in posted.allocations
+        ],
+        credit=format_minor(posted.credit, draft.currency),
         created_at=posted.created_at,
         created_by=actor.name,
+        reversal=None,
     )
-    return receipt_read(row, posted.allocations)
 
 
 @router.post("/receipts", status_code=201, response_model=ReceiptRead, responses=PROBLEMS)
@@ -173,6 +177,7 @@ def create_receipt(
         idempotency_key,
         fingerprint("POST", "/receipts", body.model_dump(mode="json")),
         operation,
+        savepoint=False,  # nothing is written before; a refused receipt rolls back whole
     )
 
 
