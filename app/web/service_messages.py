@@ -11,6 +11,7 @@ is, in English, rather than guessed.
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import lru_cache
 
 from app.core.errors import DomainError
@@ -183,6 +184,22 @@ def _patterns() -> list[tuple[re.Pattern[str], str]]:
     return out
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _word(locale: str, value: str) -> str:
+    """A part of a service's message, for `locale`: a status word translated, a date formatted."""
+    words = {**STATUSES, **SCHEME_KINDS}
+    if value in words:
+        return i18n.gettext(locale, words[value])
+    if _ISO_DAY.fullmatch(value):
+        try:
+            return i18n.format_date(date.fromisoformat(value), locale)
+        except ValueError:
+            return value
+    return value
+
+
 def say(locale: str, text: str) -> str:
     """A service's message in `locale` (as it is if it is not one of MESSAGES). Status words
     inside it (`sealed`, `accepted`, ...) are translated too."""
@@ -192,10 +209,7 @@ def say(locale: str, text: str) -> str:
         m = pattern.fullmatch(text)
         if m is None:
             continue
-        words = {**STATUSES, **SCHEME_KINDS}
-        params = {
-            k: i18n.gettext(locale, words[v]) if v in words else v for k, v in m.groupdict().items()
-        }
+        params = {k: _word(locale, v) for k, v in m.groupdict().items()}
         translated = i18n.gettext(locale, msgid)
         try:
             return translated % params if params else translated

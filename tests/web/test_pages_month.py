@@ -327,3 +327,65 @@ def test_service_refusals_are_shown_in_french_and_spanish(
     )
     assert taken.status_code == 422
     assert "el número de socio M-0001 ya está en uso" in field_errors(taken)["member_number"]
+
+
+def test_every_service_message_is_recognised_and_translated() -> None:
+    import re
+
+    from app.web import service_messages
+
+    for msgid in service_messages.MESSAGES:
+        names = dict.fromkeys(re.findall(r"%\((\w+)\)s", msgid))
+        params = {n: f"V{i}x" for i, n in enumerate(names)}
+        english = msgid % params if params else msgid
+        assert service_messages.say("en", english) == english
+        for locale in ("fr", "es"):
+            said = service_messages.say(locale, english)
+            assert said != english, (locale, msgid)
+            assert all(v in said for v in params.values()), (locale, msgid, said)
+    # a message no pattern knows is shown as it is; dates and status words are localised
+    assert service_messages.say("fr", "something new") == "something new"
+    assert "31 oct. 2026" in service_messages.say(
+        "fr",
+        "the due for the period ending 2026-10-31 was prorated to the old end; "
+        "enrol again from the next day instead of moving the end",
+    )
+    assert (
+        service_messages.say(
+            "es", "batch R000001 is sealed: only a batch that is draft can be sealed"
+        )
+        == "el lote R000001 está sellado: solo un lote borrador puede ser sellado"
+    )
+
+
+def test_the_new_pages_answer_in_every_language(web, org, book, session_factory) -> None:  # type: ignore[no-untyped-def]
+    ids = give_cash(session_factory, org, book, 5000)
+    web.sign_in(org)
+    page = web.get("/web/handovers")
+    handover = web.post("/web/handovers", handover_form(page, ids, counted_amount="60.00"))
+    assert "Surplus of DOP\u00a010.00 recorded" in handover.text
+    batch = web.post(
+        "/web/affiliations/new",
+        {
+            "form_key": form_key(web.get("/web/affiliations?fund=HEALTH")),
+            "fund_code": "HEALTH",
+            "member": str(book.members["M-0001"]),
+        },
+        follow_redirects=False,
+    )
+    pages = [
+        "/web/handovers",
+        handover.url.path,
+        "/web/affiliations",
+        "/web/affiliations?fund=HEALTH",
+        batch.headers["location"],
+        "/web/funds/PENSION",
+        f"/web/units/{book.units['A123456']}",
+        f"/web/members/{book.members['M-0001']}",
+    ]
+    for locale, word in (("fr", "Remises"), ("es", "Entregas"), ("en", "Hand-overs")):
+        web.post("/web/language", {"locale": locale, "next": "/web/"})
+        for url in pages:
+            r = web.get(url)
+            assert r.status_code == 200, (locale, url)
+            assert f'<html lang="{locale}">' in r.text and word in r.text, (locale, url)
