@@ -20,7 +20,13 @@ from app.core.errors import DomainError
 from app.core.settings import get_settings
 from app.models import load_all_models
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False, help="coopledger administration")
+# Never show local variables in a traceback: they hold DATABASE_URL and the secret key.
+cli = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="coopledger administration",
+    pretty_exceptions_show_locals=False,
+)
 db_cli = typer.Typer(no_args_is_help=True, help="the database schema")
 orgs_cli = typer.Typer(no_args_is_help=True, help="organisations")
 users_cli = typer.Typer(no_args_is_help=True, help="users who sign in")
@@ -232,15 +238,121 @@ def demo(
 _add_feature_commands()
 
 
+DEBUG_ENV = "COOPLEDGER_DEBUG"
+
+
+def _where(url: str) -> str:
+    """The database a URL names, without its password: `host:port/name` or the SQLite file."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # an unparsable URL is described elsewhere
+        return "DATABASE_URL"
+    if parsed.get_backend_name() == "sqlite":
+        return f"the SQLite file {parsed.database}"
+    port = f":{parsed.port}" if parsed.port else ""
+    return (
+        f"{parsed.get_backend_name()} at {parsed.host or 'localhost'}{port}/{parsed.database or ''}"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    lines = [ln.strip() for ln in str(orig).splitlines() if ln.strip()]
+    return lines[0] if lines else type(orig).__name__
+
+
+def explain(exc: BaseException) -> tuple[str, int] | None:
+    """One line for an error an admin can fix (and the exit status), or None for a bug."""
+    from pydantic import ValidationError
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, DomainError):
+        return exc.detail, 2
+    if isinstance(exc, ValidationError):  # the settings read from the environment
+        problems = []
+        for err in exc.errors():
+            msg = str(err.get("msg", "invalid"))
+            msg = msg.removeprefix("Value error, ")
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            problems.append(f"{where}: {msg}" if where and where not in msg else msg)
+        return "configuration: " + "; ".join(problems), 2
+    if isinstance(exc, sa_exc.ArgumentError):  # NoSuchModuleError included
+        return (
+            f"DATABASE_URL is not a database URL coopledger can use ({_first_line(exc)}); "
+            "set it to e.g. sqlite:///data/coopledger.db or postgresql://user@host:5432/coopledger",
+            2,
+        )
+    if isinstance(exc, sa_exc.DBAPIError):
+        where = _where(get_settings().database_url)
+        text = _first_line(exc)
+        missing_table = "no such table" in text or (
+            type(getattr(exc, "orig", None)).__name__ in {"UndefinedTable", "UndefinedColumn"}
+        )
+        if missing_table:
+            return (
+                f"{where} has no coopledger schema or an old one ({text}); "
+                "run `coopledger db upgrade`",
+                2,
+            )
+        if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+            return f"cannot use the database ({where}): {text}; check DATABASE_URL", 2
+        return None
+    if isinstance(exc, OSError):
+        name = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{name}", 2
+    if isinstance(exc, ValueError):
+        if str(exc).startswith("an in-memory SQLite"):
+            return f"DATABASE_URL: {exc}", 2
+        if _unparsable_url():
+            return (
+                f"DATABASE_URL is not a valid URL ({exc}); e.g. postgresql://user@host:5432/name",
+                2,
+            )
+    return None
+
+
+def _unparsable_url() -> bool:
+    from sqlalchemy.engine import make_url
+
+    try:
+        make_url(get_settings().database_url)
+    except Exception:  # an unparsable URL, whatever the reason
+        return True
+    return False
+
+
 def main() -> None:
+    """The `coopledger` script: an error an admin can fix is one line on stderr, not a
+    traceback; exit 2. Anything else is a bug: one line too, with the traceback under
+    COOPLEDGER_DEBUG=1."""
+    import os
+
     from app.core.logging import configure_logging
 
     configure_logging("WARNING")
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         cli()
-    except DomainError as exc:
-        typer.secho(f"error: {exc.detail}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.secho("interrupted", fg=typer.colors.RED, err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        known = explain(exc)
+        if known is None:
+            typer.secho(
+                f"error: unexpected {type(exc).__name__}: {_first_line(exc)} "
+                f"(run again with {DEBUG_ENV}=1 for the traceback)",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            sys.exit(1)
+        message, code = known
+        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+        sys.exit(code)
 
 
 if __name__ == "__main__":
