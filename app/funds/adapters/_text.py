@@ -16,11 +16,6 @@ _BIC = re.compile(r"^[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$")
 CHUNK_LINES = 1000  # lines rendered per chunk of bytes handed to the response
 
 
-# Anything that needs work before text goes into a bounded XML field: markup characters,
-# control characters, or whitespace other than single spaces between words.
-_NEEDS_WORK = re.compile(r'[&<>"\x00-\x1f\ufffe\uffff]|\s\s|^\s|\s$|[^\S ]')
-
-
 def amount(minor: int, currency: str) -> str:
     return format_minor(minor, currency)
 
@@ -48,9 +43,22 @@ def clean(value: object, max_len: int) -> str:
 
 
 def xml(value: object, max_len: int) -> str:
+    """Text for a bounded XML field: cleaned as `clean` does, then escaped."""
     text = "" if value is None else str(value)
-    if not _NEEDS_WORK.search(text):
-        return text[:max_len]  # the common case: plain text, nothing to escape
+    # The common case, plain text with nothing to escape or collapse, is told by a few scans
+    # in C (a 100,000-line pain.001 calls this 200,000 times): no control, format or
+    # separator character but the space (isprintable), no markup, no doubled or outer space.
+    if (
+        text.isprintable()
+        and "&" not in text
+        and "<" not in text
+        and ">" not in text
+        and '"' not in text
+        and "  " not in text
+        and text[:1] != " "
+        and text[-1:] != " "
+    ):
+        return text[:max_len]
     text = clean(text, max_len)
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
