@@ -214,3 +214,14 @@ def test_production_refuses_placeholder_secrets(secret) -> None:  # type: ignore
         Settings(**env)  # type: ignore[arg-type]
     ok = Settings(**{**env, "COOPLEDGER_SECRET_KEY": "x" * 48})  # type: ignore[arg-type]
     assert ok.env == "production"
+
+
+def test_the_web_sign_in_and_the_api_share_the_count(client, web, org, session_factory) -> None:  # type: ignore[no-untyped-def]
+    make_user(session_factory, org, "ana")
+    for _ in range(3):
+        assert sign_in(client, "AMUSSOL/ana", "not-the-password").status_code == 401
+    form = {"organisation": "AMUSSOL", "username": "ana", "password": "not-the-password"}
+    for _ in range(2):
+        assert web.post("/web/sign-in", form).status_code == 422
+    assert web.post("/web/sign-in", {**form, "password": PASSWORD}).status_code == 429
+    assert sign_in(client, "AMUSSOL/ana").status_code == 429
