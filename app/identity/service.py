@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.core import audit
 from app.core.audit import Actor
-from app.core.database import bind_organisation
+from app.core.database import bind_organisation, utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.money import MoneyError, check_currency
 from app.core.security import hash_api_key, hash_password, new_api_key, verify_password
@@ -178,3 +179,24 @@ def user_organisation(session: Session, user: User) -> Organisation:
     org = session.get(Organisation, user.organisation_id)
     assert org is not None
     return org
+
+
+def revoke_api_key(session: Session, actor: Actor, key_id: uuid.UUID) -> ApiKey:
+    """Revoke an API key of the organisation: it authenticates no more. Revoking a revoked key
+    is refused (409), so the trail records each revocation once."""
+    key = session.scalar(select(ApiKey).where(ApiKey.id == key_id))
+    if key is None:
+        raise NotFound(f"no API key {key_id}")
+    if key.revoked_at is not None:
+        raise Conflict(f"API key {key.name} was already revoked")
+    key.revoked_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "api_key.revoke",
+        "api_key",
+        key.id,
+        {"name": key.name, "prefix": key.prefix},
+    )
+    return key
