@@ -30,6 +30,7 @@ PAGE_MODULES = [
     "app.web.routes.enrolments",
     "app.web.routes.affiliations",
     "app.web.routes.funds",
+    "app.web.routes.admin",
 ]
 
 

@@ -151,6 +151,16 @@ MESSAGES = [
     N_("an accepted affiliation needs its number"),
     N_("a rejection needs a reason"),
     N_("member %(id)s was already %(status)s"),
+    # users and API keys
+    N_("1-64 letters, digits, '.', '_', '@' or '-'"),
+    N_("at least %(count)s characters"),
+    N_("one of %(roles)s"),
+    N_("a fund_office principal is bound to one fund"),
+    N_("only a fund_office principal is bound to a fund"),
+    N_("user %(name)s already exists in this organisation"),
+    N_("1-100 characters"),
+    N_("API key %(name)s was already revoked"),
+    N_("no API key %(id)s"),
     # not found
     N_("no member %(id)s"),
     N_("no transport unit %(id)s"),

@@ -102,4 +102,6 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/schemes", N_("Schemes and funds"), ("admin", "treasurer", "auditor")),
     ("/reports", N_("Reports"), ("admin", "treasurer", "auditor")),
     ("/accounts", N_("Books"), ("admin", "treasurer", "auditor")),
+    ("/audit", N_("Audit trail"), ("admin", "auditor")),
+    ("/admin/users", N_("Users and keys"), ("admin",)),
 ]

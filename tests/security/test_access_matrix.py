@@ -299,6 +299,12 @@ WEB_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/web/affiliations/{batch_id}/submit"): DESK,
     ("POST", "/web/affiliations/{batch_id}/acknowledgement"): frozenset({TREASURER, FUND_OFFICE}),
     ("GET", "/web/funds/{code}"): BATCH_READERS,
+    ("GET", "/web/admin/users"): frozenset({ADMIN}),
+    ("POST", "/web/admin/users"): frozenset({ADMIN}),
+    ("GET", "/web/admin/api-keys"): frozenset({ADMIN}),
+    ("POST", "/web/admin/api-keys"): frozenset({ADMIN}),
+    ("POST", "/web/admin/api-keys/{key_id}/revoke"): frozenset({ADMIN}),
+    ("GET", "/web/audit"): frozenset({ADMIN, AUDITOR}),
 }
 
 
@@ -311,7 +317,14 @@ def test_web_pages_by_role(client, app, session_factory) -> None:  # type: ignor
     routes = set(app_routes(app))
     stale = [r for r in WEB_POLICY if r not in routes]
     assert not stale, f"WEB_POLICY names pages the app no longer serves: {stale}"
-    areas = ("/web/handovers", "/web/affiliations", "/web/funds", "/web/enrolments")
+    areas = (
+        "/web/handovers",
+        "/web/affiliations",
+        "/web/funds",
+        "/web/enrolments",
+        "/web/admin",
+        "/web/audit",
+    )
     unlisted = [
         r
         for r in routes

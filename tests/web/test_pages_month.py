@@ -389,3 +389,71 @@ def test_the_new_pages_answer_in_every_language(web, org, book, session_factory)
             r = web.get(url)
             assert r.status_code == 200, (locale, url)
             assert f'<html lang="{locale}">' in r.text and word in r.text, (locale, url)
+
+
+def test_admin_creates_users_and_api_keys_shown_once_and_revokes_them(client, org, engine) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    web = WebClient(client)
+    web.sign_in(org, "admin")
+    page = web.get("/web/admin/users")
+    short = web.post(
+        "/web/admin/users",
+        {
+            "form_key": form_key(page),
+            "username": "luz",
+            "password": "short",
+            "role": "treasurer",
+            "locale": "es",
+        },
+    )
+    assert short.status_code == 422 and "at least 10 characters" in field_errors(short)["password"]
+    assert 'value="luz"' in short.text and 'value="short"' not in short.text
+    users = count(engine, "app_user")
+    made = web.post(
+        "/web/admin/users",
+        {
+            "form_key": form_key(short),
+            "username": "luz",
+            "password": "a-long-enough-secret",
+            "role": "treasurer",
+            "locale": "es",
+        },
+    )
+    assert made.status_code == 200 and "User luz was created." in made.text
+    assert count(engine, "app_user") == users + 1
+
+    keys = web.get("/web/admin/api-keys")
+    data = {"form_key": form_key(keys), "name": "phone of cobra", "role": "collector"}
+    first = web.post("/web/admin/api-keys", data)
+    secret = re.search(r'data-testid="secret">([^<]+)<', first.text).group(1)
+    assert first.headers["cache-control"] == "no-store"
+    again = web.post("/web/admin/api-keys", data)
+    assert secret not in again.text and "already sent" in again.text
+    assert count(engine, "api_key") == 1
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {secret}"})
+    assert me.status_code == 200
+    with engine.connect() as conn:
+        key_id = conn.execute(sa.text("SELECT id FROM api_key")).scalar_one()
+    key_id = uuid.UUID(str(key_id))
+    revoked = web.post(f"/web/admin/api-keys/{key_id}/revoke", {})
+    assert "API key phone of cobra was revoked." in revoked.text
+    twice = web.post(f"/web/admin/api-keys/{key_id}/revoke", {})
+    assert "was already revoked" in twice.text
+    client.cookies.clear()
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {secret}"})
+    assert me.status_code == 401
+
+    # the auditor reads the trail (in French too), and may not manage users
+    auditor = WebClient(client)
+    auditor.sign_in(org, "auditor")
+    assert auditor.get("/web/admin/users").status_code == 403
+    trail = auditor.get("/web/audit?action=api_key.revoke")
+    assert trail.status_code == 200 and "user:admin" in trail.text
+    assert trail.text.count("<code>api_key.revoke</code>") == 1
+    auditor.post("/web/language", {"locale": "fr", "next": "/web/audit"})
+    assert "Journal d\u2019audit" in auditor.get("/web/audit").text
+    client.cookies.clear()
+    treasurer = WebClient(client)
+    treasurer.sign_in(org, "treasurer")
+    assert treasurer.get("/web/audit").status_code == 403
