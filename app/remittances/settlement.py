@@ -15,11 +15,11 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import ARRAY, String, Uuid, and_, bindparam, exists, select, text, update
 from sqlalchemy.orm import Session
 
 from app.collections.models import ContributionShare
@@ -211,35 +211,10 @@ def acknowledge(
     session.add(ack)
     session.flush()
     now = utcnow()
-    if accept:
-        session.execute(
-            update(RemittanceLine),
-            [
-                {
-                    "organisation_id": org,
-                    "id": i,
-                    "status": "accepted",
-                    "decided_at": now,
-                    "acknowledgement_id": ack.id,
-                }
-                for i, _ in accept
-            ],
-        )
+    decided: list[tuple[uuid.UUID, str, str | None]] = [(i, "accepted", None) for i, _ in accept]
+    decided += [(i, "rejected", (r or "rejected by the fund")[:500]) for i, r, _ in reject]
+    _decide_lines(session, org, ack.id, now, decided)
     if reject:
-        session.execute(
-            update(RemittanceLine),
-            [
-                {
-                    "organisation_id": org,
-                    "id": i,
-                    "status": "rejected",
-                    "reason": (reason or "rejected by the fund")[:500],
-                    "decided_at": now,
-                    "acknowledgement_id": ack.id,
-                }
-                for i, reason, _ in reject
-            ],
-        )
         _release_rejected(session, org, batch.id, ack.id)
         ack.journal_id = ledger.post(
             session,
@@ -280,6 +255,59 @@ def acknowledge(
         },
     )
     return batch, ack
+
+
+def _decide_lines(
+    session: Session,
+    org: uuid.UUID,
+    ack_id: uuid.UUID,
+    now: datetime,
+    decided: list[tuple[uuid.UUID, str, str | None]],
+) -> None:
+    """Write each decided line's status and reason, set-based: on PostgreSQL one UPDATE ...
+    FROM unnest(arrays) whatever the number of lines (three array parameters, no per-line
+    round trip); on SQLite, where a statement costs no round trip, one executemany."""
+    if not decided:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        ids, statuses, reasons = (list(column) for column in zip(*decided, strict=True))
+        session.execute(
+            text(
+                "UPDATE remittance_line AS l SET status = d.status, reason = d.reason, "
+                "decided_at = :now, acknowledgement_id = :ack "
+                "FROM unnest(:ids, :statuses, :reasons) AS d(id, status, reason) "
+                "WHERE l.organisation_id = :org AND l.id = d.id"
+            ).bindparams(
+                bindparam("org", type_=Uuid()),
+                bindparam("ack", type_=Uuid()),
+                bindparam("ids", type_=ARRAY(Uuid())),
+                bindparam("statuses", type_=ARRAY(String())),
+                bindparam("reasons", type_=ARRAY(String())),
+            ),
+            {
+                "org": org,
+                "ack": ack_id,
+                "now": now,
+                "ids": ids,
+                "statuses": statuses,
+                "reasons": reasons,
+            },
+        )
+        return
+    session.execute(
+        update(RemittanceLine),
+        [
+            {
+                "organisation_id": org,
+                "id": line_id,
+                "status": status,
+                "reason": reason,
+                "decided_at": now,
+                "acknowledgement_id": ack_id,
+            }
+            for line_id, status, reason in decided
+        ],
+    )
 
 
 def _release_rejected(

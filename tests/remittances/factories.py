@@ -154,6 +154,86 @@ def owe(
     return share
 
 
+def owe_daily(
+    session: Session, member: Member, fund: Fund, first_day: date, days: int, amount: int
+) -> int:
+    """`days` contributions of `amount` owed to `fund` for `member`, one per daily period
+    from `first_day` (so `days` remittance lines), written set-based with one balanced entry;
+    returns the total."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    scheme, version = _scheme(session, fund.currency)
+    enrolment = Enrolment(member_id=member.id, scheme_id=scheme.id, starts_on=first_day)
+    session.add(enrolment)
+    session.flush()
+    total = amount * days
+    journal_id = ledger.post(
+        session,
+        CLI_ACTOR,
+        description=f"{days} daily contributions of {member.member_number} to {fund.code}",
+        effective_on=first_day + timedelta(days=days - 1),
+        lines=[
+            Line.debit(member.credit_account_id, total),
+            Line.credit(fund.owed_account_id, total),
+        ],
+        kind="test.contribution",
+    )
+    org = fund.organisation_id
+    rows = [(uuid7(), uuid7(), first_day + timedelta(days=i)) for i in range(days)]
+    common = {"organisation_id": org, "member_id": member.id, "amount": amount}
+    session.execute(
+        insert(Due),
+        [
+            {
+                **common,
+                "id": due_id,
+                "enrolment_id": enrolment.id,
+                "scheme_id": scheme.id,
+                "scheme_version_id": version.id,
+                "period_start": day,
+                "period_end": day,
+                "due_on": day,
+                "currency": fund.currency,
+                "paid": amount,
+            }
+            for due_id, _, day in rows
+        ],
+    )
+    common.pop("member_id")
+    session.execute(
+        insert(Allocation),
+        [
+            {
+                **common,
+                "id": alloc_id,
+                "due_id": due_id,
+                "source": "credit",
+                "journal_id": journal_id,
+            }
+            for due_id, alloc_id, _ in rows
+        ],
+    )
+    session.execute(
+        insert(ContributionShare),
+        [
+            {
+                **common,
+                "id": uuid7(),
+                "allocation_id": alloc_id,
+                "due_id": due_id,
+                "fund_id": fund.id,
+                "member_id": member.id,
+                "period_start": day,
+                "period_end": day,
+            }
+            for due_id, alloc_id, day in rows
+        ],
+    )
+    return total
+
+
 def undo(
     session: Session, share: ContributionShare, fund: Fund, member: Member
 ) -> ContributionShare:
@@ -220,6 +300,7 @@ __all__ = [
     "make_fund",
     "make_member",
     "owe",
+    "owe_daily",
     "undo",
     "uuid7",
 ]
