@@ -274,6 +274,38 @@ class AffiliationLine(OrgScoped, Base):
     commission_journal_id: Mapped[uuid.UUID | None] = mapped_column()
 
 
+class AffiliationCommissionPayment(OrgScoped, Base):
+    """The fund paying the commissions an affiliation batch earned: once per batch, what
+    actually arrived (a difference from what was booked is kept and flagged, never absorbed:
+    it stays in the commission receivable until a treasurer explains it)."""
+
+    __tablename__ = "affiliation_commission_payment"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "batch_id"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        org_fk(["batch_id"], "affiliation_batch"),
+        org_fk(["account_id"], "account"),
+        org_fk(["journal_id"], "journal_entry"),
+    )
+
+    batch_id: Mapped[uuid.UUID] = mapped_column()
+    amount: Mapped[int] = mapped_column(comment="what the fund paid, minor units")
+    expected: Mapped[int] = mapped_column(
+        comment="the batch's booked commission when it was paid, minor units"
+    )
+    paid_on: Mapped[date] = mapped_column()
+    reference: Mapped[str | None] = mapped_column(String(140))
+    account_id: Mapped[uuid.UUID] = mapped_column(comment="the bank account it arrived in")
+    journal_id: Mapped[uuid.UUID] = mapped_column(comment="bank <- commission receivable")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120))
+
+    @property
+    def difference(self) -> int:
+        """Paid minus booked; anything but 0 is flagged and stays in the receivable."""
+        return self.amount - self.expected
+
+
 # Registers the receipt-reversal guard with app.collections wherever models are loaded (the
 # API, the CLI, the tests), not only where the remittances router happens to be imported.
 from app.remittances import guards as _guards  # noqa: E402
@@ -283,6 +315,7 @@ __all__ = [
     "BATCH_STATUSES",
     "LINE_STATUSES",
     "AffiliationBatch",
+    "AffiliationCommissionPayment",
     "AffiliationLine",
     "RemittanceAcknowledgement",
     "RemittanceBatch",
