@@ -153,7 +153,6 @@ def load_open_dues(
     a year of open daily dues paying one day reads one due, not three hundred.
     """
     payer_list = list(payers)
-    queues: dict[Payer, DueQueue] = {p: DueQueue() for p in payer_list}
     cols = (
         Due.id,
         Due.member_id,
@@ -179,6 +178,12 @@ def load_open_dues(
                     select(*cols).where(criterion, Due.paid < Due.amount, Due.currency == currency)
                 )
             )
+    return _queues(session, payer_list, rows)
+
+
+def _queues(session: Session, payer_list: list[Payer], rows: list[Any]) -> dict[Payer, DueQueue]:
+    """Each payer's open dues (`rows`), oldest first, with their scheme rules."""
+    queues: dict[Payer, DueQueue] = {p: DueQueue() for p in payer_list}
     org = organisation(session)
 
     def read_rules(version_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
@@ -233,8 +238,38 @@ def reachable_dues(
         _REACHABLE_BY[column.key],
         {"ids": ids, "needs": needs, "org": organisation(session), "currency": currency},
     )
+    return _rows(cursor)
+
+
+def _rows(cursor: Any) -> list[Any]:
     names = [c.name for c in cursor.description]
     return [_Row(zip(names, row, strict=True)) for row in cursor]
+
+
+def lock_member_with_dues(
+    session: Session, member_id: uuid.UUID, currency: str, need: int
+) -> tuple[PayerInfo | None, DueQueue]:
+    """PostgreSQL, a receipt from a member: lock the member and read the open dues `need`
+    can reach, in one round trip (a pipeline: the database runs the read after the lock is
+    granted, so it sees every due paid by whoever held the lock before)."""
+    org = organisation(session)
+    with sql.pipeline(session):
+        locked = sql.run(session, _MEMBERS_LOCKED_PG, {"org": org, "ids": [member_id]})
+        dues = sql.run(
+            session,
+            _REACHABLE_BY["member_id"],
+            {"ids": [member_id], "needs": [need], "org": org, "currency": currency},
+        )
+        members = locked.fetchall()
+        rows = _rows(dues)
+    # (the rules, if not known yet, are read after the pipeline: SQLAlchemy cannot read in one)
+    payer: Payer = ("member", member_id)
+    if not members:
+        return None, DueQueue()
+    mid, number, account_id = members[0]
+    return PayerInfo("member", mid, number, account_id, [mid]), _queues(session, [payer], rows)[
+        payer
+    ]
 
 
 class _Row(dict[str, Any]):

@@ -15,13 +15,16 @@ from sqlalchemy.orm import Session
 from app.collections import credit as credit_book
 from app.collections import lookups
 from app.collections import receipts as engine
+from app.collections.allocation import DueQueue
 from app.collections.models import Allocation, Collector, Receipt
+from app.collections.payers import lock_member_with_dues
 from app.core import audit, metrics
 from app.core.audit import Actor
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.money import MoneyError, check_currency, parse_minor
 from app.core.schemas import EARLIEST_DATE
 from app.ledger import service as ledger
+from app.ledger import sql
 from app.schemes.models import Due
 
 ReversalGuard = Callable[[Session, list[uuid.UUID]], None]
@@ -110,8 +113,12 @@ def post_receipt(
     contribution shares and its number, in the caller's transaction. 422 names the field of
     anything that cannot be posted; nothing is written then."""
     payer = draft.payer
-    payers = engine.load_payers(session, [payer], lock=True)
-    info = payers.get(payer)
+    queue: DueQueue | None = None
+    if payer[0] == "member" and sql.is_postgres(session):
+        # lock and read in one round trip
+        info, queue = lock_member_with_dues(session, payer[1], draft.currency, draft.amount)
+    else:
+        info = engine.load_payers(session, [payer], lock=True).get(payer)
     if info is None:
         raise ValidationFailed.field(f"{payer[0]}_id", f"no such {payer[0]} in this organisation")
     if draft.collector_id is not None:
@@ -123,9 +130,12 @@ def post_receipt(
         debit_account_id = engine.debit_accounts(session, actor, [draft], draft.currency)[
             draft.channel
         ]
-    queues = engine.load_open_dues(session, [payer], draft.currency, {payer: draft.amount})
-    funds = engine.load_funds(session, engine.fund_codes(queues.values()))
-    planned = engine.plan_receipt(draft, info, queues[payer], funds, debit_account_id)
+    if queue is None:
+        queue = engine.load_open_dues(session, [payer], draft.currency, {payer: draft.amount})[
+            payer
+        ]
+    funds = engine.load_funds(session, engine.fund_codes([queue]))
+    planned = engine.plan_receipt(draft, info, queue, funds, debit_account_id)
     if isinstance(planned, engine.Rejection):
         raise invalid(planned.errors)
     # No audit event per receipt: the receipt row itself (immutable but for its reversal)

@@ -350,6 +350,7 @@ _CURRENCIES: dict[uuid.UUID, str] = {}
 never reused), so it is read once per process. An id from a rolled-back account is never
 referenced again (a posting to it would be refused by the foreign key anyway)."""
 _CURRENCIES_MAX = 200_000
+_CURRENCIES_PG = "SELECT id, currency FROM account WHERE id = ANY(%(ids)s::uuid[])"
 
 
 def _account_currencies(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -363,7 +364,13 @@ def _account_currencies(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID
             found[account_id] = known
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
-        rows = session.execute(select(Account.id, Account.currency).where(Account.id.in_(chunk)))
+        rows: Any
+        if sql.is_postgres(session):  # through the driver: this may run inside a pipeline
+            rows = sql.run(session, _CURRENCIES_PG, {"ids": chunk}).fetchall()
+        else:
+            rows = session.execute(
+                select(Account.id, Account.currency).where(Account.id.in_(chunk))
+            )
         for account_id, currency in rows:
             found[account_id] = currency
             if len(_CURRENCIES) < _CURRENCIES_MAX:
