@@ -10,18 +10,26 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 
 from app.core.deps import READERS, Caller, DbSession, Principal
-from app.core.errors import problem_response
-from app.core.money import format_minor
+from app.core.errors import ValidationFailed, problem_response
+from app.core.money import MoneyError, format_minor, parse_minor
+from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from app.core.schemas import Page
 from app.funds.adapters import csv_file, json_file
+from app.funds.models import Fund
 from app.identity.models import Role
 from app.ledger.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.remittances import affiliations as service
-from app.remittances.models import AffiliationBatch, AffiliationLine
+from app.remittances import commissions
+from app.remittances.models import AffiliationBatch, AffiliationCommissionPayment, AffiliationLine
 from app.remittances.schemas import (
     AffiliationAcknowledgementCreate,
     AffiliationCreate,
     AffiliationLineRead,
     AffiliationRead,
+    AffiliationStatus,
+    AffiliationSummaryRead,
+    CommissionPaymentCreate,
+    CommissionPaymentRead,
 )
 from app.remittances.service import FundUnreachable
 
@@ -30,6 +38,7 @@ router = APIRouter(tags=["affiliations"])
 Viewer = Annotated[Principal, Depends(Caller(*READERS, Role.fund_office))]
 Preparer = Annotated[Principal, Depends(Caller(Role.admin, Role.treasurer))]
 Answerer = Annotated[Principal, Depends(Caller(Role.treasurer, Role.fund_office))]
+Treasurer = Annotated[Principal, Depends(Caller(Role.treasurer))]
 FORMATS = {
     "csv": (csv_file.render, csv_file.MEDIA_TYPE),
     "json": (json_file.render, json_file.MEDIA_TYPE),
@@ -40,6 +49,43 @@ def _scope(who: Principal) -> str | None:
     return who.fund_code if who.role == Role.fund_office else None
 
 
+def payment_read(payment: AffiliationCommissionPayment, currency: str) -> CommissionPaymentRead:
+    return CommissionPaymentRead(
+        amount=format_minor(payment.amount, currency),
+        expected=format_minor(payment.expected, currency),
+        difference=format_minor(payment.difference, currency),
+        flagged=payment.difference != 0,
+        paid_on=payment.paid_on,
+        reference=payment.reference,
+        account_id=payment.account_id,
+        journal_id=payment.journal_id,
+        recorded_at=payment.created_at,
+    )
+
+
+def summary_read(
+    batch: AffiliationBatch,
+    fund_code: str,
+    currency: str,
+    payment: AffiliationCommissionPayment | None,
+) -> AffiliationSummaryRead:
+    return AffiliationSummaryRead(
+        id=batch.id,
+        reference=batch.reference,
+        fund_code=fund_code,
+        status=batch.status,
+        line_count=batch.line_count,
+        accepted_count=batch.accepted_count,
+        rejected_count=batch.rejected_count,
+        commission_total=format_minor(batch.commission_total, currency),
+        commission_payment=payment_read(payment, currency) if payment else None,
+        created_at=batch.created_at,
+        submitted_at=batch.submitted_at,
+        acknowledged_at=batch.acknowledged_at,
+        delivery=batch.delivery,
+    )
+
+
 def affiliation_read(session: DbSession, batch: AffiliationBatch) -> AffiliationRead:
     fund = service.fund_of(session, batch)
     lines = session.scalars(
@@ -47,19 +93,9 @@ def affiliation_read(session: DbSession, batch: AffiliationBatch) -> Affiliation
         .where(AffiliationLine.batch_id == batch.id)
         .order_by(AffiliationLine.line_number)
     )
+    payment = commissions.payments_of(session, [batch.id]).get(batch.id)
     return AffiliationRead(
-        id=batch.id,
-        reference=batch.reference,
-        fund_code=fund.code,
-        status=batch.status,
-        line_count=batch.line_count,
-        accepted_count=batch.accepted_count,
-        rejected_count=batch.rejected_count,
-        commission_total=format_minor(batch.commission_total, fund.currency),
-        created_at=batch.created_at,
-        submitted_at=batch.submitted_at,
-        acknowledged_at=batch.acknowledged_at,
-        delivery=batch.delivery,
+        **summary_read(batch, fund.code, fund.currency, payment).model_dump(),
         lines=[
             AffiliationLineRead(
                 line_number=ln.line_number,
@@ -97,6 +133,51 @@ def create_affiliations(
         idempotency_key,
         fingerprint("POST", "/affiliations", body.model_dump(mode="json")),
         operation,
+    )
+
+
+@router.get("/affiliations", response_model=Page[AffiliationSummaryRead])
+def list_affiliations(
+    session: DbSession,
+    who: Viewer,
+    fund_code: Annotated[str | None, Query(max_length=32)] = None,
+    status: AffiliationStatus | None = None,
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> Page[AffiliationSummaryRead]:
+    """Affiliation batches, newest first, without their lines (`GET /affiliations/{id}` has
+    them). A fund office sees its own fund's only."""
+    scope = _scope(who)
+    if scope is not None:
+        if fund_code is not None and fund_code != scope:
+            return Page(items=[], next_cursor=None)
+        fund_code = scope
+    after = decode_cursor(cursor, 1)
+    stmt = (
+        select(AffiliationBatch, Fund.code, Fund.currency)
+        .join(
+            Fund,
+            (Fund.organisation_id == AffiliationBatch.organisation_id)
+            & (Fund.id == AffiliationBatch.fund_id),
+        )
+        .order_by(AffiliationBatch.number.desc())
+        .limit(limit + 1)
+    )
+    if fund_code is not None:
+        stmt = stmt.where(Fund.code == fund_code)
+    if status is not None:
+        stmt = stmt.where(AffiliationBatch.status == status)
+    if after is not None:
+        if not isinstance(after[0], int):
+            raise ValidationFailed.field("cursor", "not a cursor this list returned")
+        stmt = stmt.where(AffiliationBatch.number < after[0])
+    rows = session.execute(stmt).all()[: limit + 1]
+    nxt = encode_cursor([rows[limit - 1][0].number]) if len(rows) > limit else None
+    rows = rows[:limit]
+    payments = commissions.payments_of(session, [b.id for b, _, _ in rows])
+    return Page(
+        items=[summary_read(b, code, cur, payments.get(b.id)) for b, code, cur in rows],
+        next_cursor=nxt,
     )
 
 
@@ -187,6 +268,59 @@ def acknowledge_affiliations(
         idempotency_key,
         fingerprint(
             "POST", f"/affiliations/{batch_id}/acknowledgement", body.model_dump(mode="json")
+        ),
+        operation,
+    )
+
+
+@router.post(
+    "/affiliations/{batch_id}/commission-payment",
+    response_model=AffiliationRead,
+    responses={
+        409: {
+            "description": "not yet answered for every member, no commission booked, "
+            "or already paid"
+        }
+    },
+)
+def record_commission_payment(
+    batch_id: uuid.UUID,
+    body: CommissionPaymentCreate,
+    session: DbSession,
+    who: Treasurer,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """The fund paid the batch's commissions: bank <- `FUND:{code}:COMMISSION_RECEIVABLE`,
+    for the amount that arrived. Once per batch. A payment that differs from the commission
+    booked is recorded and flagged (`commission_payment.flagged`), never absorbed: the
+    difference stays in the receivable."""
+
+    def operation() -> tuple[int, AffiliationRead]:
+        batch = service.get_affiliation_batch(session, batch_id)
+        currency = service.fund_of(session, batch).currency
+        try:
+            amount = parse_minor(body.amount, currency)
+        except MoneyError as exc:
+            raise ValidationFailed.field("amount", str(exc)) from None
+        if amount <= 0:
+            raise ValidationFailed.field("amount", "must be greater than zero")
+        batch, _ = commissions.record_commission_payment(
+            session,
+            who.actor,
+            batch_id,
+            amount=amount,
+            paid_on=body.paid_on,
+            reference=body.reference,
+            bank_account_id=body.bank_account_id,
+        )
+        return 200, affiliation_read(session, batch)
+
+    return run_idempotent(
+        session,
+        who.organisation_id,
+        idempotency_key,
+        fingerprint(
+            "POST", f"/affiliations/{batch_id}/commission-payment", body.model_dump(mode="json")
         ),
         operation,
     )

@@ -14,8 +14,15 @@ from sqlalchemy.orm import Session
 from app.collections.models import ContributionShare
 from app.core.verify import invariant
 from app.funds.models import Fund
-from app.ledger.models import Posting
-from app.remittances.models import RemittanceBatch, RemittanceLine, RemittanceShare
+from app.ledger.models import Account, JournalEntry, Posting
+from app.remittances.models import (
+    AffiliationBatch,
+    AffiliationCommissionPayment,
+    AffiliationLine,
+    RemittanceBatch,
+    RemittanceLine,
+    RemittanceShare,
+)
 
 LIMIT = 20
 IN_FLIGHT = ("sealed", "submitted", "acknowledged", "settled")
@@ -192,4 +199,91 @@ def fund_accounts_agree(session: Session, org: uuid.UUID | None) -> list[str]:
                 out.append(
                     f"fund {f.code}: custody account {held}, settled batches {custody[f.id]}"
                 )
+    return out[:LIMIT]
+
+
+@invariant("each fund's affiliation commissions agree with the ledger")
+def commissions_agree(session: Session, org: uuid.UUID | None) -> list[str]:
+    """Per fund: the commission entries put Σ commission_total of its affiliation batches on
+    the receivable (and the income), the commission payments took Σ amount paid off it, and
+    each batch's commission_total is the sum of its accepted lines' commissions. (Checked by
+    the entries' kinds, so a treasurer's entry explaining a payment difference is no breach.)"""
+    b, ln, pay = AffiliationBatch, AffiliationLine, AffiliationCommissionPayment
+    out: list[str] = []
+    per_line = (
+        select(ln.organisation_id.label("org"), ln.batch_id, func.sum(ln.commission).label("c"))
+        .where(ln.status == "accepted")
+        .group_by(ln.organisation_id, ln.batch_id)
+        .subquery()
+    )
+    stmt = (
+        select(b.number, b.commission_total, per_line.c.c)
+        .outerjoin(per_line, and_(per_line.c.org == b.organisation_id, per_line.c.batch_id == b.id))
+        .where(func.coalesce(per_line.c.c, 0) != b.commission_total)
+        .limit(LIMIT)
+    )
+    for number, total, lines in session.execute(_org(stmt, b.organisation_id, org)):
+        out.append(f"affiliation batch AF{number:06d}: commission {total}, its lines {lines or 0}")
+    funds = list(session.scalars(_org(select(Fund), Fund.organisation_id, org)))
+    booked = {
+        k: int(v)
+        for k, v in session.execute(
+            _org(
+                select(b.fund_id, func.sum(b.commission_total)).group_by(b.fund_id),
+                b.organisation_id,
+                org,
+            )
+        )
+    }
+    paid = {
+        k: int(v)
+        for k, v in session.execute(
+            _org(
+                select(b.fund_id, func.sum(pay.amount))
+                .join(b, and_(b.organisation_id == pay.organisation_id, b.id == pay.batch_id))
+                .group_by(b.fund_id),
+                pay.organisation_id,
+                org,
+            )
+        )
+    }
+    posted: dict[tuple[Any, str, str], int] = defaultdict(int)
+    stmt = (
+        select(Posting.organisation_id, Account.code, JournalEntry.kind, func.sum(Posting.amount))
+        .join(
+            Account,
+            and_(
+                Account.organisation_id == Posting.organisation_id,
+                Account.id == Posting.account_id,
+            ),
+        )
+        .join(
+            JournalEntry,
+            and_(
+                JournalEntry.organisation_id == Posting.organisation_id,
+                JournalEntry.id == Posting.entry_id,
+            ),
+        )
+        .where(JournalEntry.kind.in_(("affiliation.commission", "affiliation.commission_payment")))
+        .group_by(Posting.organisation_id, Account.code, JournalEntry.kind)
+    )
+    for org_id, code, kind, total in session.execute(_org(stmt, Posting.organisation_id, org)):
+        posted[(org_id, code, kind)] = int(total)
+    for f in funds:
+        receivable, income = (
+            f"FUND:{f.code}:COMMISSION_RECEIVABLE",
+            f"FUND:{f.code}:COMMISSION_INCOME",
+        )
+        key = f.organisation_id
+        want_booked, want_paid = booked.get(f.id, 0), paid.get(f.id, 0)
+        got_booked = posted[(key, receivable, "affiliation.commission")]
+        got_income = -posted[(key, income, "affiliation.commission")]
+        got_paid = -posted[(key, receivable, "affiliation.commission_payment")]
+        if (got_booked, got_income) != (want_booked, want_booked):
+            out.append(
+                f"fund {f.code}: commissions booked {want_booked}, receivable entries "
+                f"{got_booked}, income entries {got_income}"
+            )
+        if got_paid != want_paid:
+            out.append(f"fund {f.code}: commissions paid {want_paid}, payment entries {got_paid}")
     return out[:LIMIT]

@@ -145,19 +145,52 @@ class AffiliationLineRead(Schema):
     commission: str | None
 
 
-class AffiliationRead(Schema):
+AffiliationStatus = Literal["open", "submitted", "acknowledged"]
+
+
+class CommissionPaymentCreate(Schema):
+    amount: AmountText = Field(description="what the fund actually paid")
+    paid_on: BusinessDate
+    reference: str | None = Field(
+        default=None, min_length=1, max_length=140, description="the bank's or fund's"
+    )
+    bank_account_id: uuid.UUID | None = Field(
+        default=None,
+        description="asset account the money arrived in (default: BANK:MAIN)",
+    )
+
+
+class CommissionPaymentRead(Schema):
+    amount: str = Field(description="what the fund actually paid")
+    expected: str = Field(description="the commission booked for the batch")
+    difference: str = Field(description="paid minus booked; not 0 means flagged")
+    flagged: bool = Field(description="the payment differs from what was booked")
+    paid_on: date
+    reference: str | None
+    account_id: uuid.UUID = Field(description="the bank account credited")
+    journal_id: uuid.UUID
+    recorded_at: datetime
+
+
+class AffiliationSummaryRead(Schema):
     id: uuid.UUID
     reference: str
     fund_code: str
-    status: Literal["open", "submitted", "acknowledged"]
+    status: AffiliationStatus
     line_count: int
     accepted_count: int
     rejected_count: int
-    commission_total: str
+    commission_total: str = Field(description="commission booked, owed by the fund until paid")
+    commission_payment: CommissionPaymentRead | None = Field(
+        default=None, description="the fund's payment of the commissions, once recorded"
+    )
     created_at: datetime
     submitted_at: datetime | None
     acknowledged_at: datetime | None
     delivery: dict[str, Any] | None
+
+
+class AffiliationRead(AffiliationSummaryRead):
     lines: list[AffiliationLineRead]
 
 

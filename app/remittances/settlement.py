@@ -377,25 +377,8 @@ def settle(
         if fund.custody_account_id is None:
             raise Conflict(f"custody fund {fund.code} has no custody account")
         to_account = fund.custody_account_id
-    elif bank_account_id is not None:
-        account = session.scalar(select(Account).where(Account.id == bank_account_id))
-        if account is None:
-            raise ValidationFailed.field("bank_account_id", "no such account in this organisation")
-        if account.type != AccountType.asset.value or account.currency != batch.currency:
-            raise ValidationFailed.field(
-                "bank_account_id", f"must be an asset account in {batch.currency}"
-            )
-        to_account = account.id
     else:
-        code = "BANK:MAIN"
-        to_account = ledger.ensure_account(
-            session,
-            actor,
-            code=code,
-            name="Main bank account",
-            type=AccountType.asset,
-            currency=batch.currency,
-        ).id
+        to_account = bank_account(session, actor, bank_account_id, batch.currency)
     journal_id = ledger.post(
         session,
         actor,
@@ -429,6 +412,31 @@ def settle(
         },
     )
     return batch
+
+
+def bank_account(
+    session: Session, actor: Actor, account_id: uuid.UUID | None, currency: str
+) -> uuid.UUID:
+    """The bank account money moves through: `account_id` if given (an asset account in
+    `currency`, else 422 naming `bank_account_id`), otherwise the organisation's BANK:MAIN
+    (opened on first use)."""
+    if account_id is not None:
+        account = session.scalar(select(Account).where(Account.id == account_id))
+        if account is None:
+            raise ValidationFailed.field("bank_account_id", "no such account in this organisation")
+        if account.type != AccountType.asset.value or account.currency != currency:
+            raise ValidationFailed.field(
+                "bank_account_id", f"must be an asset account in {currency}"
+            )
+        return account.id
+    return ledger.ensure_account(
+        session,
+        actor,
+        code="BANK:MAIN",
+        name="Main bank account",
+        type=AccountType.asset,
+        currency=currency,
+    ).id
 
 
 def shares_of_line(org: uuid.UUID, line: RemittanceLine) -> Any:
