@@ -110,6 +110,9 @@ POLICY: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/v1/remittances/{batch_id}/acknowledgement"): frozenset({FUND_OFFICE, TREASURER}),
     ("POST", "/api/v1/remittances/{batch_id}/settlement"): frozenset({FUND_OFFICE, TREASURER}),
     ("POST", "/api/v1/affiliations"): DESK,
+    ("GET", "/api/v1/affiliations"): BATCH_READERS,
+    # the fund paying an affiliation batch's commissions: money into the bank
+    ("POST", "/api/v1/affiliations/{batch_id}/commission-payment"): frozenset({TREASURER}),
     ("GET", "/api/v1/affiliations/{batch_id}"): BATCH_READERS,
     ("GET", "/api/v1/affiliations/{batch_id}/file"): BATCH_READERS,
     ("POST", "/api/v1/affiliations/{batch_id}/submit"): DESK,
