@@ -24,6 +24,8 @@ def _httpx_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
         for k, v in kwargs.items()
         if k in {"method", "url", "headers", "params", "json", "files", "cookies"}
     }
+    if not out.get("cookies"):  # always sent, empty: per-request cookies are deprecated
+        out.pop("cookies", None)
     data = kwargs.get("data")
     if isinstance(data, bytes | str):
         out["content"] = data
