@@ -171,7 +171,7 @@ def create_receipt(
         posted = service.post_receipt(session, who.actor, draft)
         return 201, posted_read(draft, posted, who.actor)
 
-    return run_idempotent(
+    response = run_idempotent(
         session,
         who.organisation_id,
         idempotency_key,
@@ -179,6 +179,8 @@ def create_receipt(
         operation,
         savepoint=False,  # nothing is written before; a refused receipt rolls back whole
     )
+    session.commit()  # here, in this worker thread, before the answer leaves (saves a hop)
+    return response
 
 
 @router.get("/receipts", response_model=Page[ReceiptRead])

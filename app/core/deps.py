@@ -7,11 +7,12 @@ bound to the caller's organisation (see `core.database`), so every query is scop
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,20 +30,25 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request's unit of work: committed after the handler returns, rolled back if it raises.
 
     Used with `scope="function"` (DbSession below): the commit happens before the response
     leaves, so a client is never told 201 about a write whose commit then failed, and a
-    client that reads right after a write sees it.
+    client that reads right after a write sees it. A handler may commit itself (in its own
+    thread, as `POST /receipts` does); then nothing is left to do here. Creating the session
+    does no I/O, so it happens on the event loop; only a commit or rollback that has
+    something to do goes to a worker thread (each thread hop costs CPU on every request).
     """
     factory = request.app.state.session_factory
     with factory() as session:
         try:
             yield session
-            session.commit()
+            if session.in_transaction():
+                await run_in_threadpool(session.commit)
         except BaseException:
-            session.rollback()
+            if session.in_transaction():
+                await run_in_threadpool(session.rollback)
             raise
 
 
@@ -84,24 +90,33 @@ def authenticate(
         raise Unauthorized("send `Authorization: Bearer <token>` (an access token or API key)")
     token = credentials.credentials
     if token.startswith(API_KEY_PREFIX):
+        # columns, not entities: no ORM objects to build on every API call
         key_row = session.execute(
-            select(ApiKey, Organisation)
+            select(
+                Organisation.id,
+                Organisation.code,
+                Organisation.currency,
+                ApiKey.role,
+                ApiKey.id,
+                ApiKey.name,
+                ApiKey.fund_code,
+            )
             .join(Organisation, Organisation.id == ApiKey.organisation_id)
             .where(ApiKey.key_hash == hash_api_key(token), ApiKey.revoked_at.is_(None))
         ).first()
         if key_row is None:
             raise Unauthorized("unknown or revoked API key")
-        key, org = key_row
+        org_id, org_code, currency, role, key_id, key_name, fund_code = key_row
         principal = Principal(
-            org.id,
-            org.code,
-            org.currency,
-            Role(key.role),
+            org_id,
+            org_code,
+            currency,
+            Role(role),
             "key",
-            key.id,
-            key.name,
-            key.fund_code,
-            _actor(request, f"key:{key.name}"),
+            key_id,
+            key_name,
+            fund_code,
+            _actor(request, f"key:{key_name}"),
         )
     else:
         claims = read_access_token(request.app.state.settings.secret_key, token)
@@ -141,7 +156,8 @@ class Caller:
     def __init__(self, *roles: Role) -> None:
         self.roles = frozenset(roles)
 
-    def __call__(self, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def __call__(self, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        # async: a role check does no I/O, so it needs no worker thread
         if principal.role not in self.roles:
             allowed = ", ".join(sorted(r.value for r in self.roles))
             raise Forbidden(f"role {principal.role.value} may not do this (allowed: {allowed})")
