@@ -309,3 +309,51 @@ def test_list_filters_and_pages(client, org, session_factory) -> None:  # type: 
     ranged = client.get("/api/v1/receipts?from=2026-11-11&to=2026-11-12", headers=h).json()["items"]
     assert [r["receipt_number"] for r in ranged] == [3, 2]
     assert client.get("/api/v1/receipts?cursor=nonsense", headers=h).status_code == 422
+
+
+def _counter(text: str, sample: str) -> float:
+    """The value of one sample line of the Prometheus text (0 if absent)."""
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_metrics_count_receipts_posted_and_reversed(client, org, session_factory) -> None:  # type: ignore[no-untyped-def]
+    book = standard_book(session_factory, org)
+    m1 = book.members["M-001"]
+    posted = 'coopledger_receipts_posted_total{channel="cash"}'
+    bank = 'coopledger_receipts_posted_total{channel="bank"}'
+    reversed_ = "coopledger_receipts_reversed_total"
+    before = client.get("/metrics").text
+    h = org.headers("treasurer")
+    ids = []
+    for i, channel in enumerate(("cash", "cash", "bank")):
+        r = client.post(
+            "/api/v1/receipts",
+            json=receipt({"member_id": str(m1)}, "10.00", channel=channel),
+            headers={**h, "Idempotency-Key": f"metrics-{i}"},
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    # a retry answers from the idempotency record and counts nothing; a refused one neither
+    again = client.post(
+        "/api/v1/receipts",
+        json=receipt({"member_id": str(m1)}, "10.00", channel="cash"),
+        headers={**h, "Idempotency-Key": "metrics-0"},
+    )
+    assert again.status_code == 201
+    refused = client.post(
+        "/api/v1/receipts", json=receipt({"member_id": str(m1)}, "0.00"), headers=h
+    )
+    assert refused.status_code == 422
+    r = client.post(
+        f"/api/v1/receipts/{ids[0]}/reverse",
+        json={"reason": "wrong member"},
+        headers={**h, "Idempotency-Key": "metrics-rev"},
+    )
+    assert r.status_code == 201, r.text
+    after = client.get("/metrics").text
+    assert _counter(after, posted) - _counter(before, posted) == 2
+    assert _counter(after, bank) - _counter(before, bank) == 1
+    assert _counter(after, reversed_) - _counter(before, reversed_) == 1
