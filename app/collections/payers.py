@@ -135,7 +135,7 @@ def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dic
 
 _MEMBERS_PG = (
     "SELECT id, member_number, credit_account_id FROM member "
-    "WHERE organisation_id = %(org)s AND id = ANY(%(ids)s::uuid[]) ORDER BY id"
+    "WHERE organisation_id = %(org)s AND id = ANY(%(ids)b::uuid[]) ORDER BY id"
 )
 _MEMBERS_LOCKED_PG = _MEMBERS_PG + " FOR NO KEY UPDATE"
 
@@ -281,8 +281,8 @@ class _Row(dict[str, Any]):
 
 _REACHABLE_BY = {
     payer: _REACHABLE.format(payer=payer)
-    .replace(":ids", "%(ids)s::uuid[]")
-    .replace(":needs", "%(needs)s::bigint[]")
+    .replace(":ids", "%(ids)b::uuid[]")
+    .replace(":needs", "%(needs)b::bigint[]")
     .replace(":org", "%(org)s")
     .replace(":currency", "%(currency)s")
     for payer in ("member_id", "unit_id")

@@ -281,8 +281,8 @@ def insert_payments(
 
 
 def _unnest(prefix: str, columns: dict[str, str], *, ordinality: bool = False) -> str:
-    """`unnest(%(p_col)s::type[], ...) AS p(col, ...)`: one array parameter per column."""
-    arrays = ", ".join(f"%({prefix}_{c})s::{t}[]" for c, t in columns.items())
+    """`unnest(%(p_col)b::type[], ...) AS p(col, ...)`: one array parameter per column."""
+    arrays = ", ".join(f"%({prefix}_{c})b::{t}[]" for c, t in columns.items())
     names = [*columns, "ord"] if ordinality else list(columns)
     with_ordinality = " WITH ORDINALITY" if ordinality else ""
     return f"unnest({arrays}){with_ordinality} AS {prefix}({', '.join(names)})"
@@ -317,7 +317,7 @@ _PAYMENTS_PG = (
     f"s AS (INSERT INTO contribution_share (organisation_id, {', '.join(_SHARE_COLUMNS)}) "
     f"SELECT %(org)s, s.* FROM {_unnest('s', _SHARE_COLUMNS)}) "
     "UPDATE due SET paid = due.paid + d.delta "
-    "FROM unnest(%(d_id)s::uuid[], %(d_delta)s::bigint[]) AS d(id, delta) "
+    "FROM unnest(%(d_id)b::uuid[], %(d_delta)b::bigint[]) AS d(id, delta) "
     "WHERE due.organisation_id = %(org)s AND due.id = d.id"
 )
 

@@ -261,16 +261,16 @@ _INSERT_POSTINGS = (
     "INSERT INTO posting (organisation_id, id, entry_id, account_id, currency, amount, "
     "effective_on, recorded_at) "
     "SELECT %(org)s, p.id, p.entry_id, p.account_id, p.currency, p.amount, p.effective_on, "
-    "%(now)s FROM unnest(%(ids)s::uuid[], %(entries)s::uuid[], %(accounts)s::uuid[], "
-    "%(currencies)s::text[], %(amounts)s::bigint[], %(days)s::date[]) "
+    "%(now)s FROM unnest(%(ids)b::uuid[], %(entries)b::uuid[], %(accounts)b::uuid[], "
+    "%(currencies)b::text[], %(amounts)b::bigint[], %(days)b::date[]) "
     "AS p(id, entry_id, account_id, currency, amount, effective_on)"
 )
 _INSERT_ENTRIES = (
     "INSERT INTO journal_entry (organisation_id, id, description, effective_on, recorded_at, "
     "kind, reverses_id, reason, created_by) "
     "SELECT %(org)s, e.id, e.description, e.effective_on, %(now)s, e.kind, e.reverses_id, "
-    "e.reason, %(by)s FROM unnest(%(ids)s::uuid[], %(descriptions)s::text[], %(days)s::date[], "
-    "%(kinds)s::text[], %(reverses)s::uuid[], %(reasons)s::text[]) "
+    "e.reason, %(by)s FROM unnest(%(ids)b::uuid[], %(descriptions)b::text[], %(days)b::date[], "
+    "%(kinds)b::text[], %(reverses)b::uuid[], %(reasons)b::text[]) "
     "AS e(id, description, effective_on, kind, reverses_id, reason)"
 )
 
@@ -350,7 +350,7 @@ _CURRENCIES: dict[uuid.UUID, str] = {}
 never reused), so it is read once per process. An id from a rolled-back account is never
 referenced again (a posting to it would be refused by the foreign key anyway)."""
 _CURRENCIES_MAX = 200_000
-_CURRENCIES_PG = "SELECT id, currency FROM account WHERE id = ANY(%(ids)s::uuid[])"
+_CURRENCIES_PG = "SELECT id, currency FROM account WHERE id = ANY(%(ids)b::uuid[])"
 
 
 def _account_currencies(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -513,7 +513,7 @@ def flush_balances(session: Session) -> None:
 _UPSERT_BALANCES = (
     "INSERT INTO account_balance (organisation_id, account_id, shard, balance) "
     "SELECT v.org, v.account_id, %(shard)s, v.delta "
-    "FROM unnest(%(orgs)s::uuid[], %(accounts)s::uuid[], %(deltas)s::bigint[]) "
+    "FROM unnest(%(orgs)b::uuid[], %(accounts)b::uuid[], %(deltas)b::bigint[]) "
     "AS v(org, account_id, delta) "
     "ON CONFLICT (organisation_id, account_id, shard) "
     "DO UPDATE SET balance = account_balance.balance + excluded.balance"
