@@ -48,7 +48,10 @@ IdempotencyKey = Annotated[
 
 def fingerprint(method: str, path: str, payload: Any) -> str:
     """SHA-256 of the request's method, path and canonical JSON payload."""
-    body = json.dumps(jsonable_encoder(payload), sort_keys=True, separators=(",", ":"))
+    try:  # a payload already in JSON form (model_dump(mode="json")) needs no encoder pass
+        body = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    except TypeError:
+        body = json.dumps(jsonable_encoder(payload), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"{method} {path}\n{body}".encode()).hexdigest()
 
 
