@@ -67,9 +67,11 @@ def quote(
                 "declared_income", f"at most {format_minor(MAX_DUE_MINOR, scheme.currency)}"
             )
     if t.income_based and base is None:
-        what = "monthly income" if scheme.kind == "monthly" else "expected harvest value"
         raise ValidationFailed.field(
-            "declared_income", f"{scheme.code} takes a share of the {what}: give it"
+            "declared_income",
+            f"{scheme.code} takes a share of the monthly income: give it"
+            if scheme.kind == "monthly"
+            else f"{scheme.code} takes a share of the expected harvest value: give it",
         )
     per_period = t.amount(base)
     if scheme.kind == "daily_per_unit":

@@ -46,6 +46,10 @@ MESSAGES = [
     N_("no such collector in this organisation"),
     N_("no such account in this organisation"),
     N_("receipts are taken in %(currency)s"),
+    N_("no organisation %(code)s"),
+    N_("organisation %(code)s already exists"),
+    N_("2-32 capital letters, digits, '-' or '_'"),
+    N_("no format %(format)s"),
     # money
     N_("enter an amount"),
     N_("use one decimal sign, e.g. %(example)s"),
@@ -68,6 +72,14 @@ MESSAGES = [
     N_("this member is listed twice"),
     N_("differs from the crew member whose role is owner"),
     N_("the owner is listed in the crew with another role"),
+    # funds
+    N_("a fund's currency must be the organisation's (%(currency)s)"),
+    N_("a fund with code %(code)s already exists"),
+    N_("fund adapter %(adapter)s is installed but does not load: %(error)s"),
+    N_(
+        "the custody account still holds money for this fund; custody cannot be turned off "
+        "until it is paid out"
+    ),
     # enrolments and harvests
     N_("%(scheme)s is daily per unit: it enrols transport units"),
     N_("%(scheme)s is %(kind)s: it enrols members"),
@@ -92,6 +104,10 @@ MESSAGES = [
     N_("member %(number)s is not enrolled in %(scheme)s on %(day)s"),
     N_("%(scheme)s takes a share of the declared harvest value: give it"),
     N_("too small: the due would be zero"),
+    N_("%(scheme)s has no version"),
+    N_("%(scheme)s takes a share of the monthly income: give it"),
+    N_("%(scheme)s takes a share of the expected harvest value: give it"),
+    N_("no scheme %(code)s"),
     N_("a harvest of member %(number)s in %(scheme)s on %(day)s is recorded already"),
     # receipts and hand-overs
     N_("receipt %(number)s was already reversed"),
@@ -108,6 +124,14 @@ MESSAGES = [
     N_("holds %(held)s, not %(currency)s"),
     N_("the collector's cash account holds %(held)s minor units, less than this"),
     N_("a collector hands over its own cash only"),
+    N_(
+        "this receipt's contributions are in draft remittance batch %(reference)s: cancel "
+        "that batch first (its lines become owed again), then reverse"
+    ),
+    N_(
+        "this receipt's contributions are in remittance batch %(reference)s, which is "
+        "%(status)s: money sealed for a fund cannot be taken back by reversing the receipt"
+    ),
     # uploads
     N_("is not UTF-8 text"),
     N_("the file is not UTF-8 text"),
@@ -125,6 +149,13 @@ MESSAGES = [
     N_("empty row"),
     N_("exists already; not changed"),
     N_("%(number)s appears already on line %(line)s"),
+    N_("the header names column %(column)s twice"),
+    N_("unknown column(s) %(columns)s; allowed: %(allowed)s"),
+    N_("column %(column)s names no fund of this organisation"),
+    N_(
+        "another request created some of these members meanwhile; nothing was imported: "
+        "send the file again (existing members come back as duplicates)"
+    ),
     # remittances and affiliations
     N_("no fund with code %(code)s in this organisation"),
     N_("batch %(reference)s is %(status)s: only a batch that is %(allowed)s can be %(action)s"),
@@ -151,6 +182,13 @@ MESSAGES = [
     N_("an accepted affiliation needs its number"),
     N_("a rejection needs a reason"),
     N_("member %(id)s was already %(status)s"),
+    N_("fund %(fund)s's commission_per_affiliation is not valid: %(error)s"),
+    N_(
+        "affiliation batch %(reference)s is %(status)s: its commissions are paid once the "
+        "fund has answered for every member"
+    ),
+    N_("no commission was booked for affiliation batch %(reference)s"),
+    N_("the commissions of affiliation batch %(reference)s were already paid on %(day)s"),
     # users and API keys
     N_("1-64 letters, digits, '.', '_', '@' or '-'"),
     N_("at least %(count)s characters"),
