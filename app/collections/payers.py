@@ -249,20 +249,17 @@ def _rows(cursor: Any) -> list[Any]:
 def lock_member_with_dues(
     session: Session, member_id: uuid.UUID, currency: str, need: int
 ) -> tuple[PayerInfo | None, DueQueue]:
-    """PostgreSQL, a receipt from a member: lock the member and read the open dues `need`
-    can reach, in one round trip (a pipeline: the database runs the read after the lock is
-    granted, so it sees every due paid by whoever held the lock before)."""
+    """PostgreSQL, a receipt from a member: lock the member, then read the open dues `need`
+    can reach (after the lock is granted, so it sees every due paid by whoever held it)."""
     org = organisation(session)
-    with sql.pipeline(session):
-        locked = sql.run(session, _MEMBERS_LOCKED_PG, {"org": org, "ids": [member_id]})
-        dues = sql.run(
+    members = sql.run(session, _MEMBERS_LOCKED_PG, {"org": org, "ids": [member_id]}).fetchall()
+    rows = _rows(
+        sql.run(
             session,
             _REACHABLE_BY["member_id"],
             {"ids": [member_id], "needs": [need], "org": org, "currency": currency},
         )
-        members = locked.fetchall()
-        rows = _rows(dues)
-    # (the rules, if not known yet, are read after the pipeline: SQLAlchemy cannot read in one)
+    )
     payer: Payer = ("member", member_id)
     if not members:
         return None, DueQueue()

@@ -375,24 +375,21 @@ def write_receipts(
         )
         for pay in r.payments:
             due_paid[pay.due.id] += pay.amount
-    # Pending ORM rows first; then, on PostgreSQL, every write below goes to the database in
-    # one round trip (a pipeline), in this order: entries, allocations, stored balances, and
-    # last the counter with the receipts. From the counter update on, this transaction holds
-    # the organisation's receipt numbers, until its commit.
+    ledger.post_many(session, actor, entries)
+    insert_payments(session, alloc_rows, share_rows, due_paid)
+    # Everything else first (pending ORM rows, then stored balances): from the counter update
+    # on, this transaction holds the organisation's receipt numbers, until its commit.
     session.flush()
-    with sql.pipeline(session):
-        ledger.post_many(session, actor, entries)
-        insert_payments(session, alloc_rows, share_rows, due_paid)
-        ledger.flush_balances(session)
-        if sql.is_postgres(session):
-            first = _number_and_insert_pg(session, actor, org, planned, now)
-        else:
-            first = take_numbers(session, len(planned))
-            bulk.insert_rows(
-                session,
-                RECEIPT,
-                [_receipt_row(org, r, first + i, now, actor) for i, r in enumerate(planned)],
-            )
+    ledger.flush_balances(session)
+    if sql.is_postgres(session):
+        first = _number_and_insert_pg(session, actor, org, planned, now)
+    else:
+        first = take_numbers(session, len(planned))
+        bulk.insert_rows(
+            session,
+            RECEIPT,
+            [_receipt_row(org, r, first + i, now, actor) for i, r in enumerate(planned)],
+        )
     by_channel: dict[str, int] = defaultdict(int)
     for r in planned:
         by_channel[r.draft.channel] += 1

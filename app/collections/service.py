@@ -115,7 +115,7 @@ def post_receipt(
     payer = draft.payer
     queue: DueQueue | None = None
     if payer[0] == "member" and sql.is_postgres(session):
-        # lock and read in one round trip
+        # straight to the driver: lock the member, read its reachable dues
         info, queue = lock_member_with_dues(session, payer[1], draft.currency, draft.amount)
     else:
         info = engine.load_payers(session, [payer], lock=True).get(payer)

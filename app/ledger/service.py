@@ -365,7 +365,7 @@ def _account_currencies(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
         rows: Any
-        if sql.is_postgres(session):  # through the driver: this may run inside a pipeline
+        if sql.is_postgres(session):
             rows = sql.run(session, _CURRENCIES_PG, {"ids": chunk}).fetchall()
         else:
             rows = session.execute(

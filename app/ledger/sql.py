@@ -9,8 +9,7 @@ an `IntegrityError` whichever path raised it).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -29,23 +28,3 @@ def run(session: Session, sql: str, params: Mapping[str, Any] | None = None) -> 
         return driver.execute(sql, params)
     except connection.dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(sql, params, exc, connection.dialect.loaded_dbapi.Error) from exc
-
-
-@contextmanager
-def pipeline(session: Session) -> Iterator[None]:
-    """On PostgreSQL, statements run in this block are sent without waiting for each other's
-    answers (psycopg's pipeline mode): the database still runs them one after the other, in
-    order, so a read sees what the writes before it did, but the client waits once, when it
-    first reads a result or at the end of the block, not once per statement. Elsewhere it
-    does nothing."""
-    if not is_postgres(session):
-        yield
-        return
-    connection = session.connection()
-    driver: Any = connection.connection.driver_connection
-    error = connection.dialect.loaded_dbapi.Error
-    try:
-        with driver.pipeline():
-            yield
-    except error as exc:
-        raise DBAPIError.instance("(pipeline)", None, exc, error) from exc
