@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 
 from app.core.errors import DomainError
+from app.core.money import exponent, format_minor
 from app.ledger.idempotency import fingerprint, run_idempotent
 from app.web import service_messages
 from app.web.deps import WebUser
@@ -44,6 +45,13 @@ _PYDANTIC = {
 def new_form_key() -> str:
     """A one-time key for a form that writes: it becomes the write's Idempotency-Key."""
     return secrets.token_urlsafe(18)
+
+
+def amount_example(currency: str) -> str:
+    """An amount to show in a hint, with the currency's own decimals: 150.00 DOP, 150.000
+    KWD, 5000 XOF or XAF (a currency without decimals gets a typical whole amount)."""
+    exp = exponent(currency)
+    return format_minor(150 * 10**exp, currency) if exp else "5000"
 
 
 def text(form: FormData | Mapping[str, Any], name: str, limit: int = 500) -> str:

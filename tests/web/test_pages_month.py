@@ -136,6 +136,21 @@ def test_a_bad_handover_names_the_field_keeps_the_input_and_writes_nothing(
     assert count(engine, "journal_entry", "WHERE kind = 'handover'") == 0
 
 
+def test_an_amount_hint_has_the_currencys_own_decimals(make_web_org, client, engine) -> None:  # type: ignore[no-untyped-def]
+    # XAF (Central African CFA franc) has no minor unit, like XOF: the hint must not say 150.00
+    org = make_web_org("COOPCAM", currency="XAF", roles=("treasurer",))
+    web = WebClient(client)
+    web.sign_in(org)
+    cash = web.post("/web/handovers", {"form_key": "k" * 20, "counted_amount": "12.5"})
+    assert cash.status_code == 422
+    # (no collector holds cash, so the form is not shown again: the summary says it)
+    assert "Enter an amount such as 5000 (" in cash.text and "150.00" not in cash.text
+    receipt = web.post("/web/receipts/new", {"amount": "12.5", "payer": "M-1"})
+    assert receipt.status_code == 422
+    assert "Enter an amount such as 5000 (" in field_errors(receipt)["amount"]
+    assert count(engine, "handover") == 0 and count(engine, "receipt") == 0
+
+
 def test_only_the_treasurer_records_handovers_and_the_auditor_reads(
     client, org, book, session_factory, engine
 ) -> None:  # type: ignore[no-untyped-def]

@@ -143,7 +143,7 @@ def record_handover(request: Request, db: DbSession, who: Treasurer, form: Form)
             errors[name] = translate(
                 request,
                 N_("Enter an amount such as %(example)s (%(detail)s)."),
-                example="150.00" if who.currency not in ("XOF", "RWF") else "5000",
+                example=forms.amount_example(who.currency),
                 detail=forms.say(request, str(exc)),
             )
             return None

@@ -122,7 +122,7 @@ def post_receipt(request: Request, db: DbSession, who: Taker, form: Form) -> Res
         errors["amount"] = translate(
             request,
             N_("Enter an amount such as %(example)s (%(detail)s)."),
-            example="150.00" if who.currency not in ("XOF", "RWF") else "5000",
+            example=forms.amount_example(who.currency),
             detail=forms.say(request, str(exc)),
         )
     received_at = forms.parse_local_datetime(values["received_at"])
