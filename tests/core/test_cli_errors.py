@@ -143,9 +143,28 @@ def test_refusals_that_exit_1_print_no_traceback(db_url: str, tmp_path: Path) ->
         assert len(done.stderr.strip().splitlines()) == 1, out
 
 
-def test_a_bug_is_one_line_unless_debugging() -> None:
+def test_a_bug_is_one_line_unless_debugging(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert explain(RuntimeError("boom")) is None  # main() prints it as "unexpected", exit 1
     assert explain(FileNotFoundError(2, "No such file or directory", "x.csv")) == (
         "No such file or directory: x.csv",
         2,
     )
+    from app import cli
+
+    def bug() -> None:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(cli, "cli", bug)
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "error: unexpected RuntimeError: boom (run again with COOPLEDGER_DEBUG=1 for the traceback)"
+    ]
+    monkeypatch.setenv(cli.DEBUG_ENV, "1")  # the traceback, for whoever debugs
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main()
