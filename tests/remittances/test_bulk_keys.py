@@ -83,3 +83,21 @@ def test_references_of_links_and_lines_are_refused_like_foreign_keys(engine, boo
         assert conn.execute(sa.text("SELECT count(*) FROM remittance_share")).scalar_one() == 1
         assert conn.execute(sa.text("SELECT count(*) FROM remittance_line")).scalar_one() == 1
         assert conn.execute(sa.text("SELECT count(*) FROM contribution_share")).scalar_one() == 1
+    # Ana's dues keep her whatever the triggers do; a member whom only a remittance line
+    # names is kept by the line (and one named by nothing may go: the control)
+    with books() as s:
+        nobody = make_member(s, "M-003").id
+    _run(
+        engine,
+        "INSERT INTO remittance_line (organisation_id, id, batch_id, line_number, "
+        "end_to_end_id, member_id, period_start, period_end, amount, status) VALUES "
+        "(:org, :id, :batch, 2, 'X-2', :luis, '2026-11-01', '2026-11-30', 5, 'pending')",
+        **line,
+        id=uuid7(),
+        luis=luis_id,
+    )
+    with pytest.raises(sa.exc.IntegrityError):
+        _run(engine, "DELETE FROM member WHERE id = :luis", luis=luis_id)
+    _run(engine, "DELETE FROM member WHERE id = :nobody", nobody=nobody)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM member")).scalar_one() == 2
