@@ -76,6 +76,7 @@ MESSAGES = [
     N_("a fund's currency must be the organisation's (%(currency)s)"),
     N_("a fund with code %(code)s already exists"),
     N_("fund adapter %(adapter)s is installed but does not load: %(error)s"),
+    N_("no fund adapter named %(adapter)s (known: %(names)s)"),
     N_(
         "the custody account still holds money for this fund; custody cannot be turned off "
         "until it is paid out"
@@ -88,8 +89,14 @@ MESSAGES = [
     N_("%(scheme)s takes a share of the member's income: give it"),
     N_("%(scheme)s does not take a share of income"),
     N_("%(scheme)s takes a share of income: it cannot be removed"),
-    N_("already enrolled in %(scheme)s from %(start)s to %(end)s"),
-    N_("already enrolled in %(scheme)s from %(start)s"),
+    # (the "to" one first: the other's %(start)s would take "... to ..." in)
+    N_(
+        "already enrolled in %(scheme)s from %(start)s to %(end)s (enrolment %(id)s); periods "
+        "would be owed twice"
+    ),
+    N_(
+        "already enrolled in %(scheme)s from %(start)s (enrolment %(id)s); periods would be owed twice"
+    ),
     N_(
         "dues of this enrolment exist for periods through %(day)s; an end before that would "
         "rewrite them (dues are never rewritten)"
