@@ -3,28 +3,59 @@
 A receipt's statements are plain SQL over arrays (`INSERT ... SELECT FROM unnest(...)`): one
 statement whatever the number of rows, no SQL to compile per call, and psycopg prepares each
 text on the server after a few uses, so PostgreSQL parses and plans it once per connection.
+Array parameters are sent in binary (`%(name)b`): psycopg's text form quotes every element.
 SQLite keeps the SQLAlchemy paths. Errors come out as SQLAlchemy's (an `IntegrityError` is
 an `IntegrityError` whichever path raised it).
+
+Each connection keeps one cursor per statement text: psycopg keeps a cursor's adapters
+(which dumper each array parameter needs) only while the same query is executed on it again.
+A caller reads a result before it runs the same statement again on the same session, which
+every caller here does at once.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+_CURSORS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+_DRIVER = "ledger.sql.driver"
+
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def _driver(session: Session) -> tuple[Any, Any]:
+    """The session's driver connection and its DB-API module, remembered per transaction."""
+    transaction = session.get_transaction()
+    known = session.info.get(_DRIVER)
+    if known is not None and transaction is not None and known[0] is transaction:
+        return known[1], known[2]
+    connection = session.connection()
+    found = (
+        session.get_transaction(),
+        connection.connection.driver_connection,
+        connection.dialect.loaded_dbapi,
+    )
+    session.info[_DRIVER] = found
+    return found[1], found[2]
+
+
 def run(session: Session, sql: str, params: Mapping[str, Any] | None = None) -> Any:
     """Execute `sql` (psycopg `%(name)s` parameters) in the session's transaction; the cursor."""
-    connection = session.connection()
-    driver: Any = connection.connection.driver_connection
+    driver, dbapi = _driver(session)
+    cursors = _CURSORS.get(driver)
+    if cursors is None:
+        cursors = _CURSORS[driver] = {}
+    cursor = cursors.get(sql)
+    if cursor is None or cursor.closed:
+        cursor = cursors[sql] = driver.cursor()
     try:
-        return driver.execute(sql, params)
-    except connection.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(sql, params, exc, connection.dialect.loaded_dbapi.Error) from exc
+        return cursor.execute(sql, params)
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
