@@ -31,14 +31,20 @@ def is_postgres(session: Session) -> bool:
 
 
 def _driver(session: Session) -> tuple[Any, Any]:
-    """The session's driver connection and its DB-API module, remembered per transaction."""
-    transaction = session.get_transaction()
+    """The session's driver connection and its DB-API module, remembered per transaction.
+
+    Keyed on the innermost transaction: the ORM emits a savepoint's SAVEPOINT only when the
+    nested transaction first asks for its connection, so a statement sent here inside
+    `begin_nested()` must go through `session.connection()` once, or a rollback to that
+    savepoint would not undo it.
+    """
+    transaction = session.get_nested_transaction() or session.get_transaction()
     known = session.info.get(_DRIVER)
     if known is not None and transaction is not None and known[0] is transaction:
         return known[1], known[2]
     connection = session.connection()
     found = (
-        session.get_transaction(),
+        transaction,
         connection.connection.driver_connection,
         connection.dialect.loaded_dbapi,
     )
