@@ -45,6 +45,8 @@ MESSAGES = [
     N_("no such transport unit in this organisation"),
     N_("no such collector in this organisation"),
     N_("no such account in this organisation"),
+    # a payer kind other than the two above (after them: %(payer)s would take "member" in)
+    N_("no such %(payer)s in this organisation"),
     N_("receipts are taken in %(currency)s"),
     N_("no organisation %(code)s"),
     N_("organisation %(code)s already exists"),
@@ -131,6 +133,7 @@ MESSAGES = [
     N_("holds %(held)s, not %(currency)s"),
     N_("the collector's cash account holds %(held)s minor units, less than this"),
     N_("a collector hands over its own cash only"),
+    N_("the caller is not a collector"),
     N_(
         "this receipt's contributions are in draft remittance batch %(reference)s: cancel "
         "that batch first (its lines become owed again), then reverse"
@@ -158,6 +161,8 @@ MESSAGES = [
     N_("%(number)s appears already on line %(line)s"),
     N_("the header names column %(column)s twice"),
     N_("unknown column(s) %(columns)s; allowed: %(allowed)s"),
+    N_("unknown column %(column)s; the columns are %(columns)s"),
+    N_("is not valid CSV: %(error)s"),
     N_("column %(column)s names no fund of this organisation"),
     N_(
         "another request created some of these members meanwhile; nothing was imported: "
@@ -196,6 +201,23 @@ MESSAGES = [
     ),
     N_("no commission was booked for affiliation batch %(reference)s"),
     N_("the commissions of affiliation batch %(reference)s were already paid on %(day)s"),
+    # accounts and journal entries
+    N_("an account with code %(code)s already exists"),
+    N_("account code %(code)s is given twice"),
+    N_("an entry needs at least two postings"),
+    N_("a posting's amount must not be zero"),
+    # (one currency first: the last one's %(amounts)s would take its words in)
+    N_("postings do not balance (%(currency)s debits exceed credits by %(amount)s minor units)"),
+    N_("postings do not balance (%(currency)s credits exceed debits by %(amount)s minor units)"),
+    N_("postings do not balance (%(amounts)s minor units)"),
+    N_("this entry is itself a reversal and cannot be reversed"),
+    N_("entry %(id)s was already reversed by entry %(by)s"),
+    N_("entry %(id)s was already reversed"),
+    # forms sent twice (the form's key is the write's Idempotency-Key)
+    N_("this Idempotency-Key was already used with a different request; use a new key"),
+    N_("a request with this Idempotency-Key is still in progress; retry shortly"),
+    N_("a request with this Idempotency-Key is in progress; retry"),
+    N_("1-255 printable characters"),
     # users and API keys
     N_("1-64 letters, digits, '.', '_', '@' or '-'"),
     N_("at least %(count)s characters"),
@@ -217,6 +239,7 @@ MESSAGES = [
     N_("no affiliation batch %(id)s"),
     N_("no fund %(code)s"),
     N_("no account %(id)s"),
+    N_("no journal entry %(id)s"),
 ]
 
 _PARAM = re.compile(r"%\\\((\w+)\\\)s")
