@@ -67,7 +67,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
-    if _pg_admin_url() is None and not hasattr(config, "workerinput"):
+    perf = config.rootpath / "tests" / "perf"  # benchmarks make their own PostgreSQL database
+    benchmarks_only = bool(config.args) and all(
+        Path(arg.split("::")[0]).resolve().is_relative_to(perf) for arg in config.args
+    )
+    if _pg_admin_url() is None and not hasattr(config, "workerinput") and not benchmarks_only:
         bar = "!" * 78
         terminalreporter.write_line(bar, red=True, bold=True)
         terminalreporter.write_line(
