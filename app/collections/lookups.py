@@ -14,9 +14,13 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
-_PENDING = "collections.lookups"
+from app.core.pending import TransactionNotes
+
+_PENDING: TransactionNotes[tuple[CommittedCache, Hashable, Any]] = TransactionNotes(
+    "collections.lookups"
+)
 _MAX = 50_000  # entries kept per kind; beyond it the oldest half is forgotten
 
 
@@ -33,8 +37,7 @@ class CommittedCache:
     def stage(self, session: Session, key: Hashable, value: Any) -> None:
         """Remember `value` for `key` once this session's transaction commits (forgotten if
         the transaction, or the savepoint it was read in, rolls back)."""
-        txn = session.get_nested_transaction() or session.get_transaction()
-        session.info.setdefault(_PENDING, []).append((txn, self, key, value))
+        _PENDING.add(session, (self, key, value))
 
     def _keep(self, key: Hashable, value: Any) -> None:
         if len(self.values) >= _MAX:
@@ -50,24 +53,8 @@ class CommittedCache:
 def _keep_committed(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint released: the transaction may still roll back
-    for _txn, cache, key, value in session.info.pop(_PENDING, ()):
+    for cache, key, value in _PENDING.take(session):
         cache._keep(key, value)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, previous: SessionTransaction) -> None:
-    pending = session.info.get(_PENDING)
-    if not pending:
-        return
-
-    def undone(txn: SessionTransaction | None) -> bool:
-        while txn is not None:
-            if txn is previous:
-                return True
-            txn = txn.parent
-        return False
-
-    session.info[_PENDING] = [p for p in pending if not undone(p[0])]
 
 
 RULES = CommittedCache("scheme version rules")  # (org, version id) -> rules

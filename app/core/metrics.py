@@ -31,7 +31,9 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, event, text
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
+
+from app.core.pending import TransactionNotes
 
 log = logging.getLogger("coopledger.metrics")
 PREFIX = "coopledger_"
@@ -86,7 +88,9 @@ def value(name: str, **labels: str) -> float:
         return _values.get(_key(name, labels), 0)
 
 
-_PENDING = "metrics.pending"
+_PENDING: TransactionNotes[tuple[tuple[str, tuple[str, ...]], float]] = TransactionNotes(
+    "metrics.pending"
+)
 
 
 def count_after_commit(session: Session, name: str, amount: float = 1, **labels: str) -> None:
@@ -94,44 +98,19 @@ def count_after_commit(session: Session, name: str, amount: float = 1, **labels:
     key = _key(name, labels)  # refuse an unknown counter at once, not at commit
     if amount < 0:
         raise ValueError("counters only go up")
-    session.info.setdefault(_PENDING, []).append((key, amount, session.get_nested_transaction()))
+    _PENDING.add(session, (key, amount))
 
 
 @event.listens_for(Session, "after_commit")
 def _apply_after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint released: its counts wait for the real commit
-    pending = session.info.pop(_PENDING, None)
+    pending = _PENDING.take(session)
     if not pending:
         return
     with _lock:
-        for key, amount, _tx in pending:
+        for key, amount in pending:
             _values[key] = _values.get(key, 0) + amount
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_after_rollback(session: Session, previous: SessionTransaction) -> None:
-    pending = session.info.get(_PENDING)
-    if not pending:
-        return
-    if not previous.nested:
-        session.info.pop(_PENDING, None)
-        return
-
-    def inside(tx: SessionTransaction | None) -> bool:
-        while tx is not None:
-            if tx is previous:
-                return True
-            tx = tx.parent
-        return False
-
-    session.info[_PENDING] = [p for p in pending if not inside(p[2])]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_PENDING, None)
 
 
 class BusinessCollector(Collector):

@@ -18,13 +18,14 @@ from typing import Any
 from sqlalchemy import Row, event, func, insert, literal, select, tuple_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from app.core.audit import Actor
 from app.core.database import bound_organisation, utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.ids import uuid7
 from app.core.money import MAX_MINOR_UNITS, MoneyError, check_currency
+from app.core.pending import TransactionNotes
 from app.ledger import sql
 from app.ledger.models import (
     BALANCE_SHARDS,
@@ -214,9 +215,7 @@ def post_many(session: Session, actor: Actor, drafts: Sequence[EntryDraft]) -> N
         _check_balanced(draft, currencies)
         for ln in draft.lines:
             deltas[ln.account_id] += ln.amount
-    _pending(session).append(
-        (org, dict(deltas), session.get_nested_transaction() or session.get_transaction())
-    )
+    _PENDING.add(session, (org, dict(deltas)))
     if sql.is_postgres(session):
         _insert_pg(session, actor, org, drafts, currencies, now)
         return
@@ -450,18 +449,10 @@ def reversal_of(session: Session, entry_ids: Iterable[uuid.UUID]) -> dict[uuid.U
 
 # -- stored balances ----------------------------------------------------------------------------
 
-_PENDING = "ledger.balance_changes"
-
-# (organisation, {account: net change}, the transaction or savepoint that posted them)
-_Change = tuple[uuid.UUID, dict[uuid.UUID, int], SessionTransaction | None]
-
-
-def _pending(session: Session) -> list[_Change]:
-    """The net changes to stored balances posted in this transaction and not yet applied."""
-    pending = session.info.get(_PENDING)
-    if pending is None:
-        pending = session.info[_PENDING] = []
-    return pending
+# (organisation, {account: net change}) of each posting call not yet applied
+_PENDING: TransactionNotes[tuple[uuid.UUID, dict[uuid.UUID, int]]] = TransactionNotes(
+    "ledger.balance_changes"
+)
 
 
 def flush_balances(session: Session) -> None:
@@ -474,11 +465,11 @@ def flush_balances(session: Session) -> None:
     transaction adds to one of BALANCE_SHARDS rows per account, chosen at random, so writers
     crediting the same hot account rarely wait for each other.
     """
-    pending: list[_Change] | None = session.info.pop(_PENDING, None)
+    pending = _PENDING.take(session)
     if not pending:
         return
     sums: dict[tuple[uuid.UUID, uuid.UUID], int] = defaultdict(int)
-    for org, deltas, _txn in pending:
+    for org, deltas in pending:
         for account_id, delta in deltas.items():
             sums[(org, account_id)] += delta
     shard = secrets.randbelow(BALANCE_SHARDS)
@@ -524,32 +515,6 @@ _UPSERT_BALANCES = (
 def _apply_balances_before_commit(session: Session) -> None:
     if not session.in_nested_transaction():
         flush_balances(session)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, previous: SessionTransaction) -> None:
-    pending: list[_Change] | None = session.info.get(_PENDING)
-    if not pending:
-        return
-    if not previous.nested:
-        session.info.pop(_PENDING, None)
-        return
-
-    def inside(txn: SessionTransaction | None) -> bool:
-        while txn is not None:
-            if txn is previous:
-                return True
-            txn = txn.parent
-        return False
-
-    session.info[_PENDING] = [c for c in pending if not inside(c[2])]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
-    # a session closed without commit or rollback must not carry changes into its next one
-    if transaction.parent is None:
-        session.info.pop(_PENDING, None)
 
 
 @dataclass(frozen=True, slots=True)
