@@ -36,22 +36,29 @@ SOAK = pytest.mark.skipif(
 DELAYS = (0.0, 0.25, 0.6, 1.2, 0.1, 0.4)  # after the server's transaction is seen to start
 
 
-def wait_for_server_transaction(engine: sa.Engine, timeout: float = 60) -> None:
-    """Block until another backend of this database is inside a transaction (the request's)."""
+def wait_for_other_backend(
+    engine: sa.Engine, condition: str, what: str, timeout: float = 60
+) -> None:
+    """Block until another backend of this database meets `condition` (a pg_stat_activity
+    predicate): the server's request has reached the point where the test kills it."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        f"AND pid <> pg_backend_pid() AND {condition}"
+    )
     deadline = time.monotonic() + timeout
     with engine.connect() as conn:
         while time.monotonic() < deadline:
-            busy = conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
-                )
-            ).scalar_one()
+            found = conn.execute(query).scalar_one()
             conn.rollback()
-            if busy:
+            if found:
                 return
             time.sleep(0.005)
-    raise RuntimeError("the server never started a transaction for the sheet")
+    raise RuntimeError(f"the server never {what}")
+
+
+def wait_for_server_transaction(engine: sa.Engine) -> None:
+    """Block until the request's transaction has started."""
+    wait_for_other_backend(engine, "xact_start IS NOT NULL", "started a transaction")
 
 
 class Server:
@@ -238,22 +245,9 @@ def test_sigkill_during_a_large_sheet_loses_and_doubles_nothing(
         server.stop()
 
 
-def wait_for_lock_waiter(engine: sa.Engine, timeout: float = 60) -> None:
-    """Block until another backend of this database waits for a row lock (the request's)."""
-    deadline = time.monotonic() + timeout
-    with engine.connect() as conn:
-        while time.monotonic() < deadline:
-            waiting = conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-            conn.rollback()
-            if waiting:
-                return
-            time.sleep(0.01)
-    raise RuntimeError("the request never reached the held row")
+def wait_for_lock_waiter(engine: sa.Engine) -> None:
+    """Block until the request waits for the row lock the test holds."""
+    wait_for_other_backend(engine, "wait_event_type = 'Lock'", "reached the held row")
 
 
 @SOAK
