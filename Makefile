@@ -26,9 +26,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install coopledger with its development tools
 
-run: install ## migrate the SQLite default, add a demo organisation on first start, serve on 127.0.0.1:8000
+run: install ## migrate the SQLite default, add a demo organisation on first start, serve on HOST:PORT (default 127.0.0.1:8000)
 	$(BIN)/coopledger db upgrade
-	$(BIN)/coopledger demo --if-empty
+	$(BIN)/coopledger demo --if-empty --host '$(HOST)' --port '$(PORT)'
 	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT)
 
 lint: install ## ruff (lint and format check) and mypy

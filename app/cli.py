@@ -15,7 +15,12 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.audit import CLI_ACTOR
-from app.core.database import make_engine, make_session_factory, unit_of_work
+from app.core.database import (
+    bind_organisation,
+    make_engine,
+    make_session_factory,
+    unit_of_work,
+)
 from app.core.errors import DomainError
 from app.core.settings import get_settings
 from app.models import load_all_models
@@ -129,13 +134,47 @@ def orgs_create(
     code: Annotated[str, typer.Option(help="short unique code, e.g. AMUSSOL")],
     name: Annotated[str, typer.Option(help="full name")],
     currency: Annotated[str, typer.Option(help="ISO 4217 book currency, e.g. DOP")],
+    time_zone: Annotated[
+        str | None,
+        typer.Option(
+            "--time-zone",
+            help="IANA time zone of the organisation's day, e.g. America/Santo_Domingo "
+            "(default: the country's, else UTC)",
+        ),
+    ] = None,
+    country: Annotated[
+        str | None, typer.Option("--country", help="ISO 3166 country code, e.g. DO")
+    ] = None,
 ) -> None:
     """Create an organisation."""
     from app.identity.service import create_organisation
 
     with unit_of_work(session_factory()) as session:
-        org = create_organisation(session, code=code, name=name, currency=currency)
-    typer.echo(f"organisation {org.code} created ({org.currency}), id {org.id}")
+        org = create_organisation(
+            session,
+            code=code,
+            name=name,
+            currency=currency,
+            time_zone=time_zone,
+            country=country,
+        )
+    typer.echo(f"organisation {org.code} created ({org.currency}, {org.time_zone}), id {org.id}")
+
+
+@orgs_cli.command("set-time-zone")
+def orgs_set_time_zone(
+    org: OrgOpt,
+    time_zone: Annotated[str, typer.Argument(help="IANA name, e.g. America/Santo_Domingo")],
+) -> None:
+    """Set the organisation's time zone: days are counted in it from now on (entries already
+    posted keep their dates)."""
+    from app.identity.service import organisation_by_code, set_time_zone
+
+    with unit_of_work(session_factory()) as session:
+        found = organisation_by_code(session, org)
+        bind_organisation(session, found.id)
+        set_time_zone(session, CLI_ACTOR, found, time_zone)
+    typer.echo(f"organisation {org}: time zone {time_zone}")
 
 
 @users_cli.command("create")
@@ -223,14 +262,22 @@ def demo(
     if_empty: Annotated[
         bool, typer.Option("--if-empty", help="do nothing if any organisation exists")
     ] = False,
+    host: Annotated[
+        str, typer.Option(help="the address the server listens on (`make run`: HOST)")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="the server's port (`make run`: PORT)")
+    ] = 8000,
 ) -> None:
-    """Create a demo organisation with users and data, for a first look."""
-    from app.demo import seed_demo
+    """Create a demo organisation with users and data, for a first look; the sign-in hint
+    and the documentation link name the server at --host and --port."""
+    from app.demo import base_url, seed_demo, where_to_look
 
+    url = base_url(host, port)
     with unit_of_work(session_factory()) as session:
-        result = seed_demo(session, if_empty=if_empty)
+        result = seed_demo(session, if_empty=if_empty, url=url)
     if result is None:
-        typer.echo("an organisation exists already; no demo data added")
+        typer.echo("an organisation exists already; no demo data added\n" + where_to_look(url))
         return
     typer.echo(result)
 

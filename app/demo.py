@@ -40,10 +40,28 @@ def _collections_step(session: Session, org: Organisation) -> None:
 DEMO_STEPS.append(_collections_step)
 
 
-def seed_demo(session: Session, *, if_empty: bool = False) -> str | None:
+def base_url(host: str = "127.0.0.1", port: int = 8000) -> str:
+    """The address a browser on this machine uses for a server bound to `host`:`port`
+    (an all-interfaces bind, 0.0.0.0 or ::, is reached on loopback)."""
+    if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104 - a bind address, not a bind
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal in a URL
+    return f"http://{host}:{port}"
+
+
+def where_to_look(url: str) -> str:
+    """The pages and the API documentation of the server at `url`."""
+    return f"Web pages: {url}/web\nAPI documentation: {url}/docs"
+
+
+def seed_demo(
+    session: Session, *, if_empty: bool = False, url: str = "http://127.0.0.1:8000"
+) -> str | None:
     """Create the DEMO organisation (DOP) with an admin, a treasurer, a collector and an auditor.
 
-    Passwords are random, printed once and written to data/demo-credentials.txt.
+    Passwords are random, printed once and written to data/demo-credentials.txt; the hint
+    names the server at `url` (`make run` passes its HOST and PORT).
     """
     if if_empty and session.scalar(select(Organisation.id).limit(1)) is not None:
         return None
@@ -66,9 +84,8 @@ def seed_demo(session: Session, *, if_empty: bool = False) -> str | None:
         f"Demo organisation {DEMO_CODE} created.\n"
         f"Sign in as DEMO/tesorera (treasurer), DEMO/admin, DEMO/cobrador (collector) or "
         f"DEMO/auditor, password: {password}\n"
-        "  curl -s -X POST http://127.0.0.1:8000/api/v1/auth/token "
-        f"-d username=DEMO/tesorera -d password={password}\n"
-        "API documentation: http://127.0.0.1:8000/docs"
+        f"  curl -s -X POST {url}/api/v1/auth/token "
+        f"-d username=DEMO/tesorera -d password={password}\n" + where_to_look(url)
     )
     try:
         CREDENTIALS_FILE.parent.mkdir(parents=True, exist_ok=True)
