@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.collections import accounts, lookups
 from app.collections.models import Collector, Handover
-from app.core import audit
+from app.core import audit, clock
 from app.core.audit import Actor
 from app.core.database import bound_organisation
 from app.core.errors import NotFound, ValidationFailed
@@ -197,7 +197,7 @@ def hand_over(session: Session, actor: Actor, draft: HandoverDraft) -> Handover:
         session,
         actor,
         description=f"Hand-over by collector {collector.name}: {draft.reference}",
-        effective_on=draft.handed_over_at.astimezone(UTC).date(),
+        effective_on=clock.local_date(draft.handed_over_at, clock.session_zone(session)),
         lines=lines,
         kind="handover",
     )
