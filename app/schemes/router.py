@@ -30,6 +30,7 @@ from app.schemes import generation, quote, service, standing
 from app.schemes.models import Due, Scheme, SchemeVersion
 from app.schemes.schemas import (
     ArrearsLineRead,
+    ArrearsPage,
     CoverageRead,
     DueRead,
     DueStatus,
@@ -42,6 +43,7 @@ from app.schemes.schemas import (
     SchemeRead,
     SchemeVersionRead,
     StandingRead,
+    UnitArrearsRead,
 )
 
 router = APIRouter(tags=["schemes"])
@@ -251,7 +253,7 @@ def generate_dues(
 
     return run_idempotent(
         session,
-        who.organisation_id,
+        who,
         idempotency_key,
         fingerprint("POST", "/dues/generate", body.model_dump(mode="json")),
         operation,
@@ -350,7 +352,7 @@ def record_harvest(
 
     return run_idempotent(
         session,
-        who.organisation_id,
+        who,
         idempotency_key,
         fingerprint("POST", "/harvests", body.model_dump(mode="json")),
         operation,
@@ -392,28 +394,44 @@ def member_standing(
     )
 
 
-@router.get("/reports/arrears", response_model=Page[ArrearsLineRead])
+@router.get("/reports/arrears", response_model=ArrearsPage)
 def arrears_report(
     session: DbSession,
     who: Reader,
     as_of: Annotated[BusinessDate | None, Query(description="default: today")] = None,
     limit: Limit = 50,
     cursor: CursorParam = None,
-) -> Page[ArrearsLineRead]:
-    """Every member with arrears on `as_of`, by member number, with aging and penalty."""
+) -> ArrearsPage:
+    """Every member with arrears on `as_of`, by member number, with aging and penalty.
+
+    A covered crew member's line carries their unit's arrears (as their standing does), named
+    in `through_units`; `total` counts every overdue due once, as the dashboard does."""
     day: date = as_of or today()
     after = decode_cursor(cursor, 1)
     lines, nxt = standing.arrears_page(
         session, day, limit=limit, after_number=after[0] if after else None
     )
     currency = who.currency
-    return Page(
+    owed = standing.overdue_by_age(session, day).get(currency, dict.fromkeys(standing.BUCKETS, 0))
+    return ArrearsPage(
+        currency=currency,
+        total=format_minor(sum(owed.values()), currency),
+        total_aging=_aging(owed, currency),
         items=[
             ArrearsLineRead(
                 member_id=ln.member.id,
                 member_number=ln.member.member_number,
                 full_name=ln.member.full_name,
                 arrears=format_minor(ln.standing.arrears, currency),
+                own_arrears=format_minor(ln.own_arrears, currency),
+                through_units=[
+                    UnitArrearsRead(
+                        unit_id=u.unit_id,
+                        registration=u.registration,
+                        arrears=format_minor(u.arrears, currency),
+                    )
+                    for u in ln.through_units
+                ],
                 aging=_aging(ln.standing.aging, currency),
                 oldest_overdue_on=ln.standing.oldest_overdue_on,
                 penalty=format_minor(ln.standing.penalty, currency),

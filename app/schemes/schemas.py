@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from app.core.schemas import AmountText, BusinessDate, Schema
+from app.core.schemas import AmountText, BusinessDate, Page, Schema
 
 DueStatus = Literal["open", "partial", "paid"]
 Aging = dict[str, str]
@@ -109,16 +109,41 @@ class StandingRead(Schema):
     coverage: list[CoverageRead]
 
 
+class UnitArrearsRead(Schema):
+    unit_id: uuid.UUID
+    registration: str
+    arrears: str = Field(description="what is overdue on the unit's dues")
+
+
 class ArrearsLineRead(Schema):
     member_id: uuid.UUID
     member_number: str
     full_name: str
-    arrears: str
+    arrears: str = Field(
+        description="the member's standing: their own dues' arrears plus, for a covered crew "
+        "member, the arrears of each unit they are covered through (in `through_units`)"
+    )
+    own_arrears: str = Field(description="what is overdue on the member's own dues")
+    through_units: list[UnitArrearsRead] = Field(
+        description="the units whose arrears count in this member's standing; a unit with two "
+        "covered crew members appears on both lines, so lines do not add up to `total`"
+    )
     aging: Aging = Field(description=_AGING)
     oldest_overdue_on: date | None
     penalty: str
     credit: str
     paid_through: date | None
+
+
+class ArrearsPage(Page[ArrearsLineRead]):
+    """One page of the arrears report, with what the organisation is owed in all."""
+
+    currency: str
+    total: str = Field(
+        description="every overdue due counted once, a member's or a unit's: the dashboard's "
+        "figure (not the sum of the lines, where a unit counts once per covered crew member)"
+    )
+    total_aging: Aging = Field(description="the total by aging bucket")
 
 
 class FundPart(Schema):

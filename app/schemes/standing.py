@@ -1,7 +1,11 @@
 """Standing, arrears and coverage, computed from dues (amount, paid, due date) alone.
 
 Receipts and their allocation keep `Due.paid` (collections allocates oldest first); here we
-only read dues. A unit's dues count, in full, toward each of its covered crew members.
+only read dues. A unit's dues count, in full, toward each of its covered crew members'
+standing and coverage (the contract); so a sum of members' arrears counts a unit's arrears
+once per covered crew member. What the organisation is owed is `overdue_by_age`: every
+overdue due once, whoever owes it. The dashboard, the arrears report's total and its CSV
+all read that one figure; each report line shows which part of it came through a unit.
 
 - paid through: the day before the oldest period not fully paid (the last period's end when
   everything is paid; none when the very first is unpaid);
@@ -41,7 +45,7 @@ from sqlalchemy.orm import Session
 
 from app.core.database import bound_organisation
 from app.ledger import service as ledger
-from app.members.models import Member, UnitCrew
+from app.members.models import Member, TransportUnit, UnitCrew
 from app.schemes.models import Due, SchemeVersion
 from app.schemes.terms import PPM, terms
 
@@ -339,15 +343,93 @@ def member_standing(session: Session, member: Member, as_of: date) -> Standing:
 
 
 @dataclass(frozen=True, slots=True)
+class UnitArrears:
+    unit_id: uuid.UUID
+    registration: str
+    arrears: int
+
+
+@dataclass(frozen=True, slots=True)
 class ArrearsLine:
     member: Member
     standing: Standing
+    through_units: list[UnitArrears] = field(default_factory=list)
+
+    @property
+    def own_arrears(self) -> int:
+        """What is overdue on the member's own dues (the rest came through units)."""
+        return self.standing.arrears - sum(u.arrears for u in self.through_units)
+
+
+def bucket_of(as_of: date, due_on: date) -> str:
+    """The aging bucket of a due overdue on `as_of` (due before it)."""
+    days = (as_of - due_on).days
+    return BUCKETS[0 if days <= 30 else 1 if days <= 60 else 2 if days <= 90 else 3]
+
+
+def overdue_by_age(session: Session, as_of: date) -> dict[str, dict[str, int]]:
+    """What the organisation is owed on `as_of`, per currency and aging bucket: every overdue
+    due (due before `as_of`, not fully paid) counted once, a member's or a unit's."""
+    rows = session.execute(
+        select(Due.currency, Due.due_on, func.sum(Due.amount - Due.paid))
+        .where(Due.organisation_id == _org(session), Due.due_on < as_of, Due.paid < Due.amount)
+        .group_by(Due.currency, Due.due_on)
+    )
+    out: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(BUCKETS, 0))
+    for currency, due_on, owed in rows:
+        out[currency][bucket_of(as_of, _day(due_on))] += int(owed or 0)
+    return dict(out)
+
+
+def _through_units(
+    session: Session, member_ids: list[uuid.UUID], as_of: date
+) -> dict[uuid.UUID, list[UnitArrears]]:
+    """Per covered crew member: the arrears of each unit that count in their standing."""
+    org = _org(session)
+    out: dict[uuid.UUID, list[UnitArrears]] = defaultdict(list)
+    if not member_ids:
+        return out
+    rows = session.execute(
+        select(
+            UnitCrew.member_id,
+            TransportUnit.id,
+            TransportUnit.registration,
+            func.sum(Due.amount - Due.paid),
+        )
+        .join(
+            UnitCrew,
+            and_(UnitCrew.organisation_id == Due.organisation_id, UnitCrew.unit_id == Due.unit_id),
+        )
+        .join(
+            TransportUnit,
+            and_(
+                TransportUnit.organisation_id == Due.organisation_id,
+                TransportUnit.id == Due.unit_id,
+            ),
+        )
+        .where(
+            Due.organisation_id == org,
+            Due.paid < Due.amount,
+            Due.due_on < as_of,
+            UnitCrew.covered.is_(True),
+            UnitCrew.member_id.in_(member_ids),
+        )
+        .group_by(UnitCrew.member_id, TransportUnit.id, TransportUnit.registration)
+        .order_by(UnitCrew.member_id, TransportUnit.registration)
+    )
+    for member_id, unit_id, registration, owed in rows:
+        out[member_id].append(UnitArrears(unit_id, registration, int(owed or 0)))
+    return out
 
 
 def arrears_page(
     session: Session, as_of: date, *, limit: int, after_number: str | None = None
 ) -> tuple[list[ArrearsLine], str | None]:
-    """Members with arrears on `as_of`, by member number: one page, and the next cursor."""
+    """Members with arrears on `as_of`, by member number: one page, and the next cursor.
+
+    A line's arrears are the member's standing (a covered crew member's include the unit's);
+    `through_units` says which part came through which unit. Summing lines counts a unit
+    once per covered crew member: the total owed is `overdue_by_age`."""
     org = _org(session)
     overdue = and_(Due.organisation_id == org, Due.paid < Due.amount, Due.due_on < as_of)
     own = select(Due.member_id.label("member_id")).where(overdue, Due.member_id.is_not(None))
@@ -368,10 +450,11 @@ def arrears_page(
     page = members[:limit]
     figures = _figures(session, [m.id for m in page], as_of)
     credits = ledger.balances(session, [m.credit_account_id for m in page])
+    units = _through_units(session, [m.id for m in page], as_of)
     lines = []
     for m in page:
         st = _standing(m.id, as_of, figures.get(m.id, []))
         st.credit = -credits[m.credit_account_id]
-        lines.append(ArrearsLine(m, st))
+        lines.append(ArrearsLine(m, st, units.get(m.id, [])))
     nxt = page[-1].member_number if len(members) > limit else None
     return lines, nxt

@@ -3,6 +3,8 @@ unpaid members; a unit's dues count toward its covered crew only."""
 
 from __future__ import annotations
 
+import re
+
 from tests.schemes.books import (
     TRANSPORT_FUNDS,
     add_member,
@@ -238,3 +240,79 @@ def test_standing_roles_and_tenancy(client, make_org) -> None:  # type: ignore[n
         f"/api/v1/members/{m['id']}/standing?as_of=2026-02-31", headers=a.headers("admin")
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "as_of"
+
+
+def test_a_units_arrears_count_once_in_what_is_owed(client, org, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11: the report's total counted a unit's arrears once per covered crew member
+    (9,075.00 against the dashboard's 4,620 on the demo). The lines keep each member's
+    standing; the total, the dashboard and the web report count every due once."""
+    from app.core.audit import CLI_ACTOR
+    from app.core.database import bind_organisation, unit_of_work
+    from app.identity.service import create_user
+    from tests.web.conftest import PASSWORD, WebClient
+
+    make_funds(client, org, *TRANSPORT_FUNDS)
+    load_file(client, org, "transport-daily.yaml")
+    load_scheme(client, org, MONTHLY_RATE_CHANGE)
+    driver = add_member(client, org, "DRIVER")["id"]
+    conductor = add_member(client, org, "CONDUCTOR")["id"]
+    unit = add_unit(
+        client,
+        org,
+        "A-1",
+        crew=[
+            {"member_id": driver, "role": "driver"},
+            {"member_id": conductor, "role": "conductor"},
+        ],
+    )
+    enrol(
+        client,
+        org,
+        unit_id=unit["id"],
+        scheme_code="transport-daily",
+        starts_on="2026-06-01",
+        ends_on="2026-06-06",
+    )
+    # the driver also owes a month of his own: 400.00 for June, due 5 July
+    enrol(
+        client,
+        org,
+        member_id=driver,
+        scheme_code="monthly-dop",
+        starts_on="2026-06-01",
+        ends_on="2026-06-30",
+    )
+    generate(client, org, "2026-06-30")
+    h = org.headers("auditor")
+    report = client.get("/api/v1/reports/arrears?as_of=2026-08-15", headers=h).json()
+    lines = {ln["member_number"]: ln for ln in report["items"]}
+    assert lines["DRIVER"]["arrears"] == "700.00"  # his standing: his own and the unit's
+    assert lines["DRIVER"]["own_arrears"] == "400.00"
+    assert lines["DRIVER"]["through_units"] == [
+        {"unit_id": unit["id"], "registration": "A-1", "arrears": "300.00"}
+    ]
+    assert lines["CONDUCTOR"]["arrears"] == "300.00" and lines["CONDUCTOR"]["own_arrears"] == "0.00"
+    # owed in all: 300.00 on the unit, 400.00 of the driver's own, not 1,000.00
+    assert report["total"] == "700.00" and report["currency"] == "DOP"
+    assert report["total_aging"] == {**ZERO_AGING, "31-60": "400.00", "61-90": "300.00"}
+
+    with unit_of_work(session_factory) as s:
+        bind_organisation(s, org.id)
+        create_user(s, CLI_ACTOR, username="ana", password=PASSWORD, role="treasurer")
+    web = WebClient(client)
+    web.get("/web/sign-in")
+    r = web.post(
+        "/web/sign-in",
+        {"organisation": org.code, "username": "ana", "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    page = web.get("/web/reports/arrears?as_of=2026-08-15").text
+    total = re.search(r'scope="row">Total</th><td class="num">([^<]+)</td>', page)
+    assert total is not None and "700.00" in total.group(1), page
+    assert "A-1" in page
+    # the dashboard (today: everything 90+ days late) shows the same 700.00
+    dashboard = web.get("/web/").text
+    assert "700.00" in dashboard and "1,000.00" not in dashboard
+    csv = web.get("/web/reports/arrears?as_of=2026-08-15&format=csv").text
+    assert "own_arrears,through_units" in csv and "A-1:300.00" in csv

@@ -16,6 +16,7 @@ from app.collections.models import Collector, Receipt
 from app.ledger import service as ledger
 from app.ledger.models import Account, AccountType
 from app.schemes.models import Due
+from app.schemes.standing import BUCKETS, overdue_by_age
 from app.web import i18n
 from app.web.chart import daily_bars
 from app.web.deps import AnyUser, DbSession, Reader
@@ -23,7 +24,6 @@ from app.web.templating import PREFIX, render
 
 router = APIRouter(prefix=PREFIX)
 
-AGING_BUCKETS = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, None))
 CHART_DAYS = 30
 
 
@@ -58,23 +58,6 @@ def due_between(session: Session, first: date, last: date) -> dict[str, tuple[in
         .group_by(Due.currency)
     )
     return {c: (int(a or 0), int(p or 0)) for c, a, p in rows}
-
-
-def arrears_by_age(session: Session, as_of: date) -> dict[str, dict[str, int]]:
-    """What is overdue (due before `as_of`, not fully paid) per currency and aging bucket."""
-    rows = session.execute(
-        select(Due.currency, Due.due_on, func.sum(Due.amount - Due.paid))
-        .where(Due.due_on < as_of, Due.paid < Due.amount)
-        .group_by(Due.currency, Due.due_on)
-    )
-    out: dict[str, dict[str, int]] = defaultdict(lambda: {b[0]: 0 for b in AGING_BUCKETS})
-    for currency, due_on, owed in rows:
-        age = (as_of - due_on).days
-        for name, low, high in AGING_BUCKETS:
-            if age >= low and (high is None or age <= high):
-                out[currency][name] += int(owed or 0)
-                break
-    return out
 
 
 def collectors_cash(session: Session) -> list[dict[str, Any]]:
@@ -165,8 +148,8 @@ def dashboard(request: Request, db: DbSession, who: AnyUser) -> Response:
         {
             "today": now,
             "totals": totals,
-            "arrears": dict(arrears_by_age(db, now)),
-            "buckets": [b[0] for b in AGING_BUCKETS],
+            "arrears": overdue_by_age(db, now),
+            "buckets": BUCKETS,
             "collectors": collectors_cash(db),
             "batches": batches_waiting(db),
             "chart": chart,

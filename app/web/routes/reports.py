@@ -12,7 +12,7 @@ from starlette.responses import Response
 from app.collections.reports import collections_report
 from app.core.money import format_minor, parse_minor
 from app.remittances.reports import funds_report
-from app.schemes.standing import BUCKETS, arrears_page
+from app.schemes.standing import BUCKETS, arrears_page, overdue_by_age
 from app.web import forms
 from app.web.csvfile import csv_response
 from app.web.deps import DbSession, Reader
@@ -48,6 +48,8 @@ def arrears(
                 "member_number",
                 "full_name",
                 "arrears",
+                "own_arrears",
+                "through_units",
                 *BUCKETS,
                 "oldest_overdue_on",
                 "penalty",
@@ -59,6 +61,10 @@ def arrears(
                     ln.member.member_number,
                     ln.member.full_name,
                     format_minor(ln.standing.arrears, c),
+                    format_minor(ln.own_arrears, c),
+                    " ".join(
+                        f"{u.registration}:{format_minor(u.arrears, c)}" for u in ln.through_units
+                    ),
                     *(format_minor(ln.standing.aging[b], c) for b in BUCKETS),
                     ln.standing.oldest_overdue_on or "",
                     format_minor(ln.standing.penalty, c),
@@ -68,7 +74,8 @@ def arrears(
                 for ln in lines
             ),
         )
-    total = sum(ln.standing.arrears for ln in lines)
+    # what is owed in all counts a unit's dues once, not once per covered crew member
+    total = sum(overdue_by_age(db, day).get(c, {}).values())
     return render(
         request,
         "reports/arrears.html",
