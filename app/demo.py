@@ -66,7 +66,12 @@ def seed_demo(
     if if_empty and session.scalar(select(Organisation.id).limit(1)) is not None:
         return None
     org = create_organisation(
-        session, code=DEMO_CODE, name="Asociación Mutual de Transporte (demo)", currency="DOP"
+        session,
+        code=DEMO_CODE,
+        name="Asociación Mutual de Transporte (demo)",
+        currency="DOP",
+        time_zone="America/Santo_Domingo",
+        country="DO",
     )
     password = secrets.token_urlsafe(12)
     for username, role in [

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased
 from app.collections import accounts
 from app.collections import receipts as engine
 from app.collections.models import Allocation, ContributionShare
-from app.core import audit
+from app.core import audit, clock
 from app.core.audit import Actor
 from app.core.database import utcnow
 from app.core.ids import uuid7
@@ -132,17 +132,19 @@ def apply_credit(session: Session, actor: Actor, payers: set[Payer]) -> CreditAp
     share_rows: list[dict[str, Any]] = []
     due_paid: dict[uuid.UUID, int] = defaultdict(int)
     total = 0
+    day = clock.local_date(now, clock.session_zone(session))
     for info, payments, _ in planned:
         amount = sum(p.amount for p in payments)
         total += amount
         entry = ledger.EntryDraft(
             description=f"Prepaid credit of {info.kind} {info.label} applied to new dues",
-            effective_on=now.date(),
+            effective_on=day,
             lines=[
                 ledger.Line.debit(info.credit_account_id, amount),
                 *engine.credit_lines(payments, funds, fee_id),
             ],
             kind="credit_applied",
+            owner=ledger.Owner("prepaid_credit", f"{info.kind} {info.label}"),
         )
         entries.append(entry)
         engine.payment_rows(
@@ -341,10 +343,11 @@ def undo_credit_allocations(
     lines.append(ledger.Line.credit(payer.credit_account_id, total))
     entry = ledger.EntryDraft(
         description=f"Prepaid credit of {payer.kind} {payer.label} given back by its dues",
-        effective_on=utcnow().date(),
+        effective_on=clock.session_today(session),
         lines=lines,
         kind="credit_undone",
         reason=reason[:500],
+        owner=ledger.Owner("prepaid_credit", f"{payer.kind} {payer.label}"),
     )
     ledger.post_many(session, actor, [entry])
     undo_rows(session, allocations, shares, entry.id)

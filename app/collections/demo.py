@@ -6,7 +6,7 @@ does nothing if there are none).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.collections import cash, service, sheets
 from app.collections import receipts as engine
 from app.collections.models import Collector
+from app.core import clock
 from app.core.audit import CLI_ACTOR
 from app.core.money import format_minor
 from app.identity.models import Organisation, User
@@ -22,7 +23,6 @@ from app.ledger.models import AccountType
 from app.schemes.models import Due
 
 DEMO_COLLECTOR = "cobrador"
-SANTO_DOMINGO = timezone(timedelta(hours=-4))
 
 
 def week_of_collections(session: Session, org: Organisation) -> None:
@@ -50,7 +50,8 @@ def week_of_collections(session: Session, org: Organisation) -> None:
     payers = list(oldest.items())[:8]
     if not payers:
         return
-    today = datetime.now(UTC).astimezone(SANTO_DOMINGO).replace(hour=8, minute=0, second=0)
+    # 08:00 on the organisation's clock (the demo's is America/Santo_Domingo)
+    today = clock.now_local(org.time_zone).replace(hour=8, minute=0, second=0, microsecond=0)
     for day in range(6, 0, -1):  # six days of receipts, one a payer
         for n, ((kind, payer_id), amount) in enumerate(payers):
             service.post_receipt(

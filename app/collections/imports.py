@@ -12,7 +12,7 @@ import io
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from app.collections import receipts as engine
 from app.collections.models import Collector
 from app.collections.service import field_error
 from app.collections.sheets import Candidate, validate_item
+from app.core import clock
 from app.core.errors import ValidationFailed
 from app.members.models import Member, TransportUnit
 
@@ -94,11 +95,12 @@ def read_csv(content: bytes) -> list[Row]:
     return rows
 
 
-def parse_instant(text: str) -> datetime | str:
-    """An ISO 8601 instant with its offset, or a date alone (that day, 00:00 UTC)."""
+def parse_instant(text: str, tz: clock.Zone) -> datetime | str:
+    """An ISO 8601 instant with its offset, or a date alone (the start of that day of the
+    organisation, in its time zone `tz`, so the receipt lands on that day)."""
     try:
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
+            return clock.day_start(date.fromisoformat(text), tz)
         value = datetime.fromisoformat(text)
     except ValueError:
         return text
@@ -123,6 +125,7 @@ def to_candidates(
     members = lookup(session, Member.member_number, Member.id, numbers)
     units = lookup(session, TransportUnit.registration, TransportUnit.id, registrations)
     collectors = collectors_by_name(session, names)
+    tz = clock.session_zone(session)
     out: list[Candidate] = []
     for position, row in enumerate(rows):
         v = row.values
@@ -142,7 +145,7 @@ def to_candidates(
             "client_id": v.get("client_id") or None,
             "amount": v.get("amount", ""),
             "currency": v.get("currency") or book_currency,
-            "received_at": parse_instant(v.get("received_at", "")),
+            "received_at": parse_instant(v.get("received_at", ""), tz),
             "channel": v.get("channel", ""),
             "reference": v.get("reference") or None,
         }

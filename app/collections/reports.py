@@ -7,28 +7,25 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Integer, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 from app.collections.models import Allocation, Collector, ContributionShare, Receipt
+from app.core import clock
 from app.core.errors import NotFound
 from app.funds.models import Fund
 from app.members.models import Member
 from app.schemes.models import Due, Scheme
 
 
-def utc_day(value: datetime) -> date:
-    return value.astimezone(UTC).date()
-
-
-def day_bounds(from_: date | None, to: date | None) -> list[Any]:
-    """Criteria on Receipt.received_at for whole UTC days from `from_` through `to`."""
+def received_within(tz: clock.Zone, from_: date | None, to: date | None) -> list[Any]:
+    """Criteria on Receipt.received_at for the organisation's days (in `tz`) from `from_`
+    through `to`, both inclusive."""
     criteria: list[Any] = []
     if from_ is not None:
-        criteria.append(Receipt.received_at >= datetime.combine(from_, time(), tzinfo=UTC))
+        criteria.append(Receipt.received_at >= clock.day_start(from_, tz))
     if to is not None:
-        end = datetime.combine(to, time(), tzinfo=UTC) + timedelta(days=1)
-        criteria.append(Receipt.received_at < end)
+        criteria.append(Receipt.received_at < clock.day_start(to + timedelta(days=1), tz))
     return criteria
 
 
@@ -73,6 +70,7 @@ def member_statement(
     member = session.scalar(select(Member).where(Member.id == member_id))
     if member is None:
         raise NotFound(f"no member {member_id}")
+    tz = clock.zone(clock.session_zone(session))  # a receipt's line is on the organisation's day
     lines: list[Line] = []
     dues = session.execute(
         select(Due.id, Due.due_on, Due.period_start, Due.period_end, Due.amount, Scheme.code)
@@ -115,7 +113,7 @@ def member_statement(
     for r in receipts:
         lines.append(
             Line(
-                utc_day(r.received_at),
+                clock.local_date(r.received_at, tz),
                 "receipt",
                 f"Receipt {r.receipt_number} ({r.channel})",
                 r.amount,
@@ -128,7 +126,7 @@ def member_statement(
         if r.reversed_at is not None:
             lines.append(
                 Line(
-                    utc_day(r.reversed_at),
+                    clock.local_date(r.reversed_at, tz),
                     "reversal",
                     f"Receipt {r.receipt_number} reversed: {r.reversal_reason or ''}".strip(),
                     r.amount,
@@ -174,7 +172,7 @@ def member_statement(
             kind, number, text = "credit_undone", None, f"Prepaid credit given back by due {label}"
         lines.append(
             Line(
-                utc_day(at),
+                clock.local_date(at, tz),
                 kind,
                 text,
                 abs(amount),
@@ -219,22 +217,26 @@ class CollectionsData:
 def collections_report(
     session: Session, group_by: str, from_: date | None, to: date | None
 ) -> CollectionsData:
-    """Posted receipts received from `from_` through `to` (UTC days), grouped.
+    """Posted receipts received from `from_` through `to` (the organisation's days, in its
+    time zone), grouped.
 
     By day and by collector each receipt counts once. By fund, each fund's row is what the
     receipts paid to it, with a `fee` row for the intermediary's fee and a `credit` row for
     what became prepaid credit; by scheme, what they paid on each scheme's dues, and the
     `credit` row. Every grouping's rows sum to the same total.
     """
-    in_range = [Receipt.status == "posted", *day_bounds(from_, to)]
+    tz = clock.session_zone(session)
+    in_range = [Receipt.status == "posted", *received_within(tz, from_, to)]
     total, count = session.execute(
         select(func.coalesce(func.sum(Receipt.amount), 0), func.count(Receipt.id)).where(*in_range)
     ).one()
     reversed_count = session.scalar(
-        select(func.count(Receipt.id)).where(Receipt.status == "reversed", *day_bounds(from_, to))
+        select(func.count(Receipt.id)).where(
+            Receipt.status == "reversed", *received_within(tz, from_, to)
+        )
     )
     if group_by == "day":
-        rows = by_day(session, in_range)
+        rows = by_day(session, in_range, tz)
     elif group_by == "collector":
         rows = by_collector(session, in_range)
     else:
@@ -250,19 +252,33 @@ def collections_report(
     return CollectionsData(rows, int(total), int(count), int(reversed_count or 0))
 
 
-def by_day(session: Session, in_range: list[Any]) -> list[ReportRow]:
-    day: Any
+def by_day(session: Session, in_range: list[Any], tz: str) -> list[ReportRow]:
+    """One row per day of the organisation (in `tz`) on which receipts were received."""
     if session.get_bind().dialect.name == "postgresql":
-        day = func.date(func.timezone("UTC", Receipt.received_at))
-    else:
-        day = func.date(Receipt.received_at)  # SQLite keeps instants as UTC text
-    rows = session.execute(
-        select(day, func.count(Receipt.id), func.sum(Receipt.amount))
-        .where(*in_range)
-        .group_by(day)
-        .order_by(day)
+        day: Any = func.date(func.timezone(tz, Receipt.received_at))
+        rows = session.execute(
+            select(day, func.count(Receipt.id), func.sum(Receipt.amount))
+            .where(*in_range)
+            .group_by(day)
+            .order_by(day)
+        )
+        return [ReportRow(str(d), str(d), int(n), int(a)) for d, n, a in rows]
+    # SQLite keeps instants as UTC text and knows no time zones: sum per UTC quarter hour in
+    # SQL (every zone's offset and clock change falls on a quarter hour, so a quarter hour
+    # lies within one local day), then give each quarter hour its local day here.
+    quarter = func.substr(Receipt.received_at, 1, 14).op("||")(
+        func.printf("%02d", cast(func.substr(Receipt.received_at, 15, 2), Integer) / 15 * 15)
     )
-    return [ReportRow(str(d), str(d), int(n), int(a)) for d, n, a in rows]
+    totals: dict[date, tuple[int, int]] = {}
+    for q, n, a in session.execute(
+        select(quarter, func.count(Receipt.id), func.sum(Receipt.amount))
+        .where(*in_range)
+        .group_by(quarter)
+    ):
+        on = clock.local_date(datetime.fromisoformat(str(q)).replace(tzinfo=UTC), tz)
+        count, amount = totals.get(on, (0, 0))
+        totals[on] = (count + int(n), amount + int(a))
+    return [ReportRow(str(d), str(d), n, a) for d, (n, a) in sorted(totals.items())]
 
 
 def by_collector(session: Session, in_range: list[Any]) -> list[ReportRow]:

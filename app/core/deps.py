@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.audit import Actor
+from app.core.clock import remember_zone
 from app.core.database import bind_organisation
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import API_KEY_PREFIX, hash_api_key, read_access_token
@@ -68,6 +69,7 @@ class Principal:
     name: str
     fund_code: str | None
     actor: Actor
+    time_zone: str = "UTC"  # the organisation's IANA zone: its day (app.core.clock)
 
 
 _bearer = HTTPBearer(auto_error=False, description="An access token or an API key")
@@ -96,6 +98,7 @@ def authenticate(
                 Organisation.id,
                 Organisation.code,
                 Organisation.currency,
+                Organisation.time_zone,
                 ApiKey.role,
                 ApiKey.id,
                 ApiKey.name,
@@ -106,7 +109,7 @@ def authenticate(
         ).first()
         if key_row is None:
             raise Unauthorized("unknown or revoked API key")
-        org_id, org_code, currency, role, key_id, key_name, fund_code = key_row
+        org_id, org_code, currency, time_zone, role, key_id, key_name, fund_code = key_row
         principal = Principal(
             org_id,
             org_code,
@@ -117,6 +120,7 @@ def authenticate(
             key_name,
             fund_code,
             _actor(request, f"key:{key_name}"),
+            time_zone,
         )
     else:
         claims = read_access_token(request.app.state.settings.secret_key, token)
@@ -144,8 +148,10 @@ def authenticate(
             user.username,
             user.fund_code,
             _actor(request, f"user:{user.username}"),
+            org.time_zone,
         )
     bind_organisation(session, principal.organisation_id)
+    remember_zone(session, principal.time_zone)
     request.state.principal = principal
     return principal
 

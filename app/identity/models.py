@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Double, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.clock import DEFAULT_ZONE
 from app.core.database import Base, OrgScoped, utcnow
 from app.core.ids import uuid7
 
@@ -35,6 +36,15 @@ class Organisation(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     currency: Mapped[str] = mapped_column(String(3), comment="the organisation's book currency")
+    time_zone: Mapped[str] = mapped_column(
+        String(64),
+        default=DEFAULT_ZONE,
+        server_default=DEFAULT_ZONE,
+        comment="IANA time zone: the organisation's day, its forms' local times",
+    )
+    country: Mapped[str | None] = mapped_column(
+        String(2), comment="ISO 3166-1 alpha-2 code, where the organisation works"
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from app.core.deps import DbSession, Principal, authenticate
-from app.core.errors import Unauthorized
+from app.core.deps import ALL_ROLES, Caller, DbSession, Principal, authenticate
+from app.core.errors import NotFound, Unauthorized
+from app.core.schemas import Schema
 from app.core.security import issue_access_token
 from app.core.throttle import LoginThrottle, too_many_attempts
 from app.identity import service
+from app.identity.models import Organisation, Role
 
 router = APIRouter(tags=["auth"])
 
@@ -84,3 +86,58 @@ def me(who: Annotated[Principal, Depends(authenticate)]) -> MeRead:
         kind=who.subject_kind,
         fund_code=who.fund_code,
     )
+
+
+class OrganisationRead(Schema):
+    code: str
+    name: str
+    currency: str = Field(description="ISO 4217 book currency")
+    time_zone: str = Field(
+        description="IANA time zone: the organisation's day (reports, sheets, dues, "
+        "journal dates) and the local times of its web forms",
+        examples=["America/Santo_Domingo"],
+    )
+    country: str | None = Field(description="ISO 3166-1 alpha-2 code, if set")
+
+
+class OrganisationUpdate(Schema):
+    time_zone: str = Field(
+        max_length=64, description="IANA time zone name", examples=["America/Santo_Domingo"]
+    )
+
+
+def _organisation(session: DbSession, who: Principal) -> Organisation:
+    org = session.get(Organisation, who.organisation_id)
+    if org is None:  # deleted under a valid token: nothing to show
+        raise NotFound("no such organisation")
+    return org
+
+
+@router.get("/organisation", response_model=OrganisationRead, tags=["organisation"])
+def get_organisation(
+    session: DbSession, who: Annotated[Principal, Depends(Caller(*ALL_ROLES))]
+) -> OrganisationRead:
+    """The caller's organisation: its code, name, book currency and time zone.
+
+    Instants in the API always carry explicit UTC offsets (an instant sent without one is
+    refused with 422 naming the field); `time_zone` says which day an instant falls on for
+    this organisation's journal dates and reports by day.
+    """
+    return OrganisationRead.model_validate(_organisation(session, who))
+
+
+@router.patch(
+    "/organisation",
+    response_model=OrganisationRead,
+    tags=["organisation"],
+    responses={422: {"description": "not an IANA time zone name"}},
+)
+def update_organisation(
+    body: OrganisationUpdate,
+    session: DbSession,
+    who: Annotated[Principal, Depends(Caller(Role.admin))],
+) -> OrganisationRead:
+    """Set the organisation's time zone (admin). Days are counted in the new zone from now
+    on; journal entries already posted keep their dates."""
+    org = service.set_time_zone(session, who.actor, _organisation(session, who), body.time_zone)
+    return OrganisationRead.model_validate(org)

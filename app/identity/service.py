@@ -6,11 +6,13 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
+from babel.core import get_global
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core import audit
+from app.core import audit, clock
 from app.core.audit import Actor
 from app.core.database import bind_organisation, utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed
@@ -33,26 +35,104 @@ def on_principal_created(hook: PrincipalHook) -> None:
     _on_principal_created.append(hook)
 
 
-def create_organisation(session: Session, *, code: str, name: str, currency: str) -> Organisation:
+def create_organisation(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    currency: str,
+    time_zone: str | None = None,
+    country: str | None = None,
+) -> Organisation:
+    """A new organisation. Its time zone is `time_zone` (an IANA name), else its country's
+    zone where the country has one, else UTC (`clock.DEFAULT_ZONE`)."""
     if not _CODE_RE.match(code):
         raise ValidationFailed.field("code", "2-32 capital letters, digits, '-' or '_'")
     try:
         check_currency(currency)
     except MoneyError as exc:
         raise ValidationFailed.field("currency", str(exc)) from None
+    country = check_country(country) if country is not None else None
+    if time_zone is not None:
+        zone = check_time_zone(time_zone)
+    elif country is not None:
+        zone = country_zone(country)
+    else:
+        zone = clock.DEFAULT_ZONE
     if session.scalar(select(Organisation.id).where(Organisation.code == code)) is not None:
         raise Conflict(f"organisation {code} already exists")
-    org = Organisation(code=code, name=name, currency=currency)
+    org = Organisation(code=code, name=name, currency=currency, time_zone=zone, country=country)
     session.add(org)
     session.flush()
     bind_organisation(session, org.id)
+    clock.remember_zone(session, zone)
     audit.record(
         session,
         audit.CLI_ACTOR,
         "organisation.create",
         "organisation",
         org.id,
-        {"code": code, "currency": currency},
+        {"code": code, "currency": currency, "time_zone": zone, "country": country},
+    )
+    return org
+
+
+def check_time_zone(name: str) -> str:
+    """An IANA time zone name, else 422 naming `time_zone`."""
+    try:
+        return clock.check_zone(name)
+    except clock.UnknownTimeZone as exc:
+        raise ValidationFailed.field("time_zone", str(exc)) from None
+
+
+def check_country(code: str) -> str:
+    """An ISO 3166-1 alpha-2 country code (CLDR's list, via Babel), upper-cased; else 422."""
+    upper = code.strip().upper() if isinstance(code, str) else ""
+    if len(upper) != 2 or not upper.isascii() or upper not in _territory_zones():
+        raise ValidationFailed.field(
+            "country", f"unknown country {str(code)[:10]!r}: give an ISO 3166 code such as DO"
+        )
+    return upper
+
+
+def country_zone(country: str) -> str:
+    """The time zone of a country that has one (CLDR's territory zones, via Babel); a
+    country with several (BR, CD, US, ...) needs the zone named (422 naming `time_zone`)."""
+    zones = [z for z in _territory_zones().get(country, ()) if z in clock.known_zones()]
+    if len(zones) != 1:
+        listed = ", ".join(zones[:4]) + (", ..." if len(zones) > 4 else "")
+        raise ValidationFailed.field(
+            "time_zone",
+            f"country {country} has several time zones ({listed}): give the time zone",
+        )
+    return zones[0]
+
+
+@lru_cache(maxsize=1)
+def _territory_zones() -> dict[str, tuple[str, ...]]:
+    data = get_global("territory_zones")
+    return {str(k): tuple(v) for k, v in data.items() if len(k) == 2 and k.isalpha()}
+
+
+def set_time_zone(
+    session: Session, actor: Actor, org: Organisation, time_zone: str
+) -> Organisation:
+    """Change the organisation's time zone (audited). Entries already posted keep their
+    dates; days counted from now on are the new zone's."""
+    zone = check_time_zone(time_zone)
+    if zone == org.time_zone:
+        return org
+    before = org.time_zone
+    org.time_zone = zone
+    session.flush()
+    clock.remember_zone(session, zone)
+    audit.record(
+        session,
+        actor,
+        "organisation.time_zone",
+        "organisation",
+        org.id,
+        {"from": before, "to": zone},
     )
     return org
 

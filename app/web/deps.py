@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.core.audit import Actor
+from app.core.clock import remember_zone
 from app.core.database import bind_organisation
 from app.core.deps import Principal, get_session
 from app.identity.models import Organisation, Role, User
@@ -52,6 +53,11 @@ class WebUser:
     @property
     def currency(self) -> str:
         return self.principal.currency
+
+    @property
+    def time_zone(self) -> str:
+        """The organisation's IANA zone: forms take and show times in it."""
+        return self.principal.time_zone
 
     @property
     def organisation_id(self) -> uuid.UUID:
@@ -95,8 +101,10 @@ def current_user(request: Request, session: DbSession) -> WebUser:
         user.username,
         user.fund_code,
         actor,
+        org.time_zone,
     )
     bind_organisation(session, org.id)
+    remember_zone(session, org.time_zone)
     from app.web.i18n import normalise_locale
 
     who = WebUser(principal, org.name, normalise_locale(user.locale))

@@ -1,4 +1,9 @@
-"""An organisation's IANA time zone (placeholder).
+"""An organisation's IANA time zone (its day, its forms' local times) and its country.
+
+Existing organisations get UTC: it is how their days were counted and their times shown
+until now, so upgrading re-dates nothing under them; an admin then sets the real zone
+(`coopledger orgs set-time-zone CODE America/Santo_Domingo` or `PATCH /organisation`).
+The zone is checked against the IANA database by the service (app/core/clock.py), not here.
 
 Revision ID: 0012
 Revises: 0011
@@ -9,6 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +24,27 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("organisation") as batch:
+        batch.add_column(
+            sa.Column(
+                "time_zone",
+                sa.String(length=64),
+                server_default="UTC",
+                nullable=False,
+                comment="IANA time zone: the organisation's day, its forms' local times",
+            )
+        )
+        batch.add_column(
+            sa.Column(
+                "country",
+                sa.String(length=2),
+                nullable=True,
+                comment="ISO 3166-1 alpha-2 code, where the organisation works",
+            )
+        )
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("organisation") as batch:
+        batch.drop_column("country")
+        batch.drop_column("time_zone")
