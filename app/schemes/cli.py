@@ -10,8 +10,8 @@ import typer
 
 from app.core.audit import CLI_ACTOR
 from app.core.database import bind_organisation, unit_of_work
-from app.core.errors import Conflict
-from app.schemes.schedule import ScheduleInvalid
+from app.core.errors import Conflict, PayloadTooLarge
+from app.schemes.schedule import MAX_SCHEDULE_BYTES, ScheduleInvalid, ScheduleUpload, read_schedule
 
 schemes_cli = typer.Typer(no_args_is_help=True, help="contribution schemes (schedule files)")
 dues_cli = typer.Typer(no_args_is_help=True, help="dues: what members and units owe")
@@ -24,14 +24,28 @@ FileArg = Annotated[
 OrgOpt = Annotated[str, typer.Option("--org", help="organisation code, e.g. AMUSSOL")]
 
 
-def _read(path: Path) -> str:
+def _read(path: Path) -> ScheduleUpload:
+    """The file read and checked within the schedule bounds, before any transaction."""
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as f:
+            content = f.read(MAX_SCHEDULE_BYTES + 1)
     except FileNotFoundError:
         typer.secho(f"{path}: no such file", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        typer.secho(f"{path}: cannot be read as UTF-8 text: {exc}", fg=typer.colors.RED, err=True)
+    except OSError as exc:
+        typer.secho(f"{path}: cannot be read: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    try:
+        return read_schedule(content, str(path))
+    except PayloadTooLarge:
+        typer.secho(
+            f"{path}: a schedule file is at most {MAX_SCHEDULE_BYTES} bytes",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    except ScheduleInvalid as exc:
+        _report(exc.errors or [], str(path))
         raise typer.Exit(1) from None
 
 
@@ -51,13 +65,13 @@ def check(
 ) -> None:
     """Validate a schedule file and list every error (file, field path, expectation); exit 1 on
     any. Needs no database unless --org is given."""
-    from app.schemes.schedule import ScheduleError, load_text
+    from app.schemes.schedule import ScheduleError, check_schedule, validate
 
-    text = _read(file)
+    upload = _read(file)
     source = str(file)
     try:
         if org is None:
-            schedule = load_text(text, source)
+            schedule = upload.schedule or validate(upload.data, source)
         else:
             from app.cli import org_id, session_factory
             from app.funds.service import funds_by_code
@@ -67,7 +81,7 @@ def check(
                 oid = org_id(session, org)
                 bind_organisation(session, oid)
                 currency = session.get(Organisation, oid).currency  # type: ignore[union-attr]
-                schedule = load_text(text, source, known_funds=funds_by_code(session))
+                schedule = check_schedule(upload, source, funds_by_code(session))
             if schedule.currency != currency:
                 raise ScheduleInvalid(
                     source, [ScheduleError("currency", f"must be {org}'s currency ({currency})")]
@@ -87,12 +101,12 @@ def load(file: FileArg, org: OrgOpt) -> None:
     from app.cli import org_id, session_factory
     from app.schemes.service import load_schedule
 
-    text = _read(file)
+    upload = _read(file)  # read and checked before the transaction begins
     source = str(file)
     try:
         with unit_of_work(session_factory()) as session:
             bind_organisation(session, org_id(session, org))
-            result = load_schedule(session, CLI_ACTOR, text, source)
+            result = load_schedule(session, CLI_ACTOR, upload, source)
             code, added = result.scheme.code, [v.version for v in result.added]
             created = result.created
     except ScheduleInvalid as exc:

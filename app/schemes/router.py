@@ -16,18 +16,19 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.core import clock
 from app.core.deps import Caller, DbSession, Principal
-from app.core.errors import ValidationFailed
+from app.core.documents import ReadFirst, read_first
 from app.core.money import format_minor
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from app.core.schemas import BusinessDate, Page
 from app.identity.models import Role
 from app.ledger.idempotency import IdempotencyKey, fingerprint, run_idempotent
-from app.ledger.service import today
 from app.members.models import UnitCrew
 from app.members.service import get_member
 from app.schemes import generation, quote, service, standing
 from app.schemes.models import Due, Scheme, SchemeVersion
+from app.schemes.schedule import MAX_SCHEDULE_BYTES, SCHEDULE_BOUNDS, ScheduleUpload, read_schedule
 from app.schemes.schemas import (
     ArrearsLineRead,
     ArrearsPage,
@@ -53,7 +54,16 @@ Reader = Annotated[Principal, Depends(Caller(Role.admin, Role.treasurer, Role.au
 FieldReader = Annotated[
     Principal, Depends(Caller(Role.admin, Role.treasurer, Role.auditor, Role.collector))
 ]
-MAX_SCHEDULE_BYTES = 256 * 1024
+
+
+async def _schedule_body(request: Request) -> ReadFirst[ScheduleUpload]:
+    """The schedule in the body, read and checked before the request's session is touched:
+    on SQLite the first query takes the write lock (`BEGIN IMMEDIATE`), so a slow or hostile
+    parse there would stall every organisation."""
+    return await read_first(read_schedule, await request.body(), "request body")
+
+
+ScheduleBody = Annotated[ReadFirst[ScheduleUpload], Depends(_schedule_body)]
 
 
 def _scheme_read(session: DbSession, scheme: Scheme) -> SchemeRead:
@@ -79,12 +89,25 @@ def _scheme_read(session: DbSession, scheme: Scheme) -> SchemeRead:
     responses={
         200: {"description": "every version in the file was loaded already: nothing new"},
         409: {"description": "a loaded version would change, or dues already cover its dates"},
-        422: {"description": "the schedule is not valid: `errors` lists every field path"},
+        413: {"description": f"the file is over {MAX_SCHEDULE_BYTES} bytes (`bound: size`)"},
+        422: {
+            "description": "the schedule is not valid: `errors` lists every field path; a file "
+            "that breaks a bound names it in `errors[].bound` (aliases, depth, nodes, scalar, "
+            "tags, documents, syntax, encoding, time)"
+        },
     },
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "a schedule file (SCHEDULES.md), as YAML text or the same as JSON",
+            "description": (
+                "a schedule file (SCHEDULES.md), as YAML text or the same as JSON. It is read "
+                "before any transaction begins, within bounds: at most "
+                f"{MAX_SCHEDULE_BYTES} bytes (413), and no YAML aliases or anchors, at most "
+                f"{SCHEDULE_BOUNDS.max_depth} levels of nesting, "
+                f"{SCHEDULE_BOUNDS.max_nodes} values, {SCHEDULE_BOUNDS.max_scalar_chars} "
+                f"characters a value, one document, no tags, {SCHEDULE_BOUNDS.seconds:g} s "
+                "to read (422 naming the bound)"
+            ),
             "content": {
                 "application/yaml": {"schema": {"type": "string"}},
                 "text/yaml": {"schema": {"type": "string"}},
@@ -94,7 +117,7 @@ def _scheme_read(session: DbSession, scheme: Scheme) -> SchemeRead:
     },
 )
 async def load_scheme(
-    request: Request, response: Response, session: DbSession, who: Manager
+    upload: ScheduleBody, response: Response, session: DbSession, who: Manager
 ) -> SchemeLoadRead:
     """Load a schedule: create the scheme, or add the versions it does not have yet.
 
@@ -102,16 +125,10 @@ async def load_scheme(
     and refused (409) when it differs; a new one must start after every loaded one and after
     the dues already generated. Every mistake is listed in `errors` with its field path.
     """
-    body = await request.body()
-    if len(body) > MAX_SCHEDULE_BYTES:
-        raise ValidationFailed.field("body", f"a schedule is at most {MAX_SCHEDULE_BYTES} bytes")
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationFailed.field("body", "a schedule is UTF-8 text") from None
+    schedule = upload.get()  # read before the session was touched; refused here if it broke a bound
 
     def load() -> SchemeLoadRead:
-        result = service.load_schedule(session, who.actor, text, "request body")
+        result = service.load_schedule(session, who.actor, schedule, "request body")
         read = _scheme_read(session, result.scheme)
         return SchemeLoadRead(
             **read.model_dump(),
@@ -155,7 +172,9 @@ def quote_scheme(
         Query(max_length=40, description='monthly income, or expected harvest value ("15000.00")'),
     ] = None,
     months: Annotated[int, Query(ge=1, le=120, description="how many months to total")] = 1,
-    as_of: Annotated[BusinessDate | None, Query(description="default: today")] = None,
+    as_of: Annotated[
+        BusinessDate | None, Query(description="default: today, in the organisation's time zone")
+    ] = None,
 ) -> QuoteRead:
     """What a prospective member would pay per period and to which funds (writes nothing)."""
     scheme = service.get_scheme(session, code)
@@ -164,7 +183,7 @@ def quote_scheme(
         service.list_versions(session, scheme),
         declared_income=declared_income,
         months=months,
-        as_of=as_of or today(),
+        as_of=as_of or clock.today(who.time_zone),
     )
 
 
@@ -371,12 +390,14 @@ def member_standing(
     member_id: uuid.UUID,
     session: DbSession,
     who: FieldReader,
-    as_of: Annotated[BusinessDate | None, Query(description="default: today")] = None,
+    as_of: Annotated[
+        BusinessDate | None, Query(description="default: today, in the organisation's time zone")
+    ] = None,
 ) -> StandingRead:
     """Paid-through date, arrears with aging, penalty, prepaid credit and coverage per fund."""
     member = get_member(session, member_id)
     currency = who.currency
-    st = standing.member_standing(session, member, as_of or today())
+    st = standing.member_standing(session, member, as_of or clock.today(who.time_zone))
     return StandingRead(
         member_id=member.id,
         as_of=st.as_of,
@@ -398,7 +419,9 @@ def member_standing(
 def arrears_report(
     session: DbSession,
     who: Reader,
-    as_of: Annotated[BusinessDate | None, Query(description="default: today")] = None,
+    as_of: Annotated[
+        BusinessDate | None, Query(description="default: today, in the organisation's time zone")
+    ] = None,
     limit: Limit = 50,
     cursor: CursorParam = None,
 ) -> ArrearsPage:
@@ -406,7 +429,7 @@ def arrears_report(
 
     A covered crew member's line carries their unit's arrears (as their standing does), named
     in `through_units`; `total` counts every overdue due once, as the dashboard does."""
-    day: date = as_of or today()
+    day: date = as_of or clock.today(who.time_zone)
     after = decode_cursor(cursor, 1)
     lines, nxt = standing.arrears_page(
         session, day, limit=limit, after_number=after[0] if after else None

@@ -5,6 +5,12 @@ Treasurers write these by hand, so each mistake is reported with the file, the f
 two steps: the structure (Pydantic), then the meaning (amounts exact in the currency, percents
 summing to 100, fields that fit the rhythm, funds that exist), so that one pass finds every
 error there is.
+
+A file is read by the bounded YAML loader (`app.core.documents.load_yaml`): no aliases or
+anchors (a schedule never needs them, and they are how a 377-byte "billion laughs" file
+expands without end), at most 256 KiB, 32 levels and 50,000 values. `read_schedule` reads
+and checks a file without the database, so the API and the CLI do it before their transaction
+begins; only the funds and the currency are checked inside it (`check_schedule`).
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from app.core.documents import DocumentRefused, YamlBounds, check_size, decode_utf8, load_yaml
 from app.core.errors import ValidationFailed
 from app.core.money import MoneyError, check_currency, format_minor, parse_minor
 from app.core.schemas import EARLIEST_DATE, LATEST_DATE, unstorable_text
@@ -30,6 +36,8 @@ WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "s
 MAX_DUE_MINOR = 10**11
 """Largest amount (and declared income) in minor units a scheme may name. Dues are computed in
 64-bit integer SQL on both databases; this bound keeps every intermediate product in range."""
+SCHEDULE_BOUNDS = YamlBounds()
+MAX_SCHEDULE_BYTES = SCHEDULE_BOUNDS.max_bytes
 PERCENT_DECIMALS = 4
 """Percents may have at most this many decimals (rates are exact parts per million)."""
 
@@ -116,6 +124,8 @@ _FIELDS = {
 class ScheduleError:
     path: str
     message: str
+    bound: str | None = None
+    """The document bound the file broke (`aliases`, `depth`, ...), if that is the error."""
 
     def render(self, source: str) -> str:
         return f"{source}: {self.path}: {self.message}"
@@ -133,7 +143,12 @@ class ScheduleInvalid(ValidationFailed):
             f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
         )
         super().__init__(
-            detail, errors=[{"field": e.path, "message": e.message} for e in self.schedule_errors]
+            detail,
+            errors=[
+                {"field": e.path, "message": e.message}
+                | ({"type": "document_bound", "bound": e.bound} if e.bound else {})
+                for e in self.schedule_errors
+            ],
         )
 
 
@@ -168,20 +183,15 @@ def _message(err: Any) -> str:
     return msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
 
 
-def parse_text(text: str, source: str) -> dict[str, Any]:
-    """YAML (or JSON, which is YAML) text to a mapping; a syntax error names line and column."""
+def parse_text(text: str | bytes, source: str) -> dict[str, Any]:
+    """YAML (or JSON, which is YAML) text to a mapping, within the schedule bounds; a syntax
+    error names line and column, a broken bound names the bound (413 for the size)."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        data = load_yaml(text, field="(file)", bounds=SCHEDULE_BOUNDS)
+    except DocumentRefused as exc:
         raise ScheduleInvalid(
-            source, [ScheduleError(where, f"not valid YAML: {exc.problem or exc}")]
+            source, [ScheduleError(exc.where or "(file)", exc.message, exc.bound)]
         ) from None
-    except yaml.YAMLError as exc:
-        raise ScheduleInvalid(source, [ScheduleError("(file)", f"not valid YAML: {exc}")]) from None
-    except RecursionError:  # thousands of nested brackets: no schedule looks like that
-        raise ScheduleInvalid(source, [ScheduleError("(file)", "nested too deeply")]) from None
     if not isinstance(data, dict):
         raise ScheduleInvalid(
             source,
@@ -377,20 +387,26 @@ def validate(
                 )
             )
     if known_funds is not None:
-        known = set(known_funds)
-        for i, v in enumerate(parsed.versions):
-            for j, part in enumerate(v.split):
-                if part.fund not in known:
-                    listed = ", ".join(sorted(known)) or "none yet"
-                    errors.append(
-                        ScheduleError(
-                            f"versions[{i}].split[{j}].fund",
-                            f"no fund {part.fund} in this organisation (funds: {listed})",
-                        )
-                    )
+        errors += _fund_errors(versions, known_funds)
     if errors:
         raise ScheduleInvalid(source, errors)
     return Schedule(parsed.code, parsed.name, parsed.kind, parsed.currency, versions)
+
+
+def _fund_errors(versions: list[dict[str, Any]], known_funds: Iterable[str]) -> list[ScheduleError]:
+    known = set(known_funds)
+    errors = []
+    for i, v in enumerate(versions):
+        for j, part in enumerate(v["split"]):
+            if part["fund"] not in known:
+                listed = ", ".join(sorted(known)) or "none yet"
+                errors.append(
+                    ScheduleError(
+                        f"versions[{i}].split[{j}].fund",
+                        f"no fund {part['fund']} in this organisation (funds: {listed})",
+                    )
+                )
+    return errors
 
 
 def _loose_checks(data: dict[str, Any]) -> list[ScheduleError]:
@@ -419,3 +435,48 @@ def _loose_checks(data: dict[str, Any]) -> list[ScheduleError]:
 def load_text(text: str, source: str, *, known_funds: Iterable[str] | None = None) -> Schedule:
     """Parse and validate schedule text (YAML or JSON)."""
     return validate(parse_text(text, source), source, known_funds=known_funds)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleUpload:
+    """A schedule file read and checked without the database (before any transaction).
+
+    `schedule` is None when the file has errors of its own; `check_schedule` then reports
+    them together with the funds it names that do not exist, in one list.
+    """
+
+    text: str
+    data: dict[str, Any]
+    schedule: Schedule | None
+
+
+def read_schedule(content: str | bytes, source: str) -> ScheduleUpload:
+    """Read a schedule file within its bounds and check what needs no database.
+
+    Raises 413 (`PayloadTooLarge`) past `MAX_SCHEDULE_BYTES` and `ScheduleInvalid` (422) for
+    a file that cannot be read (syntax, a bound); a readable file with mistakes is returned,
+    its mistakes reported by `check_schedule`."""
+    check_size(content, MAX_SCHEDULE_BYTES, "body")
+    if isinstance(content, bytes):
+        try:
+            content = decode_utf8(content, "body", "a schedule")
+        except DocumentRefused as exc:
+            raise ScheduleInvalid(
+                source, [ScheduleError("(file)", exc.message, exc.bound)]
+            ) from None
+    data = parse_text(content, source)
+    try:
+        schedule: Schedule | None = validate(data, source)
+    except ScheduleInvalid:
+        schedule = None
+    return ScheduleUpload(content, data, schedule)
+
+
+def check_schedule(upload: ScheduleUpload, source: str, known_funds: Iterable[str]) -> Schedule:
+    """The upload's schedule once every fund it names exists; else every error, in one list."""
+    if upload.schedule is None:
+        return validate(upload.data, source, known_funds=known_funds)  # raises the full report
+    errors = _fund_errors(upload.schedule.versions, known_funds)
+    if errors:
+        raise ScheduleInvalid(source, errors)
+    return upload.schedule

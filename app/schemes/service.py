@@ -23,7 +23,15 @@ from app.core.money import MoneyError, format_minor, parse_minor
 from app.funds.service import funds_by_code, organisation_currency
 from app.members.models import Enrolment, Member
 from app.schemes.models import Due, Harvest, Scheme, SchemeVersion
-from app.schemes.schedule import MAX_DUE_MINOR, Schedule, ScheduleError, ScheduleInvalid, load_text
+from app.schemes.schedule import (
+    MAX_DUE_MINOR,
+    Schedule,
+    ScheduleError,
+    ScheduleInvalid,
+    ScheduleUpload,
+    check_schedule,
+    read_schedule,
+)
 from app.schemes.terms import Terms, terms
 
 Payer = tuple[str, uuid.UUID]
@@ -103,18 +111,21 @@ class LoadResult:
 
 
 def load_schedule(
-    session: Session, actor: Actor, text: str, source: str = "request body"
+    session: Session, actor: Actor, text: str | ScheduleUpload, source: str = "request body"
 ) -> LoadResult:
     """Load a schedule file: create the scheme, or add the versions it does not have yet.
 
     Versions are immutable: a version already stored is skipped if its rules are the same and
     refused (409) if they differ. A new version must be effective after every stored version
     and after every period dues were generated for, so that it never rewrites an old due.
-    Every error is reported with its field path (422 ScheduleInvalid).
+    Every error is reported with its field path (422 ScheduleInvalid). Callers that hold
+    a transaction read the file first (`read_schedule`, bounded) and pass the upload.
     """
+    upload = text if isinstance(text, ScheduleUpload) else read_schedule(text, source)
+    text = upload.text
     currency = organisation_currency(session)
     known = funds_by_code(session)
-    schedule = load_text(text, source, known_funds=known)
+    schedule = check_schedule(upload, source, known)
     if schedule.currency != currency:
         raise ScheduleInvalid(
             source, [ScheduleError("currency", f"must be the organisation's currency ({currency})")]

@@ -1,0 +1,413 @@
+"""Bounded readers for every document a caller uploads: YAML, XML, CSV and JSON.
+
+A parser runs a program its sender wrote. A 377-byte YAML file whose aliases expand
+exponentially ("billion laughs"), an XML entity bomb, a CSV of one endless row or JSON nested
+thousands deep each cost the server far more than they cost the sender, and if the parse runs
+inside a transaction (SQLite's `BEGIN IMMEDIATE` holds the write lock) every organisation
+waits. So every document is read here, with bounds on size, nesting depth, node count, YAML
+aliases and time, before any transaction begins; a document that breaks a bound is refused
+quickly, naming the bound: 413 (`PayloadTooLarge`) for size, 422 (`DocumentRefused`) for
+structure. The errors' `bound` says which one (`size`, `rows`, `depth`, `nodes`, `aliases`,
+`tags`, `scalar`, `documents`, `doctype`, `columns`, `field_size`, `time`, `encoding`,
+`syntax`). docs/reliability.md has the table of bounds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import yaml
+from lxml import etree
+from starlette.concurrency import run_in_threadpool
+
+from app.core.errors import DomainError, PayloadTooLarge, ValidationFailed
+
+
+class DocumentRefused(ValidationFailed):
+    """A document that breaks a bound or cannot be read (422), naming the bound."""
+
+    def __init__(self, field: str, bound: str, message: str, *, where: str | None = None) -> None:
+        self.field_name = field
+        self.bound = bound
+        self.where = where
+        self.message = message
+        full = f"{where}: {message}" if where else message
+        super().__init__(
+            f"{field}: {full}",
+            errors=[{"field": field, "message": full, "type": "document_bound", "bound": bound}],
+        )
+
+
+def too_large(field: str, bound: str, message: str) -> PayloadTooLarge:
+    """413 naming the bound: a document bigger than this endpoint reads."""
+    return PayloadTooLarge(
+        f"{field}: {message}",
+        errors=[{"field": field, "message": message, "type": "document_bound", "bound": bound}],
+    )
+
+
+class Deadline:
+    """A time budget for one parse, checked every few hundred steps (cheap)."""
+
+    def __init__(self, seconds: float, field: str) -> None:
+        self.seconds = seconds
+        self.field_name = field
+        self.until = time.monotonic() + seconds
+
+    def check(self) -> None:
+        if time.monotonic() > self.until:
+            raise DocumentRefused(
+                self.field, "time", f"took longer than {self.seconds:g} s to read; refused"
+            )
+
+
+def check_size(content: bytes | str, max_bytes: int, field: str) -> None:
+    size = len(content.encode("utf-8") if isinstance(content, str) else content)
+    if size > max_bytes:
+        raise too_large(field, "size", f"at most {max_bytes} bytes (this one has {size})")
+
+
+def decode_utf8(content: bytes, field: str, what: str = "the document") -> str:
+    """UTF-8 text, with or without a byte-order mark."""
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DocumentRefused(
+            field, "encoding", f"{what} is not UTF-8 text (byte {exc.start})"
+        ) from None
+
+
+# -- YAML -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class YamlBounds:
+    max_bytes: int = 256 * 1024
+    max_depth: int = 32
+    max_nodes: int = 50_000
+    max_scalar_chars: int = 4_096
+    seconds: float = 5.0
+
+
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
+)
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed
+
+
+def _mark(event: Any) -> str | None:
+    mark = getattr(event, "start_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else None
+
+
+def load_yaml(
+    content: bytes | str, *, field: str = "body", bounds: YamlBounds = YamlBounds()
+) -> Any:
+    """One YAML (or JSON) document, read within `bounds`, with no aliases, anchors or tags.
+
+    The events are checked first, as the parser makes them (libyaml, no node is built):
+    the first alias or anchor, the level past `max_depth`, the node past `max_nodes` or a
+    scalar past `max_scalar_chars` stops the read at once, so a "billion laughs" file costs
+    no more than its own bytes. Only then is the document built, by the safe loader.
+    """
+    check_size(content, bounds.max_bytes, field)
+    text = decode_utf8(content, field) if isinstance(content, bytes) else content
+    deadline = Deadline(bounds.seconds, field)
+    depth = nodes = documents = 0
+    try:
+        for n, event in enumerate(yaml.parse(text, Loader=_Loader)):
+            if n % 512 == 0:
+                deadline.check()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise DocumentRefused(
+                    field,
+                    "aliases",
+                    "YAML aliases (*name) and anchors (&name) are not allowed; "
+                    "write each value out",
+                    where=_mark(event),
+                )
+            if isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise DocumentRefused(
+                        field, "documents", "one YAML document per file", where=_mark(event)
+                    )
+            if not isinstance(event, yaml.NodeEvent):
+                if isinstance(event, yaml.CollectionEndEvent):
+                    depth -= 1
+                continue
+            nodes += 1
+            if nodes > bounds.max_nodes:
+                raise DocumentRefused(
+                    field, "nodes", f"more than {bounds.max_nodes} values", where=_mark(event)
+                )
+            tag = getattr(event, "tag", None)
+            if tag is not None and tag not in _PLAIN_TAGS and tag not in ("!", "?"):
+                raise DocumentRefused(
+                    field,
+                    "tags",
+                    f"YAML tags such as {tag[:40]} are not allowed",
+                    where=_mark(event),
+                )
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > bounds.max_depth:
+                    raise DocumentRefused(
+                        field,
+                        "depth",
+                        f"nested too deeply (at most {bounds.max_depth} levels)",
+                        where=_mark(event),
+                    )
+            elif isinstance(event, yaml.ScalarEvent) and len(event.value) > bounds.max_scalar_chars:
+                raise DocumentRefused(
+                    field,
+                    "scalar",
+                    f"a value longer than {bounds.max_scalar_chars} characters",
+                    where=_mark(event),
+                )
+        deadline.check()
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader, checked above
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        if "nesting depth" in str(exc.problem):  # libyaml's own limit, met while scanning ahead
+            raise DocumentRefused(
+                field,
+                "depth",
+                f"nested too deeply (at most {bounds.max_depth} levels)",
+                where=where,
+            ) from None
+        problem = str(exc.problem or exc)
+        if "Unicode character escape" in problem:  # libyaml's words for "\ud800"
+            problem += " (text must be valid Unicode: no lone surrogate code points)"
+        raise DocumentRefused(field, "syntax", f"not valid YAML: {problem}", where=where) from None
+    except yaml.YAMLError as exc:
+        raise DocumentRefused(field, "syntax", f"not valid YAML: {exc}") from None
+    except (ValueError, OverflowError, TypeError) as exc:  # e.g. a date such as 2026-02-30
+        raise DocumentRefused(field, "syntax", f"not valid YAML: {exc}") from None
+
+
+# -- XML --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class XmlBounds:
+    max_bytes: int = 8 * 1024 * 1024
+    max_depth: int = 64
+    max_elements: int = 500_000
+
+
+def _xml_parser() -> etree.XMLParser:
+    # no entity is expanded, no DTD loaded, nothing fetched; libxml2's own limits stay on
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def parse_xml(
+    content: bytes, *, field: str = "body", bounds: XmlBounds = XmlBounds()
+) -> etree._Element:
+    """An XML document's root, read within `bounds`. A DOCTYPE (hence any entity) is refused."""
+    check_size(content, bounds.max_bytes, field)
+    upper = content.upper()
+    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
+        raise DocumentRefused(
+            field, "doctype", "a DOCTYPE or entity declaration is not allowed in this document"
+        )
+    try:
+        root = etree.fromstring(content, _xml_parser())
+    except etree.XMLSyntaxError as exc:
+        raise DocumentRefused(field, "syntax", f"not a well-formed XML document: {exc}") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:  # e.g. in a UTF-16 document
+        raise DocumentRefused(
+            field, "doctype", "a DOCTYPE or entity declaration is not allowed in this document"
+        )
+    elements = 0
+    depth = 0
+    for event, node in etree.iterwalk(root, events=("start", "end")):
+        if event == "end":
+            depth -= 1
+            continue
+        if isinstance(node, etree._Entity):
+            raise DocumentRefused(field, "doctype", "entity references are not allowed")
+        depth += 1
+        elements += 1
+        if depth > bounds.max_depth:
+            raise DocumentRefused(
+                field, "depth", f"nested too deeply (at most {bounds.max_depth} levels)"
+            )
+        if elements > bounds.max_elements:
+            raise DocumentRefused(field, "nodes", f"more than {bounds.max_elements} elements")
+    return root
+
+
+# -- CSV --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CsvBounds:
+    max_bytes: int = 8 * 1024 * 1024
+    max_rows: int = 20_000
+    max_columns: int = 64
+    max_field_chars: int = 10_000
+    seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class CsvRecord:
+    number: int
+    """The record's number as a spreadsheet shows it: the header is row 1."""
+    line: int
+    """The file's line where the record ends (a quoted cell may span lines)."""
+    cells: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CsvTable:
+    header: list[str]
+    records: list[CsvRecord]
+    delimiter: str
+
+
+def read_csv(content: bytes, *, field: str = "file", bounds: CsvBounds = CsvBounds()) -> CsvTable:
+    """A CSV file's header and records, read within `bounds`: UTF-8 (with or without BOM),
+    comma or semicolon (the header line decides). Blank records are skipped.
+
+    `csv.field_size_limit` is process-wide, so the field bound is checked here, per cell.
+    A record with more cells than the header is kept as it is: the importer reports it.
+    """
+    check_size(content, bounds.max_bytes, field)
+    text = decode_utf8(content, field, "the file")
+    first = text.split("\n", 1)[0]
+    if not first.strip():
+        raise DocumentRefused(field, "syntax", "is empty: the first row must name the columns")
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    deadline = Deadline(bounds.seconds, field)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    header: list[str] | None = None
+    records: list[CsvRecord] = []
+    number = 0
+    try:
+        for cells in reader:
+            number += 1
+            if number % 1000 == 0:
+                deadline.check()
+            if len(cells) > bounds.max_columns:
+                raise DocumentRefused(
+                    field,
+                    "columns",
+                    f"row {number} has {len(cells)} values; at most {bounds.max_columns}",
+                )
+            for cell in cells:
+                if len(cell) > bounds.max_field_chars:
+                    raise DocumentRefused(
+                        field,
+                        "field_size",
+                        f"row {number} has a value longer than {bounds.max_field_chars} characters",
+                    )
+            if header is None:
+                header = cells
+                continue
+            if not any(cell.strip() for cell in cells):
+                continue  # a blank line
+            if len(records) >= bounds.max_rows:
+                raise too_large(field, "rows", f"at most {bounds.max_rows} rows per file; split it")
+            records.append(CsvRecord(number, reader.line_num, cells))
+    except csv.Error as exc:
+        # the process-wide field limit, a NUL byte, an unclosed quote in strict dialects
+        raise DocumentRefused(
+            field, "syntax", f"is not valid CSV near row {number + 1}: {exc}"
+        ) from None
+    if header is None:
+        raise DocumentRefused(field, "syntax", "is empty: the first row must name the columns")
+    return CsvTable(header, records, delimiter)
+
+
+# -- JSON -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JsonBounds:
+    max_bytes: int = 8 * 1024 * 1024
+    max_depth: int = 64
+
+
+def json_depth_exceeded(value: Any, max_depth: int) -> bool:
+    """Whether a parsed JSON value nests deeper than `max_depth` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > max_depth:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def load_json(
+    content: bytes | str, *, field: str = "body", bounds: JsonBounds = JsonBounds()
+) -> Any:
+    """A JSON value read within `bounds` (size, then depth)."""
+    check_size(content, bounds.max_bytes, field)
+    try:
+        value = json.loads(content)
+    except RecursionError:
+        raise DocumentRefused(
+            field, "depth", f"nested too deeply (at most {bounds.max_depth} levels)"
+        ) from None
+    except UnicodeDecodeError:
+        raise DocumentRefused(field, "encoding", "the document is not UTF-8 text") from None
+    except ValueError as exc:
+        raise DocumentRefused(field, "syntax", f"not valid JSON: {exc}") from None
+    if json_depth_exceeded(value, bounds.max_depth):
+        raise DocumentRefused(
+            field, "depth", f"nested too deeply (at most {bounds.max_depth} levels)"
+        )
+    return value
+
+
+# -- read before the transaction --------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadFirst(Generic[T]):
+    """A document read by a dependency that runs before the request's session is touched.
+
+    A refusal is kept, not raised, so that an unauthenticated caller still gets 401 and a
+    caller of the wrong role 403: `get()` raises it once the handler runs, after
+    authentication. The parse itself (bounded) has happened outside any transaction.
+    """
+
+    value: T | None = None
+    error: DomainError | None = None
+
+    def get(self) -> T:
+        if self.error is not None:
+            raise self.error
+        assert self.value is not None
+        return self.value
+
+
+async def read_first(parse: Callable[..., T], *args: Any) -> ReadFirst[T]:
+    """Run `parse(*args)` in a worker thread (it may take a few milliseconds) and keep its
+    result or its refusal for the handler."""
+    try:
+        return ReadFirst(value=await run_in_threadpool(parse, *args))
+    except DomainError as exc:
+        return ReadFirst(error=exc)
