@@ -57,7 +57,7 @@ class Deadline:
 
     def __init__(self, seconds: float, field: str) -> None:
         self.seconds = seconds
-        self.field_name = field
+        self.field = field
         self.until = time.monotonic() + seconds
 
     def check(self) -> None:
