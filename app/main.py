@@ -5,8 +5,18 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from app.core.database import make_engine, make_session_factory
 from app.core.errors import install_handlers
@@ -19,6 +29,15 @@ from app.core.throttle import LoginThrottle
 from app.models import load_all_models
 
 API_PREFIX = "/api/v1"
+# Swagger UI (/docs) and ReDoc (/redoc) load their scripts, style sheet and icon from here:
+# files the fastapi-offline package ships, so the documentation works without internet.
+DOCS_ASSETS = "/docs/assets"
+# ...and load nothing from anywhere else (ReDoc's footer would fetch a logo from its CDN)
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 # Each feature package's `router`, mounted under API_PREFIX.
 API_ROUTERS = [
     "app.identity.router",
@@ -48,12 +67,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.dispose()
 
     app = FastAPI(
+        docs_url=None,  # served by install_docs, from this package's files
+        redoc_url=None,
         title="coopledger",
         version="0.1.0",
         summary="Contribution collection and remittance ledger for cooperatives, mutuals and unions",
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # the hosts a fund adapter may reach although they are private (app/funds/outbound.py)
+    from app.funds import outbound
+
+    outbound.configure(settings.adapter_allowed_hosts)
     # sign-in failures counted in the database: shared by every worker process
     app.state.login_throttle = LoginThrottle(
         engine=lambda: getattr(app.state, "engine", None), secret=settings.secret_key
@@ -74,9 +99,83 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_web_pages(app)
 
+    install_docs(app)
     app.add_middleware(RefuseNulMiddleware)  # inside the edge: size limit and headers apply
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     return app
+
+
+def install_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI), /docs/oauth2-redirect and /redoc, with every asset served from
+    DOCS_ASSETS and a Content-Security-Policy that lets them load nothing else."""
+    assets = Path(str(resources.files("fastapi_offline") / "static"))
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    app.openapi = lambda: _openapi_with_components_only(app)  # type: ignore[method-assign]
+    oauth2_redirect = "/docs/oauth2-redirect"
+
+    def confined(page: HTMLResponse) -> HTMLResponse:
+        page.headers["Content-Security-Policy"] = DOCS_POLICY
+        return page
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return confined(
+            get_swagger_ui_html(
+                openapi_url=f"{root}{app.openapi_url}",
+                title=f"{app.title} - Swagger UI",
+                oauth2_redirect_url=f"{root}{oauth2_redirect}",
+                swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+                swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+                swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+                swagger_ui_parameters=app.swagger_ui_parameters,
+            )
+        )
+
+    @app.get(oauth2_redirect, include_in_schema=False)
+    def swagger_ui_oauth2_redirect() -> HTMLResponse:
+        return confined(get_swagger_ui_oauth2_redirect_html())
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return confined(
+            get_redoc_html(
+                openapi_url=f"{root}{app.openapi_url}",
+                title=f"{app.title} - ReDoc",
+                redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+                redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+                with_google_fonts=False,
+            )
+        )
+
+
+def _openapi_with_components_only(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with the `$defs` of a Pydantic schema given inline (an endpoint's
+    `openapi_extra`) moved to components/schemas: their `#/$defs/X` references point at the
+    document's root, where OpenAPI has no `$defs`, and ReDoc then renders nothing at all."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    schema = FastAPI.openapi(app)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+
+    def hoist(node: Any) -> Any:
+        if isinstance(node, dict):
+            for name, definition in node.pop("$defs", {}).items():
+                components.setdefault(name, hoist(definition))
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                node["$ref"] = "#/components/schemas/" + ref.removeprefix("#/$defs/")
+            for value in node.values():
+                hoist(value)
+        elif isinstance(node, list):
+            for value in node:
+                hoist(value)
+        return node
+
+    hoist(schema.get("paths", {}))
+    app.openapi_schema = schema
+    return schema
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -22,12 +22,18 @@ from app.core.errors import Conflict
 from app.ledger import service as ledger
 from app.ledger.models import Account, AccountType
 
+COLLECTIONS = ledger.Owner("collections")
+
 
 @dataclass(frozen=True, slots=True)
 class SharedAccount:
     code: str
     name: str
     type: AccountType
+    # Desk cash and the clearing accounts are the organisation's treasury: a treasurer moves
+    # them to the bank and reconciles them with manual entries, and no receipt row depends on
+    # their balances. Fee income and the hand-over differences are the service's own figures.
+    owner: ledger.Owner = ledger.MANUAL_OWNER
 
 
 DESK_CASH = SharedAccount("CASH:DESK", "Cash taken at the desk", AccountType.asset)
@@ -37,12 +43,17 @@ BANK_CLEARING = SharedAccount(
 MOBILE_MONEY_CLEARING = SharedAccount(
     "MOBILE_MONEY:CLEARING", "Mobile-money receipts not yet reconciled", AccountType.asset
 )
-FEE_INCOME = SharedAccount("FEE:INCOME", "Intermediary's fee on contributions", AccountType.income)
+FEE_INCOME = SharedAccount(
+    "FEE:INCOME", "Intermediary's fee on contributions", AccountType.income, COLLECTIONS
+)
 SHORTFALL = SharedAccount(
-    "COLLECTOR:SHORTFALL", "Collector cash counted short at hand-over", AccountType.expense
+    "COLLECTOR:SHORTFALL",
+    "Collector cash counted short at hand-over",
+    AccountType.expense,
+    COLLECTIONS,
 )
 SURPLUS = SharedAccount(
-    "COLLECTOR:SURPLUS", "Collector cash counted over at hand-over", AccountType.income
+    "COLLECTOR:SURPLUS", "Collector cash counted over at hand-over", AccountType.income, COLLECTIONS
 )
 
 CLEARING_BY_CHANNEL = {
@@ -69,7 +80,13 @@ def shared_account(session: Session, actor: Actor, spec: SharedAccount, currency
     try:
         with session.begin_nested():
             account = ledger.open_account(
-                session, actor, code=spec.code, name=spec.name, type=spec.type, currency=currency
+                session,
+                actor,
+                code=spec.code,
+                name=spec.name,
+                type=spec.type,
+                currency=currency,
+                owner=spec.owner,
             )
             return account.id
     except (IntegrityError, Conflict):

@@ -16,9 +16,11 @@ from app.core.audit import Actor
 from app.core.database import bound_organisation
 from app.core.errors import NotFound, ValidationFailed
 from app.core.ids import uuid7
+from app.core.money import MAX_MINOR_UNITS
 from app.identity.models import ApiKey, Organisation, Role, User
+from app.ledger import ownership
 from app.ledger import service as ledger
-from app.ledger.models import Account, AccountType
+from app.ledger.models import MANUAL, Account, AccountType
 
 
 def open_collector(
@@ -36,6 +38,7 @@ def open_collector(
         name=f"Cash held by collector {name}"[:200],
         type=AccountType.asset,
         currency=org.currency,
+        owner=ledger.Owner("collector", name[:120]),
     )
     collector = Collector(
         organisation_id=org.id,
@@ -142,6 +145,42 @@ def usernames(session: Session, collectors: list[Collector]) -> dict[uuid.UUID, 
 # -- hand-overs ---------------------------------------------------------------------------------
 
 
+COUNTED_FACTOR = 2
+"""What is counted at a hand-over is at most this many times what the collector's account
+says was handed over. A surplus is booked as income: a mistyped count (an extra zero, a
+slip's number typed as the amount) would otherwise book a surplus of nine times the cash,
+with no cash behind it. Twice the amount still takes any honest surplus (coins found in the
+bag, a payment never entered), and a count of zero (nothing arrived) stays possible."""
+
+
+def max_counted(amount: int) -> int:
+    return min(amount * COUNTED_FACTOR, MAX_MINOR_UNITS)
+
+
+ownership.register(
+    "handover",
+    noun="hand-over",
+    undo="a hand-over is final; record what really moved as another hand-over, or correct the "
+    "difference with a manual entry between the organisation's own accounts",
+)
+
+
+def handover_destinations(session: Session, currency: str) -> list[Account]:
+    """Where a collector's cash may go: the organisation's asset accounts in `currency` opened
+    for manual use (bank, treasury, desk cash), by code."""
+    return list(
+        session.scalars(
+            select(Account)
+            .where(
+                Account.type == AccountType.asset.value,
+                Account.currency == currency,
+                Account.owner == MANUAL,
+            )
+            .order_by(Account.code)
+        )
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class HandoverDraft:
     collector_id: uuid.UUID
@@ -166,16 +205,16 @@ def hand_over(session: Session, actor: Actor, draft: HandoverDraft) -> Handover:
     )
     if collector is None:
         raise ValidationFailed.field("collector_id", "no such collector in this organisation")
-    target = session.scalar(select(Account).where(Account.id == draft.to_account_id))
-    if target is None:
-        raise ValidationFailed.field("to_account_id", "no such account in this organisation")
-    if target.type != AccountType.asset.value:
-        raise ValidationFailed.field("to_account_id", "must be an asset account (bank or treasury)")
-    if target.id == collector.cash_account_id:
-        raise ValidationFailed.field("to_account_id", "is the collector's own cash account")
-    if target.currency != draft.currency:
+    # a bank or treasury account the organisation opened for manual use: never a collector's
+    # cash (its own or another's) nor any account a service keeps
+    target = ownership.manual_account(
+        session, draft.to_account_id, field="to_account_id", currency=draft.currency
+    )
+    if draft.counted_amount > max_counted(draft.amount):
         raise ValidationFailed.field(
-            "to_account_id", f"holds {target.currency}, not {draft.currency}"
+            "counted_amount",
+            f"{draft.counted_amount} minor units is more than {COUNTED_FACTOR} times the amount "
+            "handed over; check the count",
         )
     held = ledger.balance(session, collector.cash_account_id).signed
     if draft.amount > held:
@@ -200,6 +239,7 @@ def hand_over(session: Session, actor: Actor, draft: HandoverDraft) -> Handover:
         effective_on=clock.local_date(draft.handed_over_at, clock.session_zone(session)),
         lines=lines,
         kind="handover",
+        owner=ledger.Owner("handover", draft.reference),
     )
     handover = Handover(
         collector_id=collector.id,

@@ -360,6 +360,7 @@ def write_receipts(
                 lines=lines,
                 kind="receipt",
                 id=r.journal_id,
+                owner=ledger.Owner("receipt", str(d.id)),
             )
         )
         payment_rows(

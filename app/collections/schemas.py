@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
-from app.core.schemas import AmountText, BusinessDate, CurrencyCode, Schema
+from app.core.schemas import AmountText, BusinessDate, CurrencyCode, ReasonText, Schema
 
 Channel = Literal["cash", "mobile_money", "bank"]
 Reference = str
@@ -71,7 +71,7 @@ class ReceiptRead(Schema):
 
 
 class ReverseReceipt(Schema):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: ReasonText
 
 
 # -- collection sheets --------------------------------------------------------------------------

@@ -23,8 +23,8 @@ from app.core.audit import Actor
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.money import MoneyError, check_currency, parse_minor
 from app.core.schemas import EARLIEST_DATE
+from app.ledger import ownership, sql
 from app.ledger import service as ledger
-from app.ledger import sql
 from app.schemes.models import Due
 
 ReversalGuard = Callable[[Session, list[uuid.UUID]], None]
@@ -34,6 +34,30 @@ REVERSAL_GUARDS: list[ReversalGuard] = []
 anything is written, in the reversal's transaction. A guard refuses the reversal by raising a
 DomainError (remittances raises Conflict, 409, when a share is already in a sealed or
 submitted batch). Guards must not write."""
+
+
+def _receipt_number(session: Session, ref: str) -> str | None:
+    """A receipt entry's owner reference is the receipt's id (its number comes later in the
+    same transaction); people know it by its number."""
+    try:
+        receipt_id = uuid.UUID(ref)
+    except ValueError:
+        return None
+    number = session.scalar(select(Receipt.receipt_number).where(Receipt.id == receipt_id))
+    return None if number is None else str(number)
+
+
+ownership.register(
+    "receipt",
+    noun="receipt",
+    undo="reverse the receipt (POST /api/v1/receipts/{id}/reverse), which undoes its dues too",
+    label=_receipt_number,
+)
+ownership.register(
+    "prepaid_credit",
+    noun="the prepaid credit of",
+    undo="it is given back when the receipt that paid the credit is reversed",
+)
 
 FUTURE_TOLERANCE = timedelta(days=1)  # a collector's phone clock may run ahead
 
@@ -204,8 +228,12 @@ def reverse_receipt(session: Session, actor: Actor, receipt_id: uuid.UUID, reaso
     given back by those dues first, newest allocation first (their shares undone too), so
     the payer's credit never goes below zero; whatever credit the payer still has afterwards
     goes to its open dues, oldest first. Registered REVERSAL_GUARDS see every share that
-    would be undone before anything is written. 409 if already reversed.
+    would be undone before anything is written. 409 if already reversed; a blank reason is
+    422 naming `reason`.
     """
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed.field("reason", "a reversal needs a reason")
     receipt = get_receipt(session, receipt_id)
     if receipt.status == "reversed":
         raise Conflict(f"receipt {receipt.receipt_number} was already reversed")

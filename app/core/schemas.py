@@ -12,6 +12,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     field_validator,
 )
 
@@ -89,6 +90,13 @@ AmountText = Annotated[
     ),
 ]
 """A decimal string; its exponent is checked against the currency by the service."""
+
+ReasonText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    Field(description="why, in words: 1-500 characters once trimmed (blank is refused)"),
+]
+"""A reason a person gives (a reversal's): trimmed, and never blank."""
 
 BusinessDate = Annotated[date, AfterValidator(_business_date)]
 """An ISO 8601 date within the range a contribution book can hold (2000-01-01..2100-12-31)."""

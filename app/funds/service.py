@@ -56,6 +56,7 @@ def _open_custody_account(session: Session, actor: Actor, fund: Fund) -> uuid.UU
         name=f"Held in custody for {fund.name}",
         type=AccountType.liability,
         currency=fund.currency,
+        owner=ledger.Owner("fund", fund.code),
     )
     return account.id
 
@@ -82,6 +83,7 @@ def create_fund(session: Session, actor: Actor, data: FundCreate) -> Fund:
         name=f"Owed to {data.name}",
         type=AccountType.liability,
         currency=currency,
+        owner=ledger.Owner("fund", data.code),
     )
     transit = ledger.open_account(
         session,
@@ -90,6 +92,7 @@ def create_fund(session: Session, actor: Actor, data: FundCreate) -> Fund:
         name=f"In transit to {data.name}",
         type=AccountType.liability,
         currency=currency,
+        owner=ledger.Owner("fund", data.code),
     )
     fund = Fund(
         code=data.code,

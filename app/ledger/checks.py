@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.core.verify import invariant
-from app.ledger.models import AccountBalance, JournalEntry, Posting
+from app.ledger.models import MANUAL, Account, AccountBalance, JournalEntry, Posting
 
 LIMIT = 20  # breaches listed per invariant; one is already a failure
 
@@ -135,3 +135,52 @@ def reversals_mirror(session: Session, org: uuid.UUID | None) -> list[str]:
     return [
         f"reversal {r} does not mirror its original on account {a} (off by {s})" for r, a, s in rows
     ]
+
+
+@invariant("manual entries touch only accounts open to manual use")
+def manual_entries_stay_manual(session: Session, org: uuid.UUID | None) -> list[str]:
+    stmt = (
+        select(JournalEntry.id, Account.code, Account.owner)
+        .join(
+            Posting,
+            and_(
+                Posting.organisation_id == JournalEntry.organisation_id,
+                Posting.entry_id == JournalEntry.id,
+            ),
+        )
+        .join(
+            Account,
+            and_(
+                Account.organisation_id == Posting.organisation_id,
+                Account.id == Posting.account_id,
+            ),
+        )
+        .where(JournalEntry.owner == MANUAL, Account.owner != MANUAL)
+        .limit(LIMIT)
+    )
+    rows = session.execute(_org(stmt, JournalEntry.organisation_id, org)).all()
+    return [f"manual entry {e} touches account {c}, which {o} keeps" for e, c, o in rows]
+
+
+@invariant("a reversal has its original's owner")
+def reversals_keep_their_owner(session: Session, org: uuid.UUID | None) -> list[str]:
+    original = aliased(JournalEntry)
+    stmt = (
+        select(JournalEntry.id, JournalEntry.owner, original.owner)
+        .join(
+            original,
+            and_(
+                original.organisation_id == JournalEntry.organisation_id,
+                original.id == JournalEntry.reverses_id,
+            ),
+        )
+        .where(
+            or_(
+                original.owner != JournalEntry.owner,
+                original.owner_ref.is_distinct_from(JournalEntry.owner_ref),
+            )
+        )
+        .limit(LIMIT)
+    )
+    rows = session.execute(_org(stmt, JournalEntry.organisation_id, org)).all()
+    return [f"reversal {r} is owned by {o}, its original by {w}" for r, o, w in rows]

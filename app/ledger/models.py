@@ -10,6 +10,13 @@ Integrity that the database itself enforces (see the first migration):
 - no posting may be added to an entry that is already posted;
 - postings and entries are never updated or deleted;
 - an entry is reversed at most once (unique `reverses_id`).
+
+Ownership (migration 0010, see docs/ledger.md): every account and every entry says who owns
+it, as an opaque kind and reference (`owner`, `owner_ref`) the ledger stores but does not
+interpret. `manual` accounts are the organisation's own books (opened through POST /accounts,
+or its bank and treasury accounts); every other owner is a service (a fund, a collector, a
+member...). A manual entry touches only manual accounts, and a reversal has its original's
+owner: the database refuses both breaks too.
 """
 
 from __future__ import annotations
@@ -45,6 +52,11 @@ class AccountType(enum.StrEnum):
         return 1 if self in (AccountType.asset, AccountType.expense) else -1
 
 
+MANUAL = "manual"
+"""The owner of the organisation's own accounts and of the entries made by hand (the journal
+API); every other owner is a service."""
+
+
 BALANCE_SHARDS = 8
 """Stored balances are split over this many rows per account, so that concurrent writers
 crediting the same hot account (a fund's "owed" account) rarely wait on one row."""
@@ -67,6 +79,15 @@ class Account(OrgScoped, Base):
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(120))
+    owner: Mapped[str] = mapped_column(
+        String(32),
+        default=MANUAL,
+        server_default=text("'manual'"),
+        comment="who keeps it: manual (open to manual entries) or a service kind (fund, ...)",
+    )
+    owner_ref: Mapped[str | None] = mapped_column(
+        String(120), comment="which one of the owner kind (a fund code, a member number, ...)"
+    )
 
 
 class AccountBalance(Base):
@@ -102,6 +123,15 @@ class JournalEntry(OrgScoped, Base):
     )
     reason: Mapped[str | None] = mapped_column(String(500))
     created_by: Mapped[str] = mapped_column(String(120))
+    owner: Mapped[str] = mapped_column(
+        String(32),
+        default=MANUAL,
+        server_default=text("'manual'"),
+        comment="who made it and alone may undo it: manual or a service kind (receipt, ...)",
+    )
+    owner_ref: Mapped[str | None] = mapped_column(
+        String(120), comment="which one of the owner kind (a receipt id, a batch reference, ...)"
+    )
 
 
 class Posting(OrgScoped, Base):
@@ -149,6 +179,7 @@ class IdempotencyRecord(Base):
 
 __all__ = [
     "BALANCE_SHARDS",
+    "MANUAL",
     "Account",
     "AccountBalance",
     "AccountType",

@@ -16,7 +16,7 @@ from app.core.money import MoneyError, format_minor, parse_minor
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from app.core.schemas import BusinessDate, Page
 from app.identity.models import Role
-from app.ledger import service
+from app.ledger import ownership, service
 from app.ledger.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.ledger.models import Account, AccountType, JournalEntry, Posting
 from app.ledger.schemas import (
@@ -185,7 +185,7 @@ def post_journal(
                 raise ValidationFailed.field(f"postings.{i}.amount", "must be greater than zero")
             signed = minor if p.direction == "debit" else -minor
             lines.append(service.Line(account.id, signed, f"postings.{i}.amount"))
-        entry_id = service.post(
+        entry_id = ownership.post_manual(
             session,
             who.actor,
             description=body.description,
@@ -248,7 +248,7 @@ def reverse_journal(
     """Post the exact mirror of an entry. Once: a second reversal is 409."""
 
     def operation() -> tuple[int, JournalRead]:
-        reversal_id = service.reverse(
+        reversal_id = ownership.reverse_manual(
             session, who.actor, entry_id, reason=body.reason, effective_on=body.effective_on
         )
         audit.record(

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.core.schemas import AmountText, BusinessDate, CurrencyCode, Schema
+from app.core.schemas import AmountText, BusinessDate, CurrencyCode, ReasonText, Schema
 from app.ledger.models import AccountType
 
 
@@ -48,7 +48,7 @@ class JournalCreate(Schema):
 
 
 class ReverseRequest(Schema):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: ReasonText
     effective_on: BusinessDate | None = Field(
         default=None, description="business date of the reversal (default: today)"
     )

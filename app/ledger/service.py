@@ -29,12 +29,38 @@ from app.core.pending import TransactionNotes
 from app.ledger import sql
 from app.ledger.models import (
     BALANCE_SHARDS,
+    MANUAL,
     Account,
     AccountBalance,
     AccountType,
     JournalEntry,
     Posting,
 )
+
+# -- owners -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who keeps an account or an entry: `manual` (the organisation's own books, the journal
+    API) or a service's kind and which one of it (`Owner("fund", "AFP")`). The ledger stores
+    it and enforces only what `manual` means (see app/ledger/ownership.py); it never reads
+    the services' tables to interpret the rest."""
+
+    kind: str
+    ref: str | None = None
+
+    @property
+    def is_manual(self) -> bool:
+        return self.kind == MANUAL
+
+
+MANUAL_OWNER = Owner(MANUAL)
+
+
+def owner_of(row: Account | JournalEntry) -> Owner:
+    return Owner(row.owner, row.owner_ref)
+
 
 # -- accounts -----------------------------------------------------------------------------------
 
@@ -47,8 +73,12 @@ def open_account(
     name: str,
     type: AccountType | str,
     currency: str,
+    owner: Owner = MANUAL_OWNER,
 ) -> Account:
-    """Open an account; the code is unique in the organisation (409 if taken)."""
+    """Open an account; the code is unique in the organisation (409 if taken).
+
+    A service opening an account it keeps passes itself as `owner`; the default is an account
+    for manual use (the organisation's bank, treasury or other books)."""
     try:
         currency = check_currency(currency)
     except MoneyError as exc:
@@ -65,6 +95,8 @@ def open_account(
         type=AccountType(type).value,
         currency=currency,
         created_by=actor.name,
+        owner=owner.kind,
+        owner_ref=owner.ref,
     )
     session.add(account)
     session.flush()
@@ -83,11 +115,18 @@ def account_by_code(session: Session, code: str) -> Account | None:
 
 
 def ensure_account(
-    session: Session, actor: Actor, *, code: str, name: str, type: AccountType, currency: str
+    session: Session,
+    actor: Actor,
+    *,
+    code: str,
+    name: str,
+    type: AccountType,
+    currency: str,
+    owner: Owner = MANUAL_OWNER,
 ) -> Account:
-    """The account with this code, opened first if the organisation has none yet."""
+    """The account with this code, opened first (for `owner`) if the organisation has none yet."""
     return account_by_code(session, code) or open_account(
-        session, actor, code=code, name=name, type=type, currency=currency
+        session, actor, code=code, name=name, type=type, currency=currency, owner=owner
     )
 
 
@@ -99,6 +138,7 @@ class AccountSpec:
     name: str
     type: AccountType
     currency: str
+    owner: Owner = MANUAL_OWNER
 
 
 def open_accounts(
@@ -143,6 +183,8 @@ def open_accounts(
                 "currency": currency,
                 "created_at": now,
                 "created_by": actor.name,
+                "owner": s.owner.kind,
+                "owner_ref": s.owner.ref,
             }
         )
     table: Any = Account.__table__
@@ -174,6 +216,10 @@ class Line:
 
 @dataclass(slots=True)
 class EntryDraft:
+    """An entry to post. `owner` is who alone may undo it: a service posting an entry passes
+    itself (the receipt, the batch...); unset, the entry's `kind` is its owner, so only an
+    entry of kind `manual` is manual."""
+
     description: str
     effective_on: date
     lines: Sequence[Line]
@@ -181,6 +227,11 @@ class EntryDraft:
     reverses_id: uuid.UUID | None = None
     reason: str | None = None
     id: uuid.UUID = field(default_factory=uuid7)
+    owner: Owner | None = None
+
+    @property
+    def owned_by(self) -> Owner:
+        return self.owner if self.owner is not None else Owner(self.kind)
 
 
 def post(
@@ -191,9 +242,10 @@ def post(
     effective_on: date,
     lines: Sequence[Line],
     kind: str = "manual",
+    owner: Owner | None = None,
 ) -> uuid.UUID:
-    """Post one balanced entry and return its id."""
-    draft = EntryDraft(description, effective_on, lines, kind)
+    """Post one balanced entry and return its id (`owner`: see EntryDraft)."""
+    draft = EntryDraft(description, effective_on, lines, kind, owner=owner)
     post_many(session, actor, [draft])
     return draft.id
 
@@ -246,6 +298,8 @@ def post_many(session: Session, actor: Actor, drafts: Sequence[EntryDraft]) -> N
                 "reverses_id": draft.reverses_id,
                 "reason": draft.reason,
                 "created_by": actor.name,
+                "owner": draft.owned_by.kind,
+                "owner_ref": draft.owned_by.ref,
             }
         )
     tables: list[tuple[Any, list[dict[str, Any]]]] = [
@@ -266,11 +320,12 @@ _INSERT_POSTINGS = (
 )
 _INSERT_ENTRIES = (
     "INSERT INTO journal_entry (organisation_id, id, description, effective_on, recorded_at, "
-    "kind, reverses_id, reason, created_by) "
+    "kind, reverses_id, reason, created_by, owner, owner_ref) "
     "SELECT %(org)s, e.id, e.description, e.effective_on, %(now)s, e.kind, e.reverses_id, "
-    "e.reason, %(by)s FROM unnest(%(ids)b::uuid[], %(descriptions)b::text[], %(days)b::date[], "
-    "%(kinds)b::text[], %(reverses)b::uuid[], %(reasons)b::text[]) "
-    "AS e(id, description, effective_on, kind, reverses_id, reason)"
+    "e.reason, %(by)s, e.owner, e.owner_ref FROM unnest(%(ids)b::uuid[], "
+    "%(descriptions)b::text[], %(days)b::date[], %(kinds)b::text[], %(reverses)b::uuid[], "
+    "%(reasons)b::text[], %(owners)b::text[], %(owner_refs)b::text[]) "
+    "AS e(id, description, effective_on, kind, reverses_id, reason, owner, owner_ref)"
 )
 
 
@@ -320,6 +375,8 @@ def _insert_pg(
             "kinds": [d.kind for d in drafts],
             "reverses": [d.reverses_id for d in drafts],
             "reasons": [d.reason for d in drafts],
+            "owners": [d.owned_by.kind for d in drafts],
+            "owner_refs": [d.owned_by.ref for d in drafts],
         },
     )
 
@@ -388,7 +445,11 @@ def reverse(
     reason: str,
     effective_on: date | None = None,
 ) -> uuid.UUID:
-    """Post the exact mirror of an entry, pointing at it. At most once per entry (409)."""
+    """Post the exact mirror of an entry, pointing at it. At most once per entry (409).
+
+    The reversal has its original's owner: the service that made an entry undoes it with this
+    verb inside its own operation (a receipt's reversal); the journal API calls
+    `ownership.reverse_manual`, which refuses an entry a service owns."""
     original = get_entry(session, entry_id)
     if original.reverses_id is not None:
         raise Conflict("this entry is itself a reversal and cannot be reversed")
@@ -403,6 +464,7 @@ def reverse(
         kind="reversal",
         reverses_id=entry_id,
         reason=reason,
+        owner=owner_of(original),
     )
     try:
         with session.begin_nested():

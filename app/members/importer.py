@@ -232,6 +232,7 @@ def _write(session: Session, actor: Actor, good: list[_Row], funds: dict[str, An
                 name=f"Prepaid credit of {r.data.member_number}",
                 type=AccountType.liability,
                 currency=currency,
+                owner=ledger.Owner("member", r.data.member_number),
             )
             for r in good
             if r.data is not None

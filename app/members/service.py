@@ -75,6 +75,7 @@ def create_member(session: Session, actor: Actor, data: MemberCreate) -> Member:
         name=f"Prepaid credit of {data.member_number}",
         type=AccountType.liability,
         currency=organisation_currency(session),
+        owner=ledger.Owner("member", data.member_number),
     )
     member = Member(
         member_number=data.member_number,

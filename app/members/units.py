@@ -97,6 +97,7 @@ def create_unit(session: Session, actor: Actor, data: UnitCreate) -> TransportUn
         name=f"Prepaid credit of unit {data.registration}",
         type=AccountType.liability,
         currency=organisation_currency(session),
+        owner=ledger.Owner("unit", data.registration),
     )
     unit = TransportUnit(
         registration=data.registration,

@@ -24,6 +24,7 @@ from app.funds import registry
 from app.funds.models import Fund
 from app.funds.registry import AffiliationRequest, BatchDocument, BatchHeader, DeliveryFailed
 from app.identity.models import Organisation
+from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
 from app.ledger.service import Line
@@ -38,6 +39,14 @@ class AffiliationDecision:
     status: str  # accepted | rejected
     affiliation_number: str | None = None
     reason: str | None = None
+
+
+ownership.register(
+    "affiliation_batch",
+    noun="affiliation batch",
+    undo="its commission entries follow the fund's answers and payments and are not reversed "
+    "in the journal",
+)
 
 
 def get_affiliation_batch(
@@ -311,6 +320,7 @@ def acknowledge_affiliations(
             name=f"Commission receivable from {fund.name}",
             type=AccountType.asset,
             currency=fund.currency,
+            owner=ledger.Owner("fund", fund.code),
         )
         income = ledger.ensure_account(
             session,
@@ -319,6 +329,7 @@ def acknowledge_affiliations(
             name=f"Affiliation commission from {fund.name}",
             type=AccountType.income,
             currency=fund.currency,
+            owner=ledger.Owner("fund", fund.code),
         )
         total = commission * len(accept)
         journal_id = ledger.post(
@@ -328,6 +339,7 @@ def acknowledge_affiliations(
             effective_on=ledger.today(),
             lines=[Line.debit(receivable.id, total), Line.credit(income.id, total)],
             kind="affiliation.commission",
+            owner=ledger.Owner("affiliation_batch", batch.reference),
         )
         batch.commission_total += total
     for line, number in accept:

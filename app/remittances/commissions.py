@@ -86,6 +86,7 @@ def record_commission_payment(
         name=f"Commission receivable from {fund.name}",
         type=AccountType.asset,
         currency=fund.currency,
+        owner=ledger.Owner("fund", fund.code),
     )
     journal_id = ledger.post(
         session,
@@ -95,6 +96,7 @@ def record_commission_payment(
         effective_on=paid_on,
         lines=[Line.debit(to_account, amount), Line.credit(receivable.id, amount)],
         kind="affiliation.commission_payment",
+        owner=ledger.Owner("affiliation_batch", batch.reference),
     )
     payment = AffiliationCommissionPayment(
         organisation_id=batch.organisation_id,

@@ -40,6 +40,7 @@ from app.core.ids import uuid7
 from app.funds import registry
 from app.funds.models import Fund
 from app.funds.registry import DeliveryFailed
+from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.service import Line
 from app.remittances.models import (
@@ -54,6 +55,14 @@ class FundUnreachable(DomainError):
     """The fund's adapter could not hand the batch over (502); the batch stays sealed."""
 
     status, slug, title = 502, "fund-unreachable", "The fund did not take the batch"
+
+
+ownership.register(
+    "remittance_batch",
+    noun="remittance batch",
+    undo="a batch's entries follow its lifecycle (sealed, answered by the fund, settled) and "
+    "are not reversed in the journal",
+)
 
 
 def _org(session: Session) -> uuid.UUID:
@@ -367,6 +376,7 @@ def seal(session: Session, actor: Actor, batch_id: uuid.UUID) -> RemittanceBatch
             Line.credit(fund.transit_account_id, batch.control_sum),
         ],
         kind="remittance.seal",
+        owner=ledger.Owner("remittance_batch", batch.reference),
     )
     batch.status = "sealed"
     batch.sealed_at = utcnow()

@@ -29,8 +29,9 @@ from app.core.database import utcnow
 from app.core.errors import Conflict, ValidationFailed
 from app.core.ids import uuid7
 from app.funds.registry import LineAnswer
+from app.ledger import ownership
 from app.ledger import service as ledger
-from app.ledger.models import Account, AccountType
+from app.ledger.models import AccountType
 from app.ledger.service import Line
 from app.remittances.models import (
     RemittanceAcknowledgement,
@@ -226,6 +227,7 @@ def acknowledge(
                 Line.credit(fund.owed_account_id, ack.rejected_sum),
             ],
             kind="remittance.rejection",
+            owner=ledger.Owner("remittance_batch", batch.reference),
         )
     batch.accepted_count += len(accept)
     batch.accepted_sum += sum(a for _, a in accept)
@@ -386,6 +388,7 @@ def settle(
         effective_on=settled_on,
         lines=[Line.debit(fund.transit_account_id, amount), Line.credit(to_account, amount)],
         kind="remittance.settlement",
+        owner=ledger.Owner("remittance_batch", batch.reference),
     )
     batch.status = "settled"
     batch.settled_at = utcnow()
@@ -418,17 +421,13 @@ def bank_account(
     session: Session, actor: Actor, account_id: uuid.UUID | None, currency: str
 ) -> uuid.UUID:
     """The bank account money moves through: `account_id` if given (an asset account in
-    `currency`, else 422 naming `bank_account_id`), otherwise the organisation's BANK:MAIN
-    (opened on first use)."""
+    `currency` open to manual use, never one a service keeps such as a collector's cash or a
+    fund's commission receivable, else 422 naming `bank_account_id`), otherwise the
+    organisation's BANK:MAIN (opened on first use, for manual use)."""
     if account_id is not None:
-        account = session.scalar(select(Account).where(Account.id == account_id))
-        if account is None:
-            raise ValidationFailed.field("bank_account_id", "no such account in this organisation")
-        if account.type != AccountType.asset.value or account.currency != currency:
-            raise ValidationFailed.field(
-                "bank_account_id", f"must be an asset account in {currency}"
-            )
-        return account.id
+        return ownership.manual_account(
+            session, account_id, field="bank_account_id", currency=currency, what="a bank account"
+        ).id
     return ledger.ensure_account(
         session,
         actor,

@@ -18,7 +18,7 @@ from app.collections.service import instant_errors, raise_errors
 from app.core.errors import DomainError, ValidationFailed
 from app.core.money import MoneyError
 from app.ledger import service as ledger
-from app.ledger.models import Account, AccountType
+from app.ledger.models import Account
 from app.web import forms
 from app.web.deps import DbSession, Form, Reader, Treasurer, WebUser
 from app.web.i18n import format_money, parse_amount_input

@@ -1,0 +1,159 @@
+"""Who may write where: manual entries touch manual accounts, a service's entries are its own.
+
+Every account and entry carries an `Owner` (see service.Owner). `manual` is the organisation's
+own books: the accounts it opened for manual use (POST /accounts, its bank and treasury
+accounts) and the entries made by hand in the journal. Every other owner is a service, whose
+rows (receipts, batches, funds...) agree with those accounts and entries; `coopledger verify`
+checks that they do. So:
+
+- a manual entry (`post_manual`) may touch only manual accounts (422 naming the posting's
+  field and the account's owner);
+- the journal reverses only manual entries (`reverse_manual`); an entry a service made is
+  undone by that service's own operation (409 naming the owner and the operation);
+- money that leaves a service for the organisation's books lands in a manual account
+  (`manual_account`, e.g. a hand-over's destination).
+
+The ledger does not know the services: each registers how its owner kind is named and undone
+(`register`), and may give a label for a reference (a receipt's number for its id).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.audit import Actor
+from app.core.errors import Conflict, ValidationFailed
+from app.ledger import service
+from app.ledger.models import MANUAL, Account, AccountType
+from app.ledger.service import Line, Owner
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerKind:
+    noun: str  # how an owner of this kind is named: "receipt", "fund"
+    undo: str  # how its entries are undone, for the journal's refusal
+    label: Callable[[Session, str], str | None] | None = None  # a reference, for people
+
+
+_KINDS: dict[str, OwnerKind] = {}
+
+
+def register(
+    kind: str,
+    *,
+    noun: str,
+    undo: str,
+    label: Callable[[Session, str], str | None] | None = None,
+) -> None:
+    """Say how a service's owner kind is named and how its entries are undone (at import)."""
+    _KINDS[kind] = OwnerKind(noun, undo, label)
+
+
+def describe(session: Session, owner: Owner) -> str:
+    """The owner in words: "receipt 42", "fund AFP", "collections"."""
+    known = _KINDS.get(owner.kind)
+    noun = known.noun if known else owner.kind.replace("_", " ")
+    if owner.ref is None:
+        return noun
+    ref = owner.ref
+    if known is not None and known.label is not None:
+        ref = known.label(session, owner.ref) or ref
+    return f"{noun} {ref}"
+
+
+def undo_text(owner: Owner) -> str:
+    known = _KINDS.get(owner.kind)
+    return known.undo if known else "undo it through the operation that made it"
+
+
+def refuse_foreign_accounts(session: Session, lines: Sequence[Line]) -> None:
+    """422 naming the first posting (`postings.N.account_id`) on an account a service keeps."""
+    ids = {ln.account_id for ln in lines}
+    owned = {
+        a.id: a
+        for a in session.scalars(
+            select(Account).where(Account.id.in_(ids), Account.owner != MANUAL)
+        )
+    }
+    for i, ln in enumerate(lines):
+        account = owned.get(ln.account_id)
+        if account is not None:
+            raise ValidationFailed.field(
+                f"postings.{i}.account_id",
+                f"account {account.code} belongs to "
+                f"{describe(session, service.owner_of(account))}: a manual entry may touch "
+                "only accounts opened for manual use",
+            )
+
+
+def post_manual(
+    session: Session,
+    actor: Actor,
+    *,
+    description: str,
+    effective_on: date,
+    lines: Sequence[Line],
+) -> uuid.UUID:
+    """Post an entry made by hand (kind and owner `manual`): only on manual accounts (422)."""
+    refuse_foreign_accounts(session, lines)
+    return service.post(
+        session,
+        actor,
+        description=description,
+        effective_on=effective_on,
+        lines=lines,
+        kind="manual",
+        owner=service.MANUAL_OWNER,
+    )
+
+
+def reverse_manual(
+    session: Session,
+    actor: Actor,
+    entry_id: uuid.UUID,
+    *,
+    reason: str,
+    effective_on: date | None = None,
+) -> uuid.UUID:
+    """Reverse an entry made by hand; an entry a service owns is 409 naming its owner and the
+    operation that undoes it ("this entry belongs to receipt 42: reverse the receipt"). A
+    blank reason is 422 naming `reason`."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed.field("reason", "a reversal needs a reason")
+    entry = service.get_entry(session, entry_id)
+    owner = service.owner_of(entry)
+    if not owner.is_manual:
+        raise Conflict(f"this entry belongs to {describe(session, owner)}: {undo_text(owner)}")
+    return service.reverse(session, actor, entry_id, reason=reason, effective_on=effective_on)
+
+
+def manual_account(
+    session: Session,
+    account_id: uuid.UUID,
+    *,
+    field: str,
+    currency: str,
+    what: str = "a bank or treasury account",
+) -> Account:
+    """An asset account in `currency` that the organisation opened for manual use (its bank,
+    treasury...): where money leaving a service lands. 422 naming `field` otherwise, naming
+    the owner of a service's account."""
+    account = session.scalar(select(Account).where(Account.id == account_id))
+    if account is None:
+        raise ValidationFailed.field(field, "no such account in this organisation")
+    if account.owner != MANUAL:
+        raise ValidationFailed.field(
+            field,
+            f"must be {what}; account {account.code} belongs to "
+            f"{describe(session, service.owner_of(account))}",
+        )
+    if account.type != AccountType.asset.value or account.currency != currency:
+        raise ValidationFailed.field(field, f"must be an asset account in {currency}")
+    return account
