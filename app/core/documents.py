@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import yaml
+from fastapi.exceptions import RequestValidationError
 from lxml import etree
 from starlette.concurrency import run_in_threadpool
 
@@ -395,7 +396,7 @@ class ReadFirst(Generic[T]):
     """
 
     value: T | None = None
-    error: DomainError | None = None
+    error: DomainError | RequestValidationError | None = None
 
     def get(self) -> T:
         if self.error is not None:
@@ -409,5 +410,5 @@ async def read_first(parse: Callable[..., T], *args: Any) -> ReadFirst[T]:
     result or its refusal for the handler."""
     try:
         return ReadFirst(value=await run_in_threadpool(parse, *args))
-    except DomainError as exc:
+    except (DomainError, RequestValidationError) as exc:
         return ReadFirst(error=exc)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
 
 from app.core.deps import DbSession, Principal
+from app.core.documents import ReadFirst, read_first
 from app.core.errors import ValidationFailed
 from app.core.money import MoneyError, format_minor, parse_minor
 from app.funds.registry import LineAnswer
@@ -30,13 +32,54 @@ from app.remittances.schemas import (
 router = APIRouter(tags=["remittances"])
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """The fund's answer as sent: a pain.002 report (XML) or the JSON lines, read and checked."""
+
+    body: bytes
+    report: settlement.Pain002 | None
+    lines: AcknowledgementCreate | None
+
+
+def _read_answer(body: bytes, content_type: str) -> _Answer:
+    media = content_type.split(";")[0].strip().lower()
+    if media in ("application/xml", "text/xml") or body.lstrip().startswith(b"<"):
+        return _Answer(body, settlement.parse_pain002(body), None)
+    try:
+        parsed = AcknowledgementCreate.model_validate_json(body or b"{}")
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+    for i, line in enumerate(parsed.lines):
+        if line.status == "rejected" and not (line.reason and line.reason.strip()):
+            raise ValidationFailed.field(f"lines.{i}.reason", "a rejection needs a reason")
+    return _Answer(body, None, parsed)
+
+
+async def _answer_body(request: Request) -> ReadFirst[_Answer]:
+    """The body read, bounded and checked before the request's session is touched (on
+    SQLite its first query takes the write lock); a refusal is raised after authentication."""
+    return await read_first(
+        _read_answer, await request.body(), request.headers.get("content-type", "")
+    )
+
+
+AnswerBody = Annotated[ReadFirst[_Answer], Depends(_answer_body)]
+
+
 ACK_BODY = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {"schema": AcknowledgementCreate.model_json_schema()},
             "application/xml": {
-                "schema": {"type": "string", "description": "an ISO 20022 pain.002 status report"}
+                "schema": {
+                    "type": "string",
+                    "description": "an ISO 20022 pain.002 status report, read before any "
+                    "transaction within bounds: at most 32 MiB (413), no DOCTYPE or entities, "
+                    "at most 64 levels and 2,000,000 elements (422 naming the bound)",
+                }
             },
         },
     }
@@ -50,20 +93,16 @@ ACK_BODY = {
     responses={409: {"description": "not submitted yet, settled, or a line decided otherwise"}},
 )
 async def acknowledge_batch(
+    answer: AnswerBody,
     batch_id: uuid.UUID,
-    request: Request,
     session: DbSession,
     who: Answerer,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """The fund's decision per line: JSON `{lines: [{end_to_end_id, status, reason?}]}` or a
     pain.002 document (Content-Type application/xml). Rejected lines are owed again."""
-    body = await request.body()
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    is_xml = content_type in ("application/xml", "text/xml") or body.lstrip().startswith(b"<")
-    return await _run_sync(
-        lambda: _acknowledge(session, who, batch_id, body, is_xml, idempotency_key)
-    )
+    document = answer.get()  # read before the session was touched; refused here if bad
+    return await _run_sync(lambda: _acknowledge(session, who, batch_id, document, idempotency_key))
 
 
 async def _run_sync(fn: Any) -> Any:
@@ -76,28 +115,21 @@ def _acknowledge(
     session: DbSession,
     who: Principal,
     batch_id: uuid.UUID,
-    body: bytes,
-    is_xml: bool,
+    answer: _Answer,
     key: str | None,
 ) -> Response:
     scope = fund_scope(who)
-    if is_xml:
-        payload: Any = {"pain.002": hashlib.sha256(body).hexdigest()}
-    else:
-        try:
-            parsed = AcknowledgementCreate.model_validate_json(body or b"{}")
-        except ValidationError as exc:
-            raise RequestValidationError(
-                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-            ) from None
-        payload = parsed.model_dump(mode="json")
-        for i, line in enumerate(parsed.lines):
-            if line.status == "rejected" and not (line.reason and line.reason.strip()):
-                raise ValidationFailed.field(f"lines.{i}.reason", "a rejection needs a reason")
+    report, parsed, body = answer.report, answer.lines, answer.body
+    payload: Any = (
+        {"pain.002": hashlib.sha256(body).hexdigest()}
+        if report is not None
+        else parsed.model_dump(mode="json")
+        if parsed is not None
+        else None
+    )
 
     def operation() -> tuple[int, AcknowledgementRead]:
-        if is_xml:
-            report = settlement.parse_pain002(body)
+        if report is not None:
             batch = service.get_batch(session, batch_id, fund_code=scope)
             answers = settlement.answers_from_pain002(session, batch, report)
             batch, ack = settlement.acknowledge(
@@ -112,6 +144,7 @@ def _acknowledge(
                 field_prefix="TxInfAndSts",
             )
         else:
+            assert parsed is not None
             answers = [LineAnswer(ln.end_to_end_id, ln.status, ln.reason) for ln in parsed.lines]
             batch, ack = settlement.acknowledge(
                 session, who.actor, batch_id, answers, source="json", fund_code=scope
@@ -127,7 +160,7 @@ def _acknowledge(
 
     return run_idempotent(
         session,
-        who.organisation_id,
+        who,
         key,
         fingerprint("POST", f"/remittances/{batch_id}/acknowledgement", payload),
         operation,
