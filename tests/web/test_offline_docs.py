@@ -89,3 +89,11 @@ def test_swagger_ui_and_redoc_render_the_operations_without_internet(browser, li
             assert why == "csp", (url, why)
     finally:
         context.close()
+
+
+def test_the_schema_refers_only_to_its_components(client) -> None:  # type: ignore[no-untyped-def]
+    # a `#/$defs/...` reference (a Pydantic schema given inline) points at nothing in an
+    # OpenAPI document: ReDoc showed a blank page for it
+    schema = client.get("/openapi.json").text
+    assert '"$defs"' not in schema and "#/$defs/" not in schema
+    assert '"AcknowledgementLine"' in client.get("/openapi.json").json()["components"]["schemas"]

@@ -63,20 +63,9 @@ def collectors_with_cash(db: DbSession) -> list[dict[str, Any]]:
 
 
 def destinations(db: DbSession, currency: str) -> list[Account]:
-    """Where cash can go: the organisation's asset accounts in its currency, except the
-    collectors' own cash accounts."""
-    collector_accounts = select(Collector.cash_account_id)
-    return list(
-        db.scalars(
-            select(Account)
-            .where(
-                Account.type == AccountType.asset.value,
-                Account.currency == currency,
-                Account.id.not_in(collector_accounts),
-            )
-            .order_by(Account.code)
-        )
-    )
+    """Where cash can go: the service's own list (bank and treasury accounts open to manual
+    use; never a collector's cash or another account a service keeps)."""
+    return cash.handover_destinations(db, currency)
 
 
 def _page(request: Request, db: DbSession, who: WebUser, **ctx: Any) -> Response:
