@@ -96,4 +96,4 @@ def test_the_schema_refers_only_to_its_components(client) -> None:  # type: igno
     # OpenAPI document: ReDoc showed a blank page for it
     schema = client.get("/openapi.json").text
     assert '"$defs"' not in schema and "#/$defs/" not in schema
-    assert '"AcknowledgementLine"' in client.get("/openapi.json").json()["components"]["schemas"]
+    assert "AcknowledgementLine" in client.get("/openapi.json").json()["components"]["schemas"]
