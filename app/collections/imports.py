@@ -7,8 +7,6 @@ comma: `150,00`). Rows are numbered as a spreadsheet numbers them: the header is
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import uuid
 from dataclasses import dataclass
@@ -23,6 +21,8 @@ from app.collections.models import Collector
 from app.collections.service import field_error
 from app.collections.sheets import Candidate, validate_item
 from app.core import clock
+from app.core.documents import CsvBounds
+from app.core.documents import read_csv as read_csv_table
 from app.core.errors import ValidationFailed
 from app.members.models import Member, TransportUnit
 
@@ -41,6 +41,9 @@ COLUMNS = (
 )
 REQUIRED = ("client_id", "amount", "received_at", "channel")
 MAX_ROWS = 20_000
+CSV_BOUNDS = CsvBounds(max_bytes=8 * 1024 * 1024, max_rows=MAX_ROWS, max_field_chars=1_000)
+"""A receipt row is a dozen short values: 1,000 characters a value is generous."""
+EXTRA_VALUES = "more values than the header has columns"
 _DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
 
 
@@ -48,25 +51,17 @@ _DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
 class Row:
     number: int  # the header is row 1
     values: dict[str, str]
+    extra: int = 0
+    """Values past the header's last column: the row is rejected, naming them."""
 
 
 def read_csv(content: bytes) -> list[Row]:
-    """The file's data rows, or 422 naming `file` for a file that cannot be read as a whole."""
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationFailed.field("file", "is not UTF-8 text") from None
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        raise ValidationFailed.field("file", "is empty: the first row must name the columns")
-    header_line = lines[0]
-    delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        records = list(reader)
-    except csv.Error as exc:
-        raise ValidationFailed.field("file", f"is not valid CSV: {exc}") from None
-    header = [h.strip().lower() for h in records[0]]
+    """The file's data rows, read within `CSV_BOUNDS` (`app.core.documents.read_csv`; pure, so
+    callers may read it before their transaction), or 413/422 naming `file` (and the bound)
+    for a file that cannot be read as a whole."""
+    table = read_csv_table(content, field="file", bounds=CSV_BOUNDS)
+    delimiter = table.delimiter
+    header = [h.strip().lower() for h in table.header]
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
         raise ValidationFailed.field(
@@ -83,15 +78,14 @@ def read_csv(content: bytes) -> list[Row]:
             "name the payer: a member_number, member_id, unit_registration or unit_id column",
         )
     rows: list[Row] = []
-    for i, record in enumerate(records[1:], start=2):
-        if not any(cell.strip() for cell in record):
+    for record in table.records:
+        cells = record.cells
+        if not any(cell.strip() for cell in cells):
             continue  # a blank line
-        values = {h: (record[j].strip() if j < len(record) else "") for j, h in enumerate(header)}
+        values = {h: (cells[j].strip() if j < len(cells) else "") for j, h in enumerate(header)}
         if delimiter == ";" and _DECIMAL_COMMA.match(values.get("amount", "")):
             values["amount"] = values["amount"].replace(",", ".")
-        rows.append(Row(i, values))
-    if len(rows) > MAX_ROWS:
-        raise ValidationFailed.field("file", f"has more than {MAX_ROWS} rows; split it")
+        rows.append(Row(record.number, values, max(0, len(cells) - len(header))))
     return rows
 
 
@@ -131,6 +125,8 @@ def to_candidates(
         v = row.values
         errors: list[dict[str, str]] = []
         collector = default_collector
+        if row.extra:  # never drop a value silently: the row is refused, naming why
+            errors.append(field_error("row", EXTRA_VALUES))
         if v.get("collector"):
             collector = collectors.get(v["collector"])
             if collector is None:

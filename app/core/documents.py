@@ -285,7 +285,8 @@ class CsvTable:
 
 def read_csv(content: bytes, *, field: str = "file", bounds: CsvBounds = CsvBounds()) -> CsvTable:
     """A CSV file's header and records, read within `bounds`: UTF-8 (with or without BOM),
-    comma or semicolon (the header line decides). Blank records are skipped.
+    comma or semicolon (the header line decides). Empty lines are skipped; a record of
+    empty cells (`,,,`) is kept, for the importer to report or skip.
 
     `csv.field_size_limit` is process-wide, so the field bound is checked here, per cell.
     A record with more cells than the header is kept as it is: the importer reports it.
@@ -322,8 +323,8 @@ def read_csv(content: bytes, *, field: str = "file", bounds: CsvBounds = CsvBoun
             if header is None:
                 header = cells
                 continue
-            if not any(cell.strip() for cell in cells):
-                continue  # a blank line
+            if not cells:
+                continue  # an empty line
             if len(records) >= bounds.max_rows:
                 raise too_large(field, "rows", f"at most {bounds.max_rows} rows per file; split it")
             records.append(CsvRecord(number, reader.line_num, cells))

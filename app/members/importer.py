@@ -13,8 +13,6 @@ affiliations in bulk.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from sqlalchemy.orm import Session
 from app.core import audit
 from app.core.audit import Actor
 from app.core.database import bound_organisation, utcnow
+from app.core.documents import CsvBounds, CsvTable, read_csv
 from app.core.errors import Conflict, ValidationFailed, validation_errors
 from app.core.ids import uuid7
 from app.funds.service import funds_by_code, organisation_currency
@@ -35,13 +34,21 @@ from app.ledger import service as ledger
 from app.ledger.models import AccountType
 from app.members.models import Member, MemberAffiliation
 from app.members.schemas import ImportResult, ImportRowResult, MemberCreate
-from app.members.service import AFFILIATION_MAX, credit_account_code, search_text
+from app.members.service import (
+    AFFILIATION_MAX,
+    AffiliationNumberTaken,
+    credit_account_code,
+    number_holders,
+    search_text,
+)
 
 REQUIRED = ("member_number", "full_name", "joined_on")
 OPTIONAL = ("national_id", "phone", "sector", "status")
 AFFILIATION_PREFIX = "affiliation:"
 MAX_ROWS = 200_000
 MAX_BYTES = 64 * 1024 * 1024
+CSV_BOUNDS = CsvBounds(max_bytes=MAX_BYTES, max_rows=MAX_ROWS, max_field_chars=1_000)
+"""A member row is a handful of short values: 1,000 characters a value is generous."""
 
 
 @dataclass(slots=True)
@@ -53,17 +60,10 @@ class _Row:
     )
 
 
-def _decode(content: bytes) -> str:
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationFailed.field("file", "the file is not UTF-8 text") from None
-
-
-def _reader(text: str) -> csv.DictReader[str]:
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    return csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+def read_members_csv(content: bytes) -> CsvTable:
+    """The file read within `CSV_BOUNDS` (`app.core.documents.read_csv`), or 413/422 naming
+    `file` and the bound. Pure: callers may read it before their transaction begins."""
+    return read_csv(content, field="file", bounds=CSV_BOUNDS)
 
 
 def _check_header(session: Session, header: Sequence[str] | None) -> dict[str, str]:
@@ -100,28 +100,35 @@ def _check_header(session: Session, header: Sequence[str] | None) -> dict[str, s
 
 
 def import_members(
-    session: Session, actor: Actor, content: bytes, *, dry_run: bool = False, source: str = "upload"
+    session: Session,
+    actor: Actor,
+    content: bytes | CsvTable,
+    *,
+    dry_run: bool = False,
+    source: str = "upload",
 ) -> ImportResult:
-    """Import members from CSV bytes; see the module docstring. Nothing is written on a dry run."""
-    text = _decode(content)
-    reader = _reader(text)
-    affiliation_columns = _check_header(session, reader.fieldnames)
+    """Import members from CSV bytes (or the file read already by `read_members_csv`); see
+    the module docstring. Nothing is written on a dry run."""
+    table = content if isinstance(content, CsvTable) else read_members_csv(content)
+    affiliation_columns = _check_header(session, table.header)
+    names = [h.strip() for h in table.header]
     funds = funds_by_code(session, affiliation_columns.values())
     rows: list[_Row] = []
     first_line: dict[str, int] = {}
-    for raw in reader:
-        line = reader.line_num
-        if len(rows) >= MAX_ROWS:
-            raise ValidationFailed.field("file", f"at most {MAX_ROWS} rows per file; split it")
+    for record in table.records:
+        line = record.line
         row = _Row(line)
         row.result = ImportRowResult(row=line, status="rejected")
         rows.append(row)
-        values = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
-        if None in raw:
+        cells = record.cells
+        if len(cells) > len(names):  # never drop a value silently
             row.result.errors = [
                 {"field": "row", "message": "more values than the header has columns"}
             ]
             continue
+        values = {
+            name: (cells[j].strip() if j < len(cells) else "") for j, name in enumerate(names)
+        }
         if not any(values.values()):
             row.result.errors = [{"field": "row", "message": "empty row"}]
             continue
@@ -174,6 +181,7 @@ def import_members(
             r.data = None
         else:
             r.result.status = "valid"
+    _refuse_taken_numbers(session, [r for r in rows if r.data is not None], funds)
     good = [r for r in rows if r.data is not None]
     if not dry_run and good:
         # one audit event for the whole import, naming every member it created
@@ -207,6 +215,35 @@ def import_members(
         rejected=sum(r.status == "rejected" for r in results),
         results=results,
     )
+
+
+def _refuse_taken_numbers(session: Session, rows: list[_Row], funds: dict[str, Any]) -> None:
+    """One number at a fund, one member: a row whose number another member holds (or an
+    earlier row of the file takes) is rejected, naming the holder's member number."""
+    holders: dict[str, dict[str, str]] = {}  # fund code -> {number: holder's member number}
+    for code in {c for r in rows if r.data for c in r.data.affiliations}:
+        numbers = {
+            r.data.affiliations[code] for r in rows if r.data and code in r.data.affiliations
+        }
+        held = number_holders(session, funds[code].id, numbers)
+        holders[code] = {number: member for number, (_, member) in held.items()}
+    for r in rows:
+        assert r.data is not None
+        errors = []
+        for code, number in r.data.affiliations.items():
+            holder = holders[code].get(number)
+            if holder is not None and holder != r.data.member_number:
+                errors.append(
+                    {
+                        "field": f"{AFFILIATION_PREFIX}{code}",
+                        "message": AffiliationNumberTaken(code, code, number, holder).detail,
+                    }
+                )
+        if errors:
+            r.data, r.result.status, r.result.errors = None, "rejected", errors
+            continue
+        for code, number in r.data.affiliations.items():
+            holders[code][number] = r.data.member_number  # a later row of the file is refused
 
 
 def _existing(session: Session, numbers: list[str]) -> dict[str, uuid.UUID]:
