@@ -7,6 +7,7 @@ validation and HTTP errors) to `application/problem+json`. Nothing else builds e
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -114,6 +115,29 @@ def validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _unreadable_json(request: Request, exc: StarletteHTTPException) -> ValidationFailed | None:
+    """FastAPI answers 400 "There was an error parsing the body" when `json.loads` fails
+    other than with a syntax error: nesting past Python's recursion limit (RecursionError),
+    bytes that are not UTF-8. Such a body is an invalid request: 422 naming `body`."""
+    cause = exc.__cause__
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if exc.status_code != 400 or cause is None or not (media.endswith(("/json", "+json"))):
+        return None
+    if isinstance(cause, RecursionError):
+        bound = "depth"
+        message = f"JSON nested too deeply (past about {sys.getrecursionlimit()} levels)"
+    elif isinstance(cause, UnicodeDecodeError):
+        bound, message = "encoding", "the body is not UTF-8 text"
+    elif isinstance(cause, ValueError):
+        bound, message = "syntax", f"not valid JSON: {cause}"
+    else:
+        return None
+    return ValidationFailed(
+        f"body: {message}",
+        errors=[{"field": "body", "message": message, "type": "document_bound", "bound": bound}],
+    )
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
@@ -129,6 +153,9 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        unreadable = _unreadable_json(request, exc)
+        if unreadable is not None:
+            return problem_response(422, unreadable.to_problem(request.url.path))
         titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
         body = {
             "type": "about:blank",
