@@ -21,7 +21,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import BigInteger, Table, Uuid, bindparam, text
@@ -42,7 +42,7 @@ from app.collections.payers import (
     load_payers,
     organisation,
 )
-from app.core import metrics
+from app.core import clock, metrics
 from app.core.audit import Actor
 from app.core.database import utcnow
 from app.core.ids import uuid7
@@ -341,6 +341,7 @@ def write_receipts(
         return []
     org = organisation(session)
     now = utcnow()
+    tz = clock.zone(clock.session_zone(session))  # the organisation's day dates the entries
     currency = planned[0].draft.currency
     fee_id = fee_account(session, actor, (p for r in planned for p in r.payments), currency)
     entries: list[ledger.EntryDraft] = []
@@ -356,7 +357,7 @@ def write_receipts(
         entries.append(
             ledger.EntryDraft(
                 description=f"Receipt from {r.payer.kind} {r.payer.label} ({d.channel})",
-                effective_on=d.received_at.astimezone(UTC).date(),
+                effective_on=clock.local_date(d.received_at, tz),
                 lines=lines,
                 kind="receipt",
                 id=r.journal_id,

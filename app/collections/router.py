@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from app.collections import cash, imports, service, sheets
+from app.collections import cash, imports, reports, service, sheets
 from app.collections import receipts as engine
 from app.collections.cash_router import router as cash_router
 from app.collections.models import Collector, Receipt
@@ -206,11 +205,8 @@ def list_receipts(
         stmt = stmt.where(Receipt.unit_id == unit_id)
     if collector_id is not None:
         stmt = stmt.where(Receipt.collector_id == collector_id)
-    if from_ is not None:
-        stmt = stmt.where(Receipt.received_at >= datetime.combine(from_, time(), tzinfo=UTC))
-    if to is not None:
-        end = datetime.combine(to, time(), tzinfo=UTC) + timedelta(days=1)
-        stmt = stmt.where(Receipt.received_at < end)
+    # days are the organisation's (its time zone), as in the reports
+    stmt = stmt.where(*reports.received_within(who.time_zone, from_, to))
     after = decode_cursor(cursor, 1)
     if after:
         if not isinstance(after[0], int):
@@ -376,8 +372,9 @@ def import_receipts_csv(
     """Receipts from a CSV file, one result per row with its row number (the header is row 1).
 
     Columns: client_id, member_number or member_id, unit_registration or unit_id, amount,
-    currency (default: the book currency), received_at (ISO 8601 with offset, or a date:
-    00:00 UTC), channel, reference, collector (username; a collector's own upload is its).
+    currency (default: the book currency), received_at (ISO 8601 with offset, or a date: 00:00
+    that day in the organisation's time zone), channel, reference, collector (username; a
+    collector's own upload is its).
     A row whose client_id was imported before answers `duplicate`."""
     content = file.file.read()
 

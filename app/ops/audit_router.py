@@ -9,14 +9,14 @@ caller's organisation and returns the breaches (an empty list: the books hold).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 from sqlalchemy import select
 
-from app.core import audit
+from app.core import audit, clock
 from app.core import verify as invariants
 from app.core.audit import AuditEvent
 from app.core.deps import Caller, DbSession, Principal
@@ -62,10 +62,6 @@ class VerifyRead(Schema):
     invariants: list[InvariantRead]
 
 
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
 @router.get("/audit-events", response_model=Page[AuditEventRead])
 def list_audit_events(
     session: DbSession,
@@ -75,9 +71,15 @@ def list_audit_events(
     object_type: Annotated[str | None, Query(max_length=64)] = None,
     object_id: Annotated[str | None, Query(max_length=64)] = None,
     from_: Annotated[
-        BusinessDate | None, Query(alias="from", description="first day (UTC), inclusive")
+        BusinessDate | None,
+        Query(
+            alias="from", description="first day (the organisation's, in its time zone), inclusive"
+        ),
     ] = None,
-    to: Annotated[BusinessDate | None, Query(description="last day (UTC), inclusive")] = None,
+    to: Annotated[
+        BusinessDate | None,
+        Query(description="last day (the organisation's, in its time zone), inclusive"),
+    ] = None,
     limit: Limit = 50,
     cursor: CursorParam = None,
 ) -> Page[AuditEventRead]:
@@ -92,9 +94,10 @@ def list_audit_events(
     if object_id is not None:
         stmt = stmt.where(AuditEvent.object_id == object_id)
     if from_ is not None:
-        stmt = stmt.where(AuditEvent.occurred_at >= _start_of(from_))
+        stmt = stmt.where(AuditEvent.occurred_at >= clock.day_start(from_, who.time_zone))
     if to is not None:
-        stmt = stmt.where(AuditEvent.occurred_at < _start_of(to + timedelta(days=1)))
+        end = clock.day_start(to + timedelta(days=1), who.time_zone)
+        stmt = stmt.where(AuditEvent.occurred_at < end)
     after = decode_cursor(cursor, 1)
     if after:
         seq = after[0]

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from app.core import clock
 from app.core.audit import CLI_ACTOR
 from app.funds.schemas import FundCreate
 from app.funds.service import create_fund
 from app.identity.models import Organisation
-from app.ledger.service import today
 from app.members.enrolments import create_enrolment
 from app.members.schemas import CrewMember, EnrolmentCreate, MemberCreate, UnitCreate
 from app.members.service import create_member
@@ -65,7 +65,7 @@ def transport_members_and_dues(session: Session, org: Organisation) -> None:
             FundCreate(code=code, name=name, kind=kind, currency=org.currency, adapter="csv"),
         )
     load_schedule(session, CLI_ACTOR, SCHEDULE.read_text(encoding="utf-8"), str(SCHEDULE.name))
-    on = today()
+    on = clock.today(org.time_zone)  # the organisation's day
     joined = date(on.year, 1, 1)
     ids = {}
     for number, name, national_id, phone in MEMBERS:

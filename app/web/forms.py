@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
+from app.core import clock
 from app.core.errors import DomainError
 from app.core.money import exponent, format_minor
 from app.ledger.idempotency import fingerprint, run_idempotent
@@ -162,12 +163,18 @@ def parse_date(value: str) -> date | None:
         return None
 
 
-def parse_local_datetime(value: str) -> datetime | None:
-    """`2026-11-22T09:30` from a datetime-local field, read as UTC (the service's clock)."""
+def now_input(tz: str) -> str:
+    """Now, as a datetime-local field shows it: the organisation's wall clock (`tz`)."""
+    return clock.now_local(tz).strftime("%Y-%m-%dT%H:%M")
+
+
+def parse_local_datetime(value: str, tz: str) -> datetime | None:
+    """The instant a datetime-local field (`2026-11-22T21:00`) means: a wall-clock time in the
+    organisation's time zone `tz`. None if it is not a date and time, or is a time that a
+    clock change skips there."""
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
+        return clock.from_local(datetime.fromisoformat(value), tz)
+    except ValueError:  # not ISO 8601, or skipped by a clock change (NonexistentLocalTime)
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -14,7 +14,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date as babel_format_date
@@ -24,6 +23,8 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, get_decimal_symbol
 from babel.support import NullTranslations, Translations
 
+from app.core import clock
+from app.core.clock import DEFAULT_ZONE
 from app.core.money import MoneyError, exponent, parse_minor
 
 LOCALES = ("en", "fr", "es")
@@ -119,20 +120,32 @@ def amount_input_value(minor: int | None, currency: str) -> str:
     return f"{value:f}"
 
 
-def format_date(value: date | datetime | None, locale: str, fmt: str = "medium") -> str:
+def format_date(
+    value: date | datetime | None, locale: str, fmt: str = "medium", tz: str = DEFAULT_ZONE
+) -> str:
+    """A date; an instant is shown as the day it falls on in the organisation's zone `tz`."""
     if value is None:
         return ""
     if isinstance(value, datetime):
-        value = value.date()
+        value = clock.local_date(value, tz)
     return babel_format_date(value, format=fmt, locale=locale)
 
 
 def format_datetime(
-    value: datetime | None, locale: str, fmt: str = "medium", tz: str = "UTC"
+    value: datetime | None, locale: str, fmt: str = "medium", tz: str = DEFAULT_ZONE
 ) -> str:
+    """An instant on the organisation's wall clock (its zone `tz`)."""
     if value is None:
         return ""
-    return babel_format_datetime(value, format=fmt, tzinfo=ZoneInfo(tz), locale=locale)
+    return babel_format_datetime(value, format=fmt, tzinfo=clock.zone(tz), locale=locale)
+
+
+def local_input(value: datetime | None, tz: str = DEFAULT_ZONE) -> str:
+    """What a datetime-local field shows for an instant: `2026-11-22T21:00`, its wall-clock
+    time in the organisation's zone `tz`."""
+    if value is None:
+        return ""
+    return clock.to_local(value, tz).strftime("%Y-%m-%dT%H:%M")
 
 
 def format_number(value: int | Decimal | None, locale: str) -> str:

@@ -6,15 +6,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from app.core.clock import DEFAULT_ZONE
 from app.web import i18n, service_messages, vocabulary
 from app.web.session import CSRF_FIELD, load_session, save_session
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 PREFIX = "/web"
+
+
+def _zone(ctx: Context) -> str:
+    """The time zone instants are shown in: the signed-in user's organisation's."""
+    return getattr(ctx.get("who"), "time_zone", DEFAULT_ZONE)
 
 
 @lru_cache(maxsize=len(i18n.LOCALES))
@@ -32,8 +39,14 @@ def environment(locale: str) -> Environment:
         money=lambda minor, currency: i18n.format_money(minor, currency, locale),
         amount=lambda minor, currency: i18n.format_amount(minor, currency, locale),
         amount_input=i18n.amount_input_value,
-        date=lambda value, fmt="medium": i18n.format_date(value, locale, fmt),
-        datetime=lambda value, fmt="medium": i18n.format_datetime(value, locale, fmt),
+        # instants in the signed-in organisation's time zone (`who.time_zone`)
+        date=pass_context(
+            lambda ctx, value, fmt="medium": i18n.format_date(value, locale, fmt, _zone(ctx))
+        ),
+        datetime=pass_context(
+            lambda ctx, value, fmt="medium": i18n.format_datetime(value, locale, fmt, _zone(ctx))
+        ),
+        local_input=pass_context(lambda ctx, value: i18n.local_input(value, _zone(ctx))),
         number=lambda value: i18n.format_number(value, locale),
         # option lists for select(): codes named by a function, or rows by two attributes
         options=lambda codes, namer: [(c, namer(c)) for c in codes],

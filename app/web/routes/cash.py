@@ -5,7 +5,6 @@ shown, never hidden). The form is written once however often it is sent."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -72,8 +71,7 @@ def _page(request: Request, db: DbSession, who: WebUser, **ctx: Any) -> Response
     ctx.setdefault("errors", {})
     ctx.setdefault("form_key", forms.new_form_key())
     if "values" not in ctx:
-        now = datetime.now(UTC).replace(second=0, microsecond=0, tzinfo=None)
-        ctx["values"] = {"handed_over_at": now.isoformat(timespec="minutes")}
+        ctx["values"] = {"handed_over_at": forms.now_input(who.time_zone)}
     handovers = list(
         db.scalars(
             select(Handover)
@@ -106,10 +104,9 @@ def handovers(
 ) -> Response:
     ctx: dict[str, Any] = {}
     if collector:
-        now = datetime.now(UTC).replace(second=0, microsecond=0, tzinfo=None)
         ctx["values"] = {
             "collector_id": collector[:40],
-            "handed_over_at": now.isoformat(timespec="minutes"),
+            "handed_over_at": forms.now_input(who.time_zone),
         }
     return _page(request, db, who, **ctx)
 
@@ -151,7 +148,7 @@ def record_handover(request: Request, db: DbSession, who: Treasurer, form: Form)
         to_account_id = uuid.UUID(values["to_account_id"])
     except ValueError:
         errors["to_account_id"] = translate(request, N_("Choose where the cash goes."))
-    handed_over_at = forms.parse_local_datetime(values["handed_over_at"])
+    handed_over_at = forms.parse_local_datetime(values["handed_over_at"], who.time_zone)
     if handed_over_at is None:
         errors["handed_over_at"] = translate(
             request, N_("Enter the date and time of the hand-over.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app.collections.models import Collector, Receipt
+from app.core import clock
 from app.ledger import service as ledger
 from app.ledger.models import Account, AccountType
 from app.schemes.models import Due
 from app.schemes.standing import BUCKETS, overdue_by_age
 from app.web import i18n
 from app.web.chart import daily_bars
-from app.web.deps import AnyUser, DbSession, Reader
+from app.web.deps import AnyUser, DbSession, Reader, WebUser
 from app.web.templating import PREFIX, render
 
 router = APIRouter(prefix=PREFIX)
@@ -27,26 +28,25 @@ router = APIRouter(prefix=PREFIX)
 CHART_DAYS = 30
 
 
-def today() -> date:
-    return datetime.now(UTC).date()
+def today(who: WebUser) -> date:
+    """The organisation's date now (its time zone): the pages' "today"."""
+    return clock.today(who.time_zone)
 
 
-def _start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-def collected_by_day(session: Session, since: date, until: date) -> dict[str, dict[date, int]]:
-    """Posted (not reversed) receipts per currency and UTC day."""
+def collected_by_day(
+    session: Session, since: date, until: date, tz: clock.Zone
+) -> dict[str, dict[date, int]]:
+    """Posted (not reversed) receipts per currency and day of the organisation (in `tz`)."""
     rows = session.execute(
         select(Receipt.currency, Receipt.received_at, Receipt.amount).where(
             Receipt.status == "posted",
-            Receipt.received_at >= _start(since),
-            Receipt.received_at < _start(until + timedelta(days=1)),
+            Receipt.received_at >= clock.day_start(since, tz),
+            Receipt.received_at < clock.day_start(until + timedelta(days=1), tz),
         )
     )
     out: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     for currency, at, amount in rows:
-        out[currency][at.astimezone(UTC).date()] += amount
+        out[currency][clock.local_date(at, tz)] += amount
     return out
 
 
@@ -114,11 +114,11 @@ def dashboard(request: Request, db: DbSession, who: AnyUser) -> Response:
     if not who.can("admin", "treasurer", "auditor"):
         # Collectors and fund offices see no organisation-wide figures: their own start page.
         return render(request, "home.html", {})
-    now = today()
+    now = today(who)
     month_first = now.replace(day=1)
     next_month = (month_first + timedelta(days=32)).replace(day=1)
     since = now - timedelta(days=CHART_DAYS - 1)
-    by_day = collected_by_day(db, min(since, month_first), now)
+    by_day = collected_by_day(db, min(since, month_first), now, who.time_zone)
     currency = who.currency
     days = [since + timedelta(days=i) for i in range(CHART_DAYS)]
     chart_values = by_day.get(currency, {})

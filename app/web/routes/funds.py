@@ -36,7 +36,7 @@ def fund_page(request: Request, db: DbSession, who: Viewer, code: str) -> Respon
     if who.role is Role.fund_office and code != who.principal.fund_code:
         raise NotFound(f"no fund {code}")
     fund = funds.get_fund(db, code)
-    day = today()
+    day = today(who)
     figures = funds_report(db, as_of=None, fund_code=fund.code).funds[0]
     c = fund.currency
     batches = list(

@@ -69,7 +69,7 @@ def _member_form(request: Request, db: DbSession, **ctx: Any) -> Response:
 
 @router.get("/members/new")
 def new_member(request: Request, db: DbSession, who: Bookkeeper) -> Response:
-    values = {"joined_on": today().isoformat(), "status": "active"}
+    values = {"joined_on": today(who).isoformat(), "status": "active"}
     return _member_form(request, db, values=values, member=None, form_key=forms.new_form_key())
 
 
@@ -182,7 +182,7 @@ def _member_page(
     request: Request, db: DbSession, who: WebUser, member_id: uuid.UUID, **extra: Any
 ) -> Response:
     member = members.get_member(db, member_id)
-    now = today()
+    now = today(who)
     standing = standings.member_standing(db, member, now)
     affiliations = members.affiliations_of(db, [member.id]).get(member.id, {})
     dues = db.execute(

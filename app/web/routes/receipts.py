@@ -4,7 +4,6 @@ confirmation with its number, the list, and reversal with a reason."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -76,10 +75,9 @@ def _form(request: Request, db: DbSession, who: WebUser, **ctx: Any) -> Response
 
 @router.get("/receipts/new")
 def new_receipt(request: Request, db: DbSession, who: Taker, member: str | None = None) -> Response:
-    now = datetime.now(UTC).replace(second=0, microsecond=0, tzinfo=None)
     values = {
         "payer": (member or "")[:40],
-        "received_at": now.isoformat(timespec="minutes"),
+        "received_at": forms.now_input(who.time_zone),  # the organisation's wall clock
         "channel": "cash",
     }
     return _form(request, db, who, values=values)
@@ -125,7 +123,7 @@ def post_receipt(request: Request, db: DbSession, who: Taker, form: Form) -> Res
             example=forms.amount_example(who.currency),
             detail=forms.say(request, str(exc)),
         )
-    received_at = forms.parse_local_datetime(values["received_at"])
+    received_at = forms.parse_local_datetime(values["received_at"], who.time_zone)
     if received_at is None:
         errors["received_at"] = translate(request, N_("Enter the date and time it was received."))
     if values["channel"] not in CHANNELS:

@@ -52,7 +52,7 @@ def _list_page(request: Request, db: DbSession, who: WebUser, **ctx: Any) -> Res
     if scope is not None:
         stmt = stmt.where(RemittanceBatch.fund_id.in_([f.id for f in fund_list if f.code == scope]))
     ctx.setdefault("errors", {})
-    ctx.setdefault("values", {"through": today().isoformat()})
+    ctx.setdefault("values", {"through": today(who).isoformat()})
     ctx.setdefault("form_key", forms.new_form_key())
     return render(
         request,
@@ -119,7 +119,7 @@ def _batch_page(
         for m in db.scalars(select(Member).where(Member.id.in_({ln.member_id for ln in lines})))
     }
     ctx.setdefault("errors", {})
-    ctx.setdefault("values", {"settled_on": today().isoformat()})
+    ctx.setdefault("values", {"settled_on": today(who).isoformat()})
     return render(
         request,
         "remittances/batch.html",

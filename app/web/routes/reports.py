@@ -38,7 +38,7 @@ def reports_index(request: Request, who: Reader) -> Response:
 def arrears(
     request: Request, db: DbSession, who: Reader, as_of: str | None = None, format: str = "html"
 ) -> Response:
-    day = _day(as_of, today())
+    day = _day(as_of, today(who))
     lines, _ = arrears_page(db, day, limit=MAX_ARREARS_ROWS)
     c = who.currency
     if format == "csv":
@@ -93,7 +93,7 @@ def collections(
     group_by: str = "day",
     format: str = "html",
 ) -> Response:
-    end = _day(to, today())
+    end = _day(to, today(who))
     start = _day(from_, end.replace(day=1))
     if start > end:
         start, end = end, start
@@ -121,7 +121,7 @@ def _minor(text: str | None, currency: str) -> int | None:
 def funds(
     request: Request, db: DbSession, who: Reader, as_of: str | None = None, format: str = "html"
 ) -> Response:
-    day = _day(as_of, today())
+    day = _day(as_of, today(who))
     report = funds_report(db, as_of=day, fund_code=None)
     if format == "csv":
         return csv_response(

@@ -69,7 +69,7 @@ def schemes_page(
         if chosen is not None and not errors:
             try:
                 quote = quotes.quote(
-                    chosen, versions[chosen.id], declared_income=income, months=count, as_of=today()
+                    chosen, versions[chosen.id], declared_income=income, months=count, as_of=today(who)
                 )
             except DomainError as exc:
                 errors = forms.domain_errors(
@@ -86,7 +86,7 @@ def schemes_page(
             "errors": errors,
             "quote": quote,
             "to_minor": _to_minor,
-            "today_iso": today().isoformat(),
+            "today_iso": today(who).isoformat(),
         },
         status=422 if errors else 200,
     )

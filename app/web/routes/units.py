@@ -229,7 +229,7 @@ def _unit_page(
                     .order_by(Enrolment.starts_on)
                 ).all()
             ),
-            "today_iso": today().isoformat(),
+            "today_iso": today(who).isoformat(),
             "crew_values": extra.get("crew_values") or _crew_values(crew, people),
             "end_values": extra.get("end_values") or {},
             **errors,
