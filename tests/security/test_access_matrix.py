@@ -41,6 +41,9 @@ POLICY: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/metrics"): PUBLIC,
     ("POST", "/api/v1/auth/token"): PUBLIC,
     ("GET", "/api/v1/auth/me"): ALL,
+    # the caller's organisation (its time zone); an admin sets the zone
+    ("GET", "/api/v1/organisation"): ALL,
+    ("PATCH", "/api/v1/organisation"): frozenset({ADMIN}),
     # ledger
     ("POST", "/api/v1/accounts"): DESK,
     ("GET", "/api/v1/accounts"): BOOKS,
