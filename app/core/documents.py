@@ -230,6 +230,10 @@ def parse_xml(
     try:
         root = etree.fromstring(content, _xml_parser())
     except etree.XMLSyntaxError as exc:
+        if "Excessive depth" in str(exc):  # libxml2's own limit (256) without huge_tree
+            raise DocumentRefused(
+                field, "depth", f"nested too deeply (at most {bounds.max_depth} levels)"
+            ) from None
         raise DocumentRefused(field, "syntax", f"not a well-formed XML document: {exc}") from None
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:  # e.g. in a UTF-16 document
@@ -329,7 +333,12 @@ def read_csv(content: bytes, *, field: str = "file", bounds: CsvBounds = CsvBoun
                 raise too_large(field, "rows", f"at most {bounds.max_rows} rows per file; split it")
             records.append(CsvRecord(number, reader.line_num, cells))
     except csv.Error as exc:
-        # the process-wide field limit, a NUL byte, an unclosed quote in strict dialects
+        if "field limit" in str(exc):  # csv's own (process-wide) limit, met before ours
+            raise DocumentRefused(
+                field,
+                "field_size",
+                f"row {number + 1} has a value longer than {bounds.max_field_chars} characters",
+            ) from None
         raise DocumentRefused(
             field, "syntax", f"is not valid CSV near row {number + 1}: {exc}"
         ) from None
