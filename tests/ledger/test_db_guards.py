@@ -403,4 +403,91 @@ def test_a_sheet_of_entries_is_checked_in_one_pass(session_factory, book) -> Non
                 sa.text("SELECT funcname, calls FROM pg_stat_xact_user_functions")
             ).all()
         )
-    assert runs == {"ledger_check_new_postings": 1, "ledger_check_new_entries": 1}
+    assert runs == {
+        "ledger_check_new_postings": 1,
+        "ledger_check_new_entries": 1,
+        "ledger_check_entry_owners": 1,
+    }
+
+
+# -- ownership (migration 0010) -----------------------------------------------------------------
+
+
+def insert_owned_entry(
+    org: uuid.UUID, entry: uuid.UUID, owner: str, reverses: uuid.UUID | None = None
+) -> sa.TextClause:
+    return sql(
+        "INSERT INTO journal_entry (organisation_id, id, description, effective_on, recorded_at, "
+        "kind, reverses_id, reason, created_by, owner, owner_ref) VALUES (:org, :id, 'raw sql', "
+        ":effective_on, :recorded_at, :kind, :reverses, NULL, 'psql', :owner, NULL)",
+        org=org,
+        id=entry,
+        effective_on=date(2026, 11, 20),
+        recorded_at=datetime.now(UTC),
+        kind="reversal" if reverses else owner,
+        reverses=reverses,
+        owner=owner,
+    )
+
+
+def fund_account(session_factory, book: Book) -> uuid.UUID:  # type: ignore[no-untyped-def]
+    with unit_of_work(session_factory, book.org) as session:
+        return service.open_account(
+            session,
+            CLI_ACTOR,
+            code="FUND:AFP:OWED",
+            name="Owed to AFP",
+            type=AccountType.liability,
+            currency="DOP",
+            owner=service.Owner("fund", "AFP"),
+        ).id
+
+
+def test_a_manual_entry_on_an_account_a_service_keeps_is_refused(
+    engine, session_factory, book
+) -> None:  # type: ignore[no-untyped-def]
+    owed = fund_account(session_factory, book)
+    entry = uuid7()
+    assert_refused(
+        engine,
+        [
+            insert_posting(book.org, entry, book.cash, "DOP", 500),
+            insert_posting(book.org, entry, owed, "DOP", -500),
+            insert_owned_entry(book.org, entry, "manual"),
+        ],
+        "manual entry touches",
+    )
+    # the control: the same postings made by the service that keeps the account go through
+    with engine.begin() as conn:
+        conn.execute(insert_posting(book.org, entry, book.cash, "DOP", 500))
+        conn.execute(insert_posting(book.org, entry, owed, "DOP", -500))
+        conn.execute(insert_owned_entry(book.org, entry, "remittance_batch"))
+
+
+def test_a_reversal_has_its_originals_owner(engine, session_factory, book) -> None:  # type: ignore[no-untyped-def]
+    with unit_of_work(session_factory, book.org) as session:
+        original = service.post(
+            session,
+            CLI_ACTOR,
+            description="receipt",
+            effective_on=date(2026, 11, 3),
+            lines=[service.Line.debit(book.cash, 700), service.Line.credit(book.owed, 700)],
+            kind="receipt",
+            owner=service.Owner("receipt", "r-1"),
+        )
+    mirror = uuid7()
+    statements = [
+        insert_posting(book.org, mirror, book.cash, "DOP", -700),
+        insert_posting(book.org, mirror, book.owed, "DOP", 700),
+    ]
+    # reversed as a manual entry (what POST /journal/{id}/reverse did): refused
+    assert_refused(
+        engine,
+        [*statements, insert_owned_entry(book.org, mirror, "manual", reverses=original)],
+        "original's owner",
+    )
+    # the ledger's own verb gives the reversal its original's owner
+    with unit_of_work(session_factory, book.org) as session:
+        reversal = service.reverse(session, CLI_ACTOR, original, reason="bounced")
+        row = service.get_entry(session, reversal)
+        assert (row.owner, row.owner_ref, row.kind) == ("receipt", "r-1", "reversal")
