@@ -51,6 +51,10 @@ MESSAGES = [
     N_("no organisation %(code)s"),
     N_("organisation %(code)s already exists"),
     N_("2-32 capital letters, digits, '-' or '_'"),
+    # an organisation's time zone and country
+    N_("unknown time zone %(name)s: give an IANA name such as America/Santo_Domingo"),
+    N_("unknown country %(code)s: give an ISO 3166 code such as DO"),
+    N_("country %(country)s has several time zones (%(zones)s): give the time zone"),
     N_("no format %(format)s"),
     # money
     N_("enter an amount"),
