@@ -11,6 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, TypeVar
 
 from sqlalchemy import ARRAY, any_, bindparam, select
@@ -21,7 +22,7 @@ from app.collections.allocation import DueQueue, OpenDue
 from app.core.database import bound_organisation
 from app.funds.models import Fund
 from app.ledger import sql
-from app.members.models import Member, TransportUnit, UnitCrew
+from app.members.models import Enrolment, Member, TransportUnit, UnitCrew
 from app.schemes.models import Due, SchemeVersion
 from app.schemes.service import Payer
 
@@ -131,6 +132,43 @@ def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dic
             covered = sorted(crews.get(uid, []))
             out[("unit", uid)].attributed_to = covered or ([owner] if owner else [])
     return out
+
+
+def units_paid_through(
+    session: Session, member_ids: Iterable[uuid.UUID], on: date
+) -> dict[uuid.UUID, list[str]]:
+    """Members with no enrolment of their own running on or after `on` who are covered crew
+    of a unit that has one: the units' registrations, per member. Their contributions are
+    owed on the unit, so money left with the member would wait for dues that never come."""
+    ids = set(member_ids)
+    running = Enrolment.ends_on.is_(None) | (Enrolment.ends_on >= on)
+    for criterion in among(session, Enrolment.member_id, ids):
+        ids -= set(session.scalars(select(Enrolment.member_id).where(criterion, running)))
+    out: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for criterion in among(session, UnitCrew.member_id, ids):
+        rows = session.execute(
+            select(UnitCrew.member_id, TransportUnit.registration)
+            .join(
+                TransportUnit,
+                (TransportUnit.organisation_id == UnitCrew.organisation_id)
+                & (TransportUnit.id == UnitCrew.unit_id),
+            )
+            .where(
+                criterion,
+                UnitCrew.covered.is_(True),
+                select(Enrolment.id)
+                .where(
+                    Enrolment.organisation_id == UnitCrew.organisation_id,
+                    Enrolment.unit_id == UnitCrew.unit_id,
+                    running,
+                )
+                .exists(),
+            )
+            .order_by(UnitCrew.member_id, TransportUnit.registration)
+        )
+        for member_id, registration in rows:
+            out[member_id].append(registration)
+    return dict(out)
 
 
 _MEMBERS_PG = (

@@ -41,6 +41,7 @@ from app.collections.payers import (
     load_open_dues,
     load_payers,
     organisation,
+    units_paid_through,
 )
 from app.core import clock, metrics
 from app.core.audit import Actor
@@ -74,6 +75,7 @@ __all__ = [
     "organisation",
     "payment_rows",
     "plan_receipt",
+    "refuse_stranded_credit",
     "take_numbers",
     "write_receipts",
 ]
@@ -168,6 +170,40 @@ def plan_receipt(
         )
     payments, credit = queue.take(draft.amount)
     return PlannedReceipt(draft, payer, payments, credit, debit_account_id)
+
+
+def refuse_stranded_credit(
+    session: Session, planned: Iterable[PlannedReceipt]
+) -> dict[uuid.UUID, Rejection]:
+    """Receipts that would leave a member credit nothing will ever take, by draft id.
+
+    A crew member whose contributions are owed on their transport unit has no dues of their
+    own: what a receipt in their name leaves over would sit as prepaid credit while the
+    unit's dues stay in arrears. Such a receipt is refused, pointing to the unit. Only
+    receipts that leave credit are looked at, so a receipt that pays dues costs nothing more.
+    """
+    leaving = [p for p in planned if p.credit > 0 and p.payer.kind == "member"]
+    if not leaving:
+        return {}
+    on = clock.local_date(
+        min(p.draft.received_at for p in leaving), clock.session_zone(session)
+    )  # the organisation's day
+    units = units_paid_through(session, {p.payer.id for p in leaving}, on)
+    out: dict[uuid.UUID, Rejection] = {}
+    for p in leaving:
+        registrations = units.get(p.payer.id)
+        if registrations:
+            out[p.draft.id] = Rejection(
+                [
+                    {
+                        "field": "member_id",
+                        "message": f"member {p.payer.label} has no enrolment of their own: "
+                        f"their contributions are owed on unit {', '.join(registrations)}, "
+                        "where they are covered crew; post the receipt to the unit (unit_id)",
+                    }
+                ]
+            )
+    return out
 
 
 # -- writing ------------------------------------------------------------------------------------

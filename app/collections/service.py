@@ -162,6 +162,9 @@ def post_receipt(
     planned = engine.plan_receipt(draft, info, queue, funds, debit_account_id)
     if isinstance(planned, engine.Rejection):
         raise invalid(planned.errors)
+    stranded = engine.refuse_stranded_credit(session, [planned])
+    if stranded:
+        raise invalid(stranded[draft.id].errors)
     # No audit event per receipt: the receipt row itself (immutable but for its reversal)
     # records who took it and when, under a gapless number, and its journal entry is
     # append-only. A chained audit event would add a second per-organisation lock (the

@@ -142,6 +142,11 @@ def post_candidates(
             c.reject(plan.errors)
         else:
             planned.append((c, plan))
+    stranded = engine.refuse_stranded_credit(session, [p for _, p in planned])
+    for c, plan in planned:
+        if plan.draft.id in stranded:
+            c.reject(stranded[plan.draft.id].errors)
+    planned = [(c, p) for c, p in planned if p.draft.id not in stranded]
     if dry_run:
         for c, _ in planned:
             c.status = "valid"

@@ -39,6 +39,10 @@ def test_a_collectors_offline_week(client, org, session_factory, engine) -> None
             owner=crew[0],
         )
         make_unit(session, book, "MOTO-7", [(crew[2], "driver", True)], owner=crew[3])
+        # members who pay for themselves: crew of no unit (a crew member's contributions are
+        # owed on the unit, and a receipt in their own name is refused)
+        for number in ("S-001", "S-002"):
+            make_member(session, book, number)
     token = client.post(
         "/api/v1/auth/token",
         data={"username": f"{org.code}/juan", "password": "juan-the-collector"},
@@ -46,7 +50,7 @@ def test_a_collectors_offline_week(client, org, session_factory, engine) -> None
     assert token.status_code == 200, token.text
     juan = {"Authorization": f"Bearer {token.json()['access_token']}"}
     units = {reg: book.units[reg] for reg in ("BUS-1", "BUS-2", "MOTO-7")}
-    members = {n: book.members[n] for n in ("M-001", "M-002")}
+    members = {n: book.members[n] for n in ("S-001", "S-002")}
     dues: dict[tuple[str, str], list] = {}
     for reg, uid in units.items():
         dues[("unit", reg)] = add_dues(
@@ -83,7 +87,7 @@ def test_a_collectors_offline_week(client, org, session_factory, engine) -> None
         out.append(
             {
                 "client_id": f"d{day}-bad1",
-                "member_id": str(members["M-001"]),
+                "member_id": str(members["S-001"]),
                 "amount": "1.005",
                 "currency": "DOP",
                 "received_at": at,
@@ -102,7 +106,7 @@ def test_a_collectors_offline_week(client, org, session_factory, engine) -> None
         )
         out.append(
             {
-                "member_id": str(members["M-002"]),
+                "member_id": str(members["S-002"]),
                 "amount": "5.00",
                 "currency": "DOP",
                 "received_at": at,

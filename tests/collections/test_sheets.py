@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from tests.collections.factories import add_dues, standard_book
+from app.core.database import unit_of_work
+from tests.collections.factories import add_dues, make_member, standard_book
 from tests.collections.test_receipts_api import count
 from tests.collections.test_reversal_and_credit import clean_books, paid_of
 
@@ -27,7 +28,10 @@ def test_sheet_results_in_order_bad_items_rejected_others_created(
     client, org, session_factory, engine
 ) -> None:  # type: ignore[no-untyped-def]
     book = standard_book(session_factory, org)
-    m1, m2 = str(book.members["M-001"]), str(book.members["M-002"])
+    m1 = str(book.members["M-001"])
+    with unit_of_work(session_factory, org.id) as session:
+        # a member who pays for herself (M-002 is BUS-1's crew: her receipts go to the unit)
+        m2 = str(make_member(session, book, "M-003"))
     bus = str(book.units["BUS-1"])
     add_dues(
         session_factory,
@@ -185,7 +189,9 @@ def test_the_same_sheet_sent_concurrently_creates_each_receipt_once(
     import httpx
 
     book = standard_book(session_factory, org)
-    m1, m2 = str(book.members["M-001"]), str(book.members["M-002"])
+    m1 = str(book.members["M-001"])
+    with unit_of_work(session_factory, org.id) as session:
+        m2 = str(make_member(session, book, "M-003"))  # crew of no unit: pays ahead
     add_dues(
         session_factory,
         book,
