@@ -71,6 +71,7 @@ MESSAGES = [
     N_("at most %(amount)s"),
     # members and units
     N_("member number %(number)s is taken"),
+    N_("affiliation number %(number)s at %(fund)s is held by member %(holder)s"),
     N_("no fund %(code)s in this organisation"),
     N_("an affiliation number has 1-%(count)s characters"),
     N_("a unit with registration %(registration)s exists already"),
@@ -124,6 +125,14 @@ MESSAGES = [
     N_("a harvest of member %(number)s in %(scheme)s on %(day)s is recorded already"),
     # receipts and hand-overs
     N_("receipt %(number)s was already reversed"),
+    N_(
+        "member %(number)s has no enrolment of their own: their contributions are owed on "
+        "unit %(units)s, where they are covered crew; post the receipt to the unit (unit_id)"
+    ),
+    N_(
+        "this unit has no covered crew member and no owner to count its contributions for; "
+        "add its crew first"
+    ),
     N_(
         "the payer's prepaid credit was moved outside receipts (e.g. by a manual journal "
         "entry): this receipt's credit cannot be taken back; correct that entry first"
