@@ -188,7 +188,14 @@ def db_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return Settings(DATABASE_URL=db_url, COOPLEDGER_ENV="test", COOPLEDGER_SECRET_KEY=TEST_SECRET)  # type: ignore[call-arg]
+    return Settings(  # type: ignore[call-arg]
+        DATABASE_URL=db_url,
+        COOPLEDGER_ENV="test",
+        COOPLEDGER_SECRET_KEY=TEST_SECRET,
+        # the test fund servers listen on loopback (tests/remittances/fund_server.py), which
+        # fund adapters may not reach unless the operator allows it (app/funds/outbound.py)
+        COOPLEDGER_ADAPTER_ALLOWED_HOSTS="127.0.0.1",
+    )
 
 
 @pytest.fixture

@@ -172,7 +172,7 @@ def create_handover(
 
     return run_idempotent(
         session,
-        who.organisation_id,
+        who,
         idempotency_key,
         fingerprint("POST", "/handovers", body.model_dump(mode="json")),
         operation,

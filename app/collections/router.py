@@ -172,7 +172,7 @@ def create_receipt(
 
     response = run_idempotent(
         session,
-        who.organisation_id,
+        who,
         idempotency_key,
         fingerprint("POST", "/receipts", body.model_dump(mode="json")),
         operation,
@@ -255,7 +255,7 @@ def reverse_receipt(
 
     return run_idempotent(
         session,
-        who.organisation_id,
+        who,
         idempotency_key,
         fingerprint("POST", f"/receipts/{receipt_id}/reverse", body.model_dump(mode="json")),
         operation,
@@ -313,7 +313,7 @@ def post_sheet(
 
     return run_idempotent(
         session,
-        who.organisation_id,
+        who,
         idempotency_key,
         fingerprint("POST", "/collection-sheets", body.model_dump(mode="json")),
         operation,
@@ -396,7 +396,7 @@ def import_receipts_csv(
     payload = {"sha256": hashlib.sha256(content).hexdigest(), "dry_run": dry_run}
     return run_idempotent(
         session,
-        who.organisation_id,
+        who,
         None if dry_run else idempotency_key,
         fingerprint("POST", "/imports/receipts", payload),
         operation,

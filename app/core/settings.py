@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         default=8 * 1024 * 1024, ge=1024, validation_alias="COOPLEDGER_MAX_BODY_BYTES"
     )
     db_pool_size: int = Field(default=20, ge=1, validation_alias="COOPLEDGER_DB_POOL_SIZE")
+    adapter_allowed_hosts: str = Field(
+        default="",
+        validation_alias="COOPLEDGER_ADAPTER_ALLOWED_HOSTS",
+        description="comma-separated hosts (host or host:port) a fund adapter may reach even "
+        "though they are loopback or private (app/funds/outbound.py); empty: public hosts only",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -35,7 +35,9 @@ def _checked_config(adapter_name: str, config: dict[str, Any]) -> dict[str, Any]
     try:
         normalised = adapter.validate_config(dict(config))
     except (ValueError, TypeError) as exc:
-        raise ValidationFailed.field("adapter_config", str(exc) or "not valid") from None
+        key = getattr(exc, "key", None)  # an address refused (outbound.UnsafeAddress) names it
+        field = f"adapter_config.{key}" if isinstance(key, str) else "adapter_config"
+        raise ValidationFailed.field(field, str(exc) or "not valid") from None
     return dict(normalised if normalised is not None else config)
 
 

@@ -170,6 +170,12 @@ class IdempotencyRecord(Base):
     organisation_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organisation.id"), primary_key=True
     )
+    caller: Mapped[str] = mapped_column(
+        String(64),
+        primary_key=True,
+        comment="who sent the key: user:<id> or key:<id>; '' for a key from before "
+        "migration 0011 (any caller of the organisation)",
+    )
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64), comment="SHA-256 of method, path, body")
     status_code: Mapped[int | None] = mapped_column(comment="null while the first request runs")

@@ -197,7 +197,7 @@ def post_journal(
 
     return run_idempotent(
         session,
-        who.organisation_id,
+        who,
         idempotency_key,
         fingerprint("POST", "/journal", body.model_dump(mode="json")),
         operation,
@@ -263,7 +263,7 @@ def reverse_journal(
 
     return run_idempotent(
         session,
-        who.organisation_id,
+        who,
         idempotency_key,
         fingerprint("POST", f"/journal/{entry_id}/reverse", body.model_dump(mode="json")),
         operation,

@@ -236,7 +236,9 @@ def _refuse_taken_numbers(session: Session, rows: list[_Row], funds: dict[str, A
                 errors.append(
                     {
                         "field": f"{AFFILIATION_PREFIX}{code}",
-                        "message": AffiliationNumberTaken(code, code, number, holder).detail,
+                        "message": AffiliationNumberTaken(
+                            field=code, fund_code=code, number=number, holder=holder
+                        ).detail,
                     }
                 )
         if errors:

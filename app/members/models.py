@@ -50,6 +50,13 @@ class MemberAffiliation(OrgScoped, Base):
     __tablename__ = "member_affiliation"
     __table_args__ = (
         UniqueConstraint("organisation_id", "member_id", "fund_id"),
+        # one number at a fund, one member: two people's money never reaches one fund account
+        UniqueConstraint(
+            "organisation_id",
+            "fund_id",
+            "affiliation_number",
+            name="uq_member_affiliation_fund_number",  # the conventional name passes 63 chars
+        ),
         org_fk(["member_id"], "member"),
         org_fk(["fund_id"], "fund"),
     )

@@ -9,9 +9,10 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core import audit
@@ -63,11 +64,96 @@ def check_affiliations(
     return {code: funds[code] for code in numbers}
 
 
+class AffiliationNumberTaken(Conflict):
+    """One number at a fund belongs to one member: two people's contributions must never
+    reach one fund account. The problem names the member who holds the number."""
+
+    slug, title = "affiliation-number-taken", "Affiliation number held by another member"
+
+    def __init__(self, *, field: str, fund_code: str, number: str, holder: str) -> None:
+        message = f"affiliation number {number} at {fund_code} is held by member {holder}"
+        super().__init__(message, errors=[{"field": field, "message": message, "holder": holder}])
+        self.field, self.fund_code, self.number, self.holder = field, fund_code, number, holder
+
+
+def number_holders(
+    session: Session, fund_id: uuid.UUID, numbers: Collection[str]
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """{affiliation_number: (member id, member number)} of these numbers held at this fund."""
+    wanted = sorted(set(numbers))
+    found: dict[str, tuple[uuid.UUID, str]] = {}
+    for i in range(0, len(wanted), 1000):
+        rows = session.execute(
+            select(MemberAffiliation.affiliation_number, Member.id, Member.member_number)
+            .join(
+                Member,
+                (Member.organisation_id == MemberAffiliation.organisation_id)
+                & (Member.id == MemberAffiliation.member_id),
+            )
+            .where(
+                MemberAffiliation.fund_id == fund_id,
+                MemberAffiliation.affiliation_number.in_(wanted[i : i + 1000]),
+            )
+        )
+        found.update({number: (member_id, holder) for number, member_id, holder in rows})
+    return found
+
+
+def refuse_taken_numbers(
+    session: Session,
+    numbers: Mapping[str, str | None],
+    funds: Mapping[str, Fund],
+    member_id: uuid.UUID | None,
+    *,
+    field: str = "affiliations.{code}",
+) -> None:
+    """409 (AffiliationNumberTaken) if another member holds one of {fund_code: number}."""
+    for code, number in numbers.items():
+        if number is None:
+            continue
+        held = number_holders(session, funds[code].id, [number.strip()]).get(number.strip())
+        if held is not None and held[0] != member_id:
+            raise AffiliationNumberTaken(
+                field=field.format(code=code), fund_code=code, number=number.strip(), holder=held[1]
+            )
+
+
+def flush_affiliations(
+    session: Session,
+    numbers: Mapping[str, str | None],
+    funds: Mapping[str, Fund],
+    member_id: uuid.UUID,
+) -> None:
+    """Flush new or changed numbers; the unique constraint's refusal (a concurrent request
+    took a number between our check and our write) becomes the same clean 409."""
+    if all(number is None for number in numbers.values()):
+        session.flush()  # no number set: nothing the constraint could refuse, no savepoint
+        return
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        for code, number in numbers.items():
+            if number is None:
+                continue
+            held = number_holders(session, funds[code].id, [number.strip()]).get(number.strip())
+            if held is not None and held[0] != member_id:
+                raise AffiliationNumberTaken(
+                    field=f"affiliations.{code}",
+                    fund_code=code,
+                    number=number.strip(),
+                    holder=held[1],
+                ) from None
+        raise
+
+
 def create_member(session: Session, actor: Actor, data: MemberCreate) -> Member:
-    """Create a member and open its prepaid-credit account (409 if the number is taken)."""
+    """Create a member and open its prepaid-credit account (409 if the number is taken, or
+    if another member holds one of its affiliation numbers)."""
     if session.scalar(select(Member.id).where(Member.member_number == data.member_number)):
         raise Conflict(f"member number {data.member_number} is taken")
     funds = check_affiliations(session, data.affiliations)
+    refuse_taken_numbers(session, dict(data.affiliations), funds, None)
     account = ledger.open_account(
         session,
         actor,
@@ -96,7 +182,7 @@ def create_member(session: Session, actor: Actor, data: MemberCreate) -> Member:
                 member_id=member.id, fund_id=funds[code].id, affiliation_number=number.strip()
             )
         )
-    session.flush()
+    flush_affiliations(session, dict(data.affiliations), funds, member.id)
     audit.record(session, actor, "member.create", "member", member.id, data.model_dump(mode="json"))
     return member
 
@@ -147,7 +233,8 @@ def member_reads(session: Session, members: list[Member]) -> list[MemberRead]:
 def update_member(
     session: Session, actor: Actor, member_id: uuid.UUID, data: MemberUpdate
 ) -> Member:
-    """Change a member's details, status or affiliation numbers (the number never changes)."""
+    """Change a member's details, status or affiliation numbers (the number never changes).
+    A number another member holds at that fund is 409 naming the holder."""
     member = get_member(session, member_id)
     changes = data.model_dump(mode="json", exclude_unset=True)
     for name in ("full_name", "status", "joined_on"):
@@ -159,8 +246,10 @@ def update_member(
     member.search_text = search_text(
         member.member_number, member.full_name, member.national_id, member.phone
     )
+    funds: dict[str, Fund] = {}
     if data.affiliations:
         funds = check_affiliations(session, data.affiliations)
+        refuse_taken_numbers(session, data.affiliations, funds, member.id)
         existing = {
             a.fund_id: a
             for a in session.scalars(
@@ -188,7 +277,7 @@ def update_member(
                 )
             else:
                 current.affiliation_number = number.strip()
-    session.flush()
+    flush_affiliations(session, data.affiliations or {}, funds, member.id)
     audit.record(session, actor, "member.update", "member", member.id, changes)
     return member
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core import audit
@@ -29,6 +30,7 @@ from app.ledger import service as ledger
 from app.ledger.models import AccountType
 from app.ledger.service import Line
 from app.members.models import Member, MemberAffiliation
+from app.members.service import AffiliationNumberTaken, number_holders
 from app.remittances.models import AffiliationBatch, AffiliationLine
 from app.remittances.service import FundUnreachable, message_id, next_number
 
@@ -262,9 +264,58 @@ def submit_affiliations(session: Session, actor: Actor, batch_id: uuid.UUID) -> 
             )
         except ValueError:
             continue  # the fund named something that is not one of our members: ignore it
+    # A number the fund gives that another member already holds is not recorded (one number,
+    # one member): that line stays pending, the clash is kept with the batch for a treasurer.
+    taken = _numbers_taken(
+        session,
+        fund,
+        [
+            (i, d.member_id, d.affiliation_number)
+            for i, d in enumerate(decisions)
+            if d.status == "accepted" and d.affiliation_number
+        ],
+    )
+    if taken:
+        held = {i for i, _, _, _ in taken}
+        decisions = [d for i, d in enumerate(decisions) if i not in held]
+        batch.delivery = {
+            **batch.delivery,
+            "numbers_held_by_other_members": [
+                {"member_id": str(m), "affiliation_number": n, "holder": h} for _, m, n, h in taken
+            ],
+        }
+        session.flush()
     if decisions:
         acknowledge_affiliations(session, actor, batch.id, decisions)
     return batch
+
+
+def _numbers_taken(
+    session: Session, fund: Fund, accepted: list[tuple[int, uuid.UUID, str]]
+) -> list[tuple[int, uuid.UUID, str, str]]:
+    """(index, member id, number, holder's member number) for each accepted number that
+    another member holds at the fund, or that an earlier entry gives to another member."""
+    if not accepted:
+        return []
+    numbers = [n.strip()[:64] for _, _, n in accepted]
+    found = number_holders(session, fund.id, numbers)
+    holders = {n: held for n, (_, held) in found.items()}
+    holder_ids = {n: m for n, (m, _) in found.items()}
+    member_numbers: dict[uuid.UUID, str] = {
+        member_id: number
+        for member_id, number in session.execute(
+            select(Member.id, Member.member_number).where(
+                Member.id.in_({m for _, m, _ in accepted})
+            )
+        )
+    }
+    out = []
+    for (i, member_id, _), number in zip(accepted, numbers, strict=True):
+        if number in holder_ids and holder_ids[number] != member_id:
+            out.append((i, member_id, number, holders[number]))
+        else:
+            holder_ids[number], holders[number] = member_id, member_numbers.get(member_id, "?")
+    return out
 
 
 def acknowledge_affiliations(
@@ -287,6 +338,7 @@ def acknowledge_affiliations(
         )
     }
     accept: list[tuple[AffiliationLine, str]] = []
+    accepted_at: list[int] = []  # the decision index of each accepted line
     reject: list[tuple[AffiliationLine, str]] = []
     seen: set[uuid.UUID] = set()
     for i, d in enumerate(decisions):
@@ -307,8 +359,19 @@ def acknowledge_affiliations(
             raise Conflict(f"member {d.member_id} was already {line.status}")
         if d.status == "accepted":
             accept.append((line, (d.affiliation_number or "").strip()))
+            accepted_at.append(i)
         else:
             reject.append((line, (d.reason or "").strip()[:500]))
+    taken = _numbers_taken(
+        session,
+        fund,
+        [(i, ln.member_id, n) for i, (ln, n) in zip(accepted_at, accept, strict=True)],
+    )
+    if taken:  # one number at a fund, one member: refused before anything is written
+        i, _, number, holder = taken[0]
+        raise AffiliationNumberTaken(
+            field=f"lines.{i}.affiliation_number", fund_code=fund.code, number=number, holder=holder
+        )
     commission = _commission(fund) if accept else 0
     now = utcnow()
     journal_id = None
@@ -385,9 +448,27 @@ def _commission(fund: Fund) -> int:
 def _record_numbers(
     session: Session, org: uuid.UUID, fund: Fund, numbers: list[tuple[uuid.UUID, str]]
 ) -> None:
-    """Store each accepted member's affiliation number (insert, or update a stale one)."""
+    """Store each accepted member's affiliation number (insert, or update a stale one). The
+    numbers were checked free; a concurrent request that took one meanwhile meets the unique
+    constraint, answered as the same 409."""
     if not numbers:
         return
+    try:
+        with session.begin_nested():
+            _write_numbers(session, org, fund, numbers)
+    except IntegrityError:
+        taken = _numbers_taken(session, fund, [(i, m, n) for i, (m, n) in enumerate(numbers)])
+        if not taken:
+            raise
+        _, _, number, holder = taken[0]
+        raise AffiliationNumberTaken(
+            field="affiliation_number", fund_code=fund.code, number=number, holder=holder
+        ) from None
+
+
+def _write_numbers(
+    session: Session, org: uuid.UUID, fund: Fund, numbers: list[tuple[uuid.UUID, str]]
+) -> None:
     existing = set(
         session.scalars(
             select(MemberAffiliation.member_id).where(

@@ -129,7 +129,7 @@ def create_affiliations(
 
     return run_idempotent(
         session,
-        who.organisation_id,
+        who,
         idempotency_key,
         fingerprint("POST", "/affiliations", body.model_dump(mode="json")),
         operation,
@@ -230,7 +230,7 @@ def submit_affiliations(
     try:
         return run_idempotent(
             session,
-            who.organisation_id,
+            who,
             idempotency_key,
             fingerprint("POST", f"/affiliations/{batch_id}/submit", {}),
             operation,
@@ -264,7 +264,7 @@ def acknowledge_affiliations(
 
     return run_idempotent(
         session,
-        who.organisation_id,
+        who,
         idempotency_key,
         fingerprint(
             "POST", f"/affiliations/{batch_id}/acknowledgement", body.model_dump(mode="json")
@@ -317,7 +317,7 @@ def record_commission_payment(
 
     return run_idempotent(
         session,
-        who.organisation_id,
+        who,
         idempotency_key,
         fingerprint(
             "POST", f"/affiliations/{batch_id}/commission-payment", body.model_dump(mode="json")

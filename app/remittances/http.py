@@ -87,7 +87,7 @@ def lifecycle_step(
 
     return run_idempotent(
         session,
-        who.organisation_id,
+        who,
         key,
         fingerprint("POST", f"/remittances/{batch_id}/{name}", payload),
         operation,

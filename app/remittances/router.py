@@ -73,7 +73,7 @@ def create_batch(
 
     return run_idempotent(
         session,
-        who.organisation_id,
+        who,
         idempotency_key,
         fingerprint("POST", "/remittances", body.model_dump(mode="json")),
         operation,

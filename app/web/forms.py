@@ -145,7 +145,7 @@ def run_once(
 
     response = run_idempotent(
         db,
-        who.organisation_id,
+        who.principal,
         f"web:{usable}" if usable else None,
         fingerprint("POST", f"/web/{action}", payload),
         op,

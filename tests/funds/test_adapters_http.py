@@ -74,7 +74,7 @@ def test_a_lost_answer_then_a_duplicate_counts_as_delivered_once(
     delivery = HttpJsonAdapter().deliver(doc, config(fund_server))
     assert delivery.outcome == "delivered" and delivery.attempts == 2
     assert list(fund_server.stored) == [str(doc.header.batch_id)]  # the fund has it once
-    assert delivery.answer["status"] == (409 if duplicate == "conflict" else 200)
+    assert delivery.answer["http_status"] == (409 if duplicate == "conflict" else 200)
 
 
 def test_submit_through_the_api_pushes_and_applies_the_answer(

@@ -71,7 +71,7 @@ def test_bad_funds_are_refused_and_write_nothing(client, org, engine) -> None:  
         (fund_body(code="pension fund"), "code", ""),
         (
             fund_body(adapter="http_json", adapter_config={"url": "ftp://x"}),
-            "adapter_config",
+            "adapter_config.url",
             "url",
         ),
     ]

@@ -130,6 +130,7 @@ class LedgerMachine(RuleBasedStateMachine):
         code = "T" + uuid.uuid4().hex[:12].upper()
         with unit_of_work(self.factory) as session:
             self.org = create_organisation(session, code=code, name=code, currency="DOP").id
+            self.caller = KeyOwner(self.org, "key", uuid.uuid4())  # one caller sends every key
             self.accounts = [
                 service.open_account(
                     session, CLI_ACTOR, code=c, name=c.title(), type=t, currency=cur

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +23,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from app.funds import outbound
 from tests.conftest import free_port
+
+ALLOWED_HOSTS_ENV = "COOPLEDGER_ADAPTER_ALLOWED_HOSTS"
 
 
 @dataclass
@@ -119,6 +123,18 @@ def serve_fund() -> Iterator[FundServer]:
             raise RuntimeError("fund server did not start")
         time.sleep(0.02)
     state.url = f"http://127.0.0.1:{port}"
-    yield state
-    server.should_exit = True
-    thread.join(timeout=10)
+    # This server is on loopback, which fund adapters may not reach unless the operator lists
+    # the host (COOPLEDGER_ADAPTER_ALLOWED_HOSTS): allowed here, in this process and in any
+    # server process a test starts with this environment.
+    hosts = os.environ.get(ALLOWED_HOSTS_ENV)
+    os.environ[ALLOWED_HOSTS_ENV] = ",".join(filter(None, [hosts, f"127.0.0.1:{port}"]))
+    try:
+        with outbound.allowing(f"127.0.0.1:{port}"):
+            yield state
+    finally:
+        if hosts is None:
+            os.environ.pop(ALLOWED_HOSTS_ENV, None)
+        else:
+            os.environ[ALLOWED_HOSTS_ENV] = hosts
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -26,8 +26,9 @@ def _batch(client, h, fund: str, ids: list[str]) -> str:  # type: ignore[no-unty
 
 def _accept(client, h, bid: str, ids: list[str]) -> dict:  # type: ignore[no-untyped-def]
     lines = [
-        {"member_id": m, "status": "accepted", "affiliation_number": f"N-{i}"}
-        for i, m in enumerate(ids)
+        # one number per member: a fund never gives one number to two people (migration 0011)
+        {"member_id": m, "status": "accepted", "affiliation_number": f"N-{m}"}
+        for m in ids
     ]
     r = client.post(f"/api/v1/affiliations/{bid}/acknowledgement", json={"lines": lines}, headers=h)
     assert r.status_code == 200, r.text

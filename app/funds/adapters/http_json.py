@@ -8,6 +8,14 @@ fund's config has a token. The fund answers 200, 201 or 202 with an optional JSO
 batch (a retry after a lost answer), which counts as delivered. Timeouts, connection errors,
 408, 425, 429 and 5xx are retried with exponential backoff, up to `max_attempts`; any other
 answer is a refusal. Retrying is safe because the fund sees the same idempotency key.
+
+The URL is an outbound request made by this server on an organisation admin's word, so it
+goes through `app.funds.outbound`: refused when saved and at every request if it is, or
+resolves to, a loopback, private or otherwise non-public address (unless the operator allows
+the host), connected to the address checked, no redirects. The whole delivery is bounded in
+time (DELIVERY_SECONDS) and the answer read is bounded in size (ANSWER_BYTES). What is kept
+of the fund's answer is labelled as the fund's (`fund_reply`: at most REPLY_CHARS characters,
+control characters dropped), never mixed into our own messages.
 """
 
 from __future__ import annotations
@@ -18,30 +26,55 @@ from typing import Any
 
 import httpx
 
-from app.funds.adapters import _config, json_file
+from app.funds import outbound
+from app.funds.adapters import _config, _text, json_file
 from app.funds.registry import BatchDocument, Delivery, DeliveryFailed, LineAnswer
 
 RETRYABLE = frozenset({408, 425, 429})
-ANSWER_LIMIT = 4000  # characters of a fund's answer kept with the batch
+REPLY_CHARS = 500  # characters of a fund's answer kept with the batch, as `fund_reply`
+ANSWER_BYTES = 5_000_000  # a longer answer is not read (its line statuses are not applied)
+DELIVERY_SECONDS = 300.0  # no new attempt, and no more reading, after this long
+BACKOFF_CAP_SECONDS = 30.0  # one wait between attempts is never longer
 
 
-def _answer(response: httpx.Response) -> Any:
-    text = response.text[:ANSWER_LIMIT]
+class _AnswerTooLarge(Exception):
+    pass
+
+
+def _read(response: httpx.Response, deadline: float) -> bytes:
+    """The body, at most ANSWER_BYTES, read before the deadline (a fund sending its answer a
+    byte at a time would otherwise hold the request forever)."""
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > ANSWER_BYTES:
+            raise _AnswerTooLarge(f"the fund's answer is longer than {ANSWER_BYTES} bytes")
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout("the fund's answer did not end in time")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _answer(raw: bytes) -> Any:
+    text = raw.decode("utf-8", errors="replace")
     try:
-        return json.loads(response.text) if len(response.text) <= 5_000_000 else text
+        return json.loads(text)
     except ValueError:
         return text
 
 
-def _recordable(answer: Any) -> Any:
-    """The answer as stored: a fund's long answer is cut, not its line statuses."""
-    if isinstance(answer, dict):
-        return {k: v for k, v in answer.items() if k != "lines"} | (
-            {"lines_answered": len(answer["lines"])}
-            if isinstance(answer.get("lines"), list)
-            else {}
-        )
-    return answer if not isinstance(answer, str) else answer[:ANSWER_LIMIT]
+def _recordable(status: int, raw: bytes, answer: Any) -> dict[str, Any]:
+    """What is kept of an answer: its HTTP status, and the fund's own words labelled as such,
+    short and without control characters (the line statuses are applied, not kept here)."""
+    text = _text.clean(raw.decode("utf-8", errors="replace"), REPLY_CHARS + 1)
+    recorded: dict[str, Any] = {
+        "http_status": status,
+        "fund_reply": text[:REPLY_CHARS],
+        "fund_reply_truncated": len(text) > REPLY_CHARS,
+    }
+    if isinstance(answer, dict) and isinstance(answer.get("lines"), list):
+        recorded["lines_answered"] = len(answer["lines"])
+    return recorded
 
 
 def _line_answers(answer: Any) -> list[LineAnswer]:
@@ -60,8 +93,8 @@ def _line_answers(answer: Any) -> list[LineAnswer]:
             LineAnswer(
                 key,
                 item["status"],
-                str(reason)[:500] if reason is not None else None,
-                str(number)[:64] if number is not None else None,
+                _text.clean(reason, 500) if reason is not None else None,
+                _text.clean(number, 64) if number is not None else None,
             )
         )
     return out
@@ -91,8 +124,8 @@ class HttpJsonAdapter:
             if url is None and key == "affiliations_url":
                 continue
             if url is None or not url.startswith(("http://", "https://")):
-                raise ValueError(f"{key} must be an http:// or https:// address")
-            out[key] = url
+                raise outbound.UnsafeAddress(f"{key} must be an http:// or https:// address", key)
+            out[key] = outbound.check_url(url, key)  # UnsafeAddress is a ValueError: 422
         out["timeout_seconds"] = _config.number(config, "timeout_seconds", 10.0, low=0.1, high=120)
         out["max_attempts"] = int(_config.number(config, "max_attempts", 3, low=1, high=10))
         out["backoff_seconds"] = _config.number(config, "backoff_seconds", 0.5, low=0, high=60)
@@ -115,37 +148,57 @@ class HttpJsonAdapter:
             headers["Authorization"] = f"Bearer {config['token']}"
         attempts = config["max_attempts"]
         last_error = "no attempt made"
+        deadline = time.monotonic() + DELIVERY_SECONDS
         timeout = httpx.Timeout(config["timeout_seconds"])
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        made = 0
+        with outbound.client(timeout) as client:
             for attempt in range(1, attempts + 1):
+                made = attempt
                 try:
-                    response = client.post(url, content=json_file.render(document), headers=headers)
+                    request = client.build_request(
+                        "POST", url, content=json_file.render(document), headers=headers
+                    )
+                    response = client.send(request, stream=True)
+                    try:
+                        status = response.status_code
+                        raw = _read(response, deadline)
+                    finally:
+                        response.close()
+                except outbound.UnsafeAddress as exc:
+                    raise DeliveryFailed(str(exc), attempts=attempt) from None
                 except httpx.TimeoutException:
                     last_error = f"no answer within {config['timeout_seconds']} s"
+                except _AnswerTooLarge as exc:
+                    last_error = str(exc)
                 except httpx.TransportError as exc:
-                    last_error = f"could not reach the fund: {type(exc).__name__}: {exc}"[:500]
+                    last_error = f"could not reach the fund: {type(exc).__name__}"
                 else:
-                    status = response.status_code
-                    answer = _answer(response)
+                    answer = _answer(raw)
                     if status in (200, 201, 202, 409):
                         reference = answer.get("reference") if isinstance(answer, dict) else None
                         return Delivery(
                             "delivered",
-                            reference=str(reference)[:140] if reference is not None else None,
+                            reference=_text.clean(reference, 140)
+                            if reference is not None
+                            else None,
                             attempts=attempt,
-                            answer={"status": status, "body": _recordable(answer)},
+                            answer=_recordable(status, raw, answer),
                             line_answers=_line_answers(answer) if status != 409 else [],
                         )
                     if status not in RETRYABLE and status < 500:
                         raise DeliveryFailed(
                             f"the fund refused the batch (HTTP {status})",
                             attempts=attempt,
-                            answer={"status": status, "body": _recordable(answer)},
+                            answer=_recordable(status, raw, answer),
                         )
                     last_error = f"the fund answered HTTP {status}"
                 if attempt < attempts:
-                    time.sleep(config["backoff_seconds"] * 2 ** (attempt - 1))
+                    pause = min(config["backoff_seconds"] * 2 ** (attempt - 1), BACKOFF_CAP_SECONDS)
+                    if time.monotonic() + pause >= deadline:
+                        last_error += f"; gave up after {DELIVERY_SECONDS:.0f} s"
+                        break
+                    time.sleep(pause)
         raise DeliveryFailed(
-            f"the fund did not take the batch after {attempts} attempt(s): {last_error}",
-            attempts=attempts,
+            f"the fund did not take the batch after {made} attempt(s): {last_error}",
+            attempts=made,
         )

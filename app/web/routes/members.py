@@ -119,9 +119,8 @@ def create_member(request: Request, db: DbSession, who: Bookkeeper, form: Form) 
             lambda: {"id": str(members.create_member(db, who.actor, parsed).id)},
         )
     except DomainError as exc:
-        errors = forms.domain_errors(
-            request, exc, {"member_number": "member_number"}, "member_number"
-        )
+        known = ["member_number", *(f"affiliations.{c}" for c in codes)]  # a number held: 409
+        errors = forms.domain_errors(request, exc, {f: f for f in known}, "member_number")
         errors = {k.replace("affiliations.", "affiliation:"): v for k, v in errors.items()}
         return _member_form(
             request, db, values=values, errors=errors, member=None, form_key=forms.new_form_key()
@@ -164,7 +163,8 @@ def update_member(
         )
     except DomainError as exc:
         db.rollback()
-        errors = forms.domain_errors(request, exc, {f: f for f in editable}, "full_name")
+        known = [*editable, *(f"affiliations.{c}" for c in codes)]  # a number held: 409
+        errors = forms.domain_errors(request, exc, {f: f for f in known}, "full_name")
         errors = {k.replace("affiliations.", "affiliation:"): v for k, v in errors.items()}
         return _member_form(request, db, values=values, errors=errors, member=member)
     from app.web.session import load_session
