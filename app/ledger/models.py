@@ -163,7 +163,11 @@ class Posting(OrgScoped, Base):
 
 
 class IdempotencyRecord(Base):
-    """The first answer to a request made with an Idempotency-Key, kept to answer retries."""
+    """The first answer to a request made with an Idempotency-Key, kept to answer retries.
+
+    A key belongs to the caller who sent it (a user or an API key), as in Stripe's API and
+    the IETF idempotency-key draft: the same key from another caller is another request.
+    """
 
     __tablename__ = "idempotency_record"
 

@@ -39,7 +39,7 @@ from app.core.database import unit_of_work
 from app.core.errors import Conflict, IdempotencyConflict, ValidationFailed
 from app.identity.service import create_organisation
 from app.ledger import service
-from app.ledger.idempotency import fingerprint, run_idempotent
+from app.ledger.idempotency import KeyOwner, fingerprint, run_idempotent
 from app.ledger.models import AccountType, IdempotencyRecord, JournalEntry, Posting
 
 FIRST_DAY = date(2026, 1, 1)
@@ -209,7 +209,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 entry_id = self._post(session, payload["description"], on, lines)
                 return 201, {"id": entry_id, "lines": payload["lines"]}
 
-            response = run_idempotent(session, self.org, key, request_hash, operation)
+            response = run_idempotent(session, self.caller, key, request_hash, operation)
         return response.status_code, bytes(response.body)
 
     @rule(target=keys, lines=balanced_lines(), on=days, unbalance=st.booleans())
