@@ -7,6 +7,7 @@ comma: `150,00`). Rows are numbered as a spreadsheet numbers them: the header is
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -89,6 +90,18 @@ def read_csv(content: bytes) -> list[Row]:
     return rows
 
 
+@dataclass(frozen=True, slots=True)
+class ReceiptsFile:
+    """A receipts CSV read and checked without the database (before any transaction)."""
+
+    sha256: str
+    rows: list[Row]
+
+
+def read_receipts_file(content: bytes) -> ReceiptsFile:
+    return ReceiptsFile(hashlib.sha256(content).hexdigest(), read_csv(content))
+
+
 def parse_instant(text: str, tz: clock.Zone) -> datetime | str:
     """An ISO 8601 instant with its offset, or a date alone (the start of that day of the
     organisation, in its time zone `tz`, so the receipt lands on that day)."""
@@ -154,7 +167,15 @@ def to_candidates(
                 payer_given += 1
                 found = table.get(v[column])
                 if found is None:
-                    errors.append(field_error(column, f"no {key[:-3]} {v[column]!r}"))
+                    # each text written out whole, in the call: the pages translate it
+                    errors.append(
+                        field_error(
+                            column,
+                            f"no member {v[column]!r}"
+                            if column == "member_number"
+                            else f"no unit {v[column]!r}",
+                        )
+                    )
                 item[key] = found
         for key in ("member_id", "unit_id"):
             if v.get(key):

@@ -4,7 +4,6 @@ sheets and CSV imports here; collectors, hand-overs and reports in the routers i
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Annotated, Any
 
@@ -32,6 +31,7 @@ from app.collections.schemas import (
 )
 from app.core.audit import Actor
 from app.core.deps import Caller, DbSession, Principal
+from app.core.documents import ReadFirst, read_first
 from app.core.errors import Forbidden, NotFound, ValidationFailed
 from app.core.money import format_minor
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
@@ -323,15 +323,21 @@ def post_sheet(
 def import_receipts(
     session: DbSession,
     actor: Actor,
-    content: bytes,
+    content: bytes | imports.ReceiptsFile,
     *,
     book_currency: str,
     dry_run: bool,
     caller_collector: Collector | None,
     default_collector: Collector | None,
 ) -> ImportResult:
-    """Validate (and unless `dry_run`, post) the receipts of a CSV file: the API and the CLI."""
-    rows = imports.read_csv(content)
+    """Validate (and unless `dry_run`, post) the receipts of a CSV file: the API and the CLI.
+    `content` is the file, or the file read already (`imports.read_receipts_file`, bounded)."""
+    upload = (
+        content
+        if isinstance(content, imports.ReceiptsFile)
+        else imports.read_receipts_file(content)
+    )
+    rows = upload.rows
     candidates = imports.to_candidates(
         session,
         rows,
@@ -345,7 +351,7 @@ def import_receipts(
         candidates,
         dry_run=dry_run,
         action="receipt_import.post",
-        details={"rows": len(rows), "sha256": hashlib.sha256(content).hexdigest()},
+        details={"rows": len(rows), "sha256": upload.sha256},
     )
     results = [
         ImportRowResult(row=rows[c.position].number, **item_result(c).model_dump())
@@ -361,11 +367,19 @@ def import_receipts(
     )
 
 
+async def _receipts_file(
+    file: Annotated[UploadFile, File(description="CSV, UTF-8 (BOM or not), comma or semicolon")],
+) -> ReadFirst[imports.ReceiptsFile]:
+    """The file read within its bounds before the request's session is touched (on SQLite
+    the first query takes the write lock); a refusal is raised after authentication."""
+    return await read_first(imports.read_receipts_file, await file.read())
+
+
 @router.post("/imports/receipts", status_code=200, response_model=ImportResult, responses=PROBLEMS)
 def import_receipts_csv(
+    upload: Annotated[ReadFirst[imports.ReceiptsFile], Depends(_receipts_file)],
     session: DbSession,
     who: Taker,
-    file: Annotated[UploadFile, File(description="CSV, UTF-8 (BOM or not), comma or semicolon")],
     dry_run: Annotated[bool, Query(description="validate only; nothing is written")] = False,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -375,8 +389,11 @@ def import_receipts_csv(
     currency (default: the book currency), received_at (ISO 8601 with offset, or a date: 00:00
     that day in the organisation's time zone), channel, reference, collector (username; a
     collector's own upload is its).
-    A row whose client_id was imported before answers `duplicate`."""
-    content = file.file.read()
+    A row whose client_id was imported before answers `duplicate`. The file is read before
+    any transaction, within bounds (docs/reliability.md): 8 MiB and 20,000 rows (413), 64
+    values a row and 1,000 characters a value (422 naming the bound); a row with more values
+    than the header is rejected."""
+    content = upload.get()
 
     def operation() -> tuple[int, ImportResult]:
         own = None
@@ -393,7 +410,7 @@ def import_receipts_csv(
         )
         return 200, result
 
-    payload = {"sha256": hashlib.sha256(content).hexdigest(), "dry_run": dry_run}
+    payload = {"sha256": content.sha256, "dry_run": dry_run}
     return run_idempotent(
         session,
         who,

@@ -285,9 +285,13 @@ class CsvTable:
     header: list[str]
     records: list[CsvRecord]
     delimiter: str
+    name: str = "upload"
+    """The file's name as sent, for the audit trail."""
 
 
-def read_csv(content: bytes, *, field: str = "file", bounds: CsvBounds = CsvBounds()) -> CsvTable:
+def read_csv(
+    content: bytes, *, field: str = "file", bounds: CsvBounds = CsvBounds(), name: str = "upload"
+) -> CsvTable:
     """A CSV file's header and records, read within `bounds`: UTF-8 (with or without BOM),
     comma or semicolon (the header line decides). Empty lines are skipped; a record of
     empty cells (`,,,`) is kept, for the importer to report or skip.
@@ -344,7 +348,7 @@ def read_csv(content: bytes, *, field: str = "file", bounds: CsvBounds = CsvBoun
         ) from None
     if header is None:
         raise DocumentRefused(field, "syntax", "is empty: the first row must name the columns")
-    return CsvTable(header, records, delimiter)
+    return CsvTable(header, records, delimiter, name)
 
 
 # -- JSON -------------------------------------------------------------------------------------

@@ -60,10 +60,10 @@ class _Row:
     )
 
 
-def read_members_csv(content: bytes) -> CsvTable:
+def read_members_csv(content: bytes, name: str = "upload") -> CsvTable:
     """The file read within `CSV_BOUNDS` (`app.core.documents.read_csv`), or 413/422 naming
     `file` and the bound. Pure: callers may read it before their transaction begins."""
-    return read_csv(content, field="file", bounds=CSV_BOUNDS)
+    return read_csv(content, field="file", bounds=CSV_BOUNDS, name=name)
 
 
 def _check_header(session: Session, header: Sequence[str] | None) -> dict[str, str]:
