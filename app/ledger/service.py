@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core import clock
 from app.core.audit import Actor
 from app.core.database import bound_organisation, utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed
@@ -459,7 +460,7 @@ def reverse(
     postings = session.scalars(select(Posting).where(Posting.entry_id == entry_id)).all()
     draft = EntryDraft(
         description=f"Reversal of {original.description}"[:500],
-        effective_on=effective_on or datetime.now(UTC).date(),
+        effective_on=effective_on or clock.session_today(session),  # the organisation's day
         lines=[Line(p.account_id, -p.amount) for p in postings],
         kind="reversal",
         reverses_id=entry_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core import clock
 from app.core.audit import CLI_ACTOR
 from app.core.database import bind_organisation
 from app.core.errors import Conflict
@@ -22,7 +23,10 @@ def seal_a_demo_batch(session: Session, organisation: Organisation) -> None:
         try:
             with session.begin_nested():
                 batch = service.create_batch(
-                    session, CLI_ACTOR, fund_code=fund.code, through=service.today()
+                    session,
+                    CLI_ACTOR,
+                    fund_code=fund.code,
+                    through=clock.today(organisation.time_zone),
                 )
                 service.seal(session, CLI_ACTOR, batch.id)
             return

@@ -32,7 +32,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.collections.models import ContributionShare
-from app.core import audit
+from app.core import audit, clock
 from app.core.audit import Actor
 from app.core.database import bound_organisation, utcnow
 from app.core.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -370,7 +370,7 @@ def seal(session: Session, actor: Actor, batch_id: uuid.UUID) -> RemittanceBatch
         session,
         actor,
         description=f"Remittance {batch.reference} to {fund.code} sealed",
-        effective_on=today(),
+        effective_on=clock.session_today(session),  # the organisation's day
         lines=[
             Line.debit(fund.owed_account_id, batch.control_sum),
             Line.credit(fund.transit_account_id, batch.control_sum),

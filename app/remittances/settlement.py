@@ -23,7 +23,7 @@ from sqlalchemy import ARRAY, String, Uuid, and_, bindparam, exists, select, tex
 from sqlalchemy.orm import Session
 
 from app.collections.models import ContributionShare
-from app.core import audit
+from app.core import audit, clock
 from app.core.audit import Actor
 from app.core.database import utcnow
 from app.core.documents import XmlBounds, parse_xml
@@ -218,7 +218,7 @@ def acknowledge(
             session,
             actor,
             description=f"Remittance {batch.reference} to {fund.code}: {len(reject)} line(s) rejected",
-            effective_on=ledger.today(),
+            effective_on=clock.session_today(session),  # the organisation's day
             lines=[
                 Line.debit(fund.transit_account_id, ack.rejected_sum),
                 Line.credit(fund.owed_account_id, ack.rejected_sum),

@@ -319,3 +319,34 @@ def test_an_organisation_keeps_its_zone_through_a_session_without_a_caller(  # t
 
         set_time_zone(s, CLI_ACTOR, s.get(type(org), org.id), "UTC")  # type: ignore[arg-type]
         assert clock.session_zone(s) == "UTC"
+
+
+def a_zone_where_today_is_not_utc_today() -> str:
+    """UTC-12 before noon UTC (still yesterday there), UTC+14 after (already tomorrow)."""
+    return "Etc/GMT+12" if datetime.now(UTC).hour < 11 else "Pacific/Kiritimati"
+
+
+def test_a_reversal_without_a_date_is_dated_the_organisations_today(  # type: ignore[no-untyped-def]
+    client, org, session_factory, engine
+) -> None:
+    zone = a_zone_where_today_is_not_utc_today()
+    set_zone(client, org, zone)
+    book = standard_book(session_factory, org)
+    m1 = book.members["M-001"]
+    add_dues(session_factory, book, "monthly", ("member", m1), date(2026, 9, 1), 1, 30000)
+    posted = client.post(
+        "/api/v1/receipts",
+        json=receipt({"member_id": str(m1)}, "100.00", received_at="2026-11-02T10:00:00Z"),
+        headers=org.headers("collector"),
+    ).json()
+    before = clock.today(zone)
+    r = client.post(
+        f"/api/v1/receipts/{posted['id']}/reverse",
+        json={"reason": "bounced"},
+        headers=org.headers("treasurer"),
+    )
+    assert r.status_code in (200, 201), r.text
+    after = clock.today(zone)
+    assert before != datetime.now(UTC).date() or after != datetime.now(UTC).date()
+    reversal = r.json()["reversal"]["journal_id"]
+    assert effective_on(engine, reversal) in (before, after)
