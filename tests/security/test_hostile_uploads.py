@@ -132,6 +132,16 @@ def test_the_csv_reader_bounds_columns_values_and_rows() -> None:
         read_csv(b"a,b\n" + b"1,2\n" * 4, bounds=bounds)
 
 
+def test_a_funds_reply_nested_thousands_deep_is_kept_as_text_not_a_crash() -> None:
+    # the http_json adapter parses what a fund's server answers with the same bounded reader:
+    # json.loads raised RecursionError here, out of the adapter, failing the submit with 500
+    from app.funds.adapters.http_json import _answer
+
+    deep = b'{"lines": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert _answer(deep) == deep.decode()
+    assert _answer(b'{"reference": "R-1"}') == {"reference": "R-1"}
+
+
 # -- through the API: refused quickly, nothing written -----------------------------------------
 
 

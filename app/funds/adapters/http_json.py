@@ -20,12 +20,13 @@ control characters dropped), never mixed into our own messages.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import httpx
 
+from app.core import documents
+from app.core.errors import DomainError
 from app.funds import outbound
 from app.funds.adapters import _config, _text, json_file
 from app.funds.registry import BatchDocument, Delivery, DeliveryFailed, LineAnswer
@@ -33,6 +34,8 @@ from app.funds.registry import BatchDocument, Delivery, DeliveryFailed, LineAnsw
 RETRYABLE = frozenset({408, 425, 429})
 REPLY_CHARS = 500  # characters of a fund's answer kept with the batch, as `fund_reply`
 ANSWER_BYTES = 5_000_000  # a longer answer is not read (its line statuses are not applied)
+# what `_answer` parses: ANSWER_BYTES decoded (an undecodable byte is 3 bytes of U+FFFD)
+_ANSWER_BOUNDS = documents.JsonBounds(max_bytes=3 * ANSWER_BYTES, max_depth=64)
 DELIVERY_SECONDS = 300.0  # no new attempt, and no more reading, after this long
 BACKOFF_CAP_SECONDS = 30.0  # one wait between attempts is never longer
 
@@ -57,9 +60,9 @@ def _read(response: httpx.Response, deadline: float) -> bytes:
 
 def _answer(raw: bytes) -> Any:
     text = raw.decode("utf-8", errors="replace")
-    try:
-        return json.loads(text)
-    except ValueError:
+    try:  # bounded: a reply nested thousands deep would raise RecursionError from json.loads
+        return documents.load_json(text, field="answer", bounds=_ANSWER_BOUNDS)
+    except DomainError:
         return text
 
 
