@@ -26,8 +26,14 @@ Reader = Annotated[Principal, Depends(Caller(Role.admin, Role.treasurer, Role.au
 StatementReader = Annotated[
     Principal, Depends(Caller(Role.admin, Role.treasurer, Role.auditor, Role.collector))
 ]
-From = Annotated[BusinessDate | None, Query(alias="from", description="first day (UTC)")]
-To = Annotated[BusinessDate | None, Query(description="last day (UTC), inclusive")]
+From = Annotated[
+    BusinessDate | None,
+    Query(alias="from", description="first day (the organisation's, in its time zone)"),
+]
+To = Annotated[
+    BusinessDate | None,
+    Query(description="last day (the organisation's, in its time zone), inclusive"),
+]
 
 
 def check_range(from_: object, to: object) -> None:
@@ -45,7 +51,8 @@ def member_statement(
 ) -> Statement:
     """The member's dues, receipts, allocations and reversals, oldest first, each with the
     balance after it: what the member owes (open dues minus prepaid credit; negative is
-    credit). Allocation lines say which due took the money and change nothing."""
+    credit). Allocation lines say which due took the money and change nothing. A receipt's
+    line is on the organisation's day it was received (its `time_zone`, `GET /organisation`)."""
     check_range(from_, to)
     data = reports.member_statement(session, member_id, from_, to)
     cur = who.currency
@@ -84,6 +91,9 @@ def collections_report(
     to: To = None,
 ) -> CollectionsReport:
     """Posted receipts received in the range, grouped by day, collector, fund or scheme.
+
+    Days are the organisation's, in its `time_zone` (`GET /organisation`): a receipt taken
+    at 21:00 in Santo Domingo (01:00 UTC the next day) counts on the day it was taken.
 
     By fund, the rows are what the receipts paid to each fund, plus `fee` (the
     intermediary's fee) and `credit` (what became prepaid credit); by scheme, what they paid

@@ -190,9 +190,12 @@ def list_receipts(
     unit_id: uuid.UUID | None = None,
     collector_id: uuid.UUID | None = None,
     from_: Annotated[
-        BusinessDate | None, Query(alias="from", description="received on or after")
+        BusinessDate | None,
+        Query(alias="from", description="received on or after (the organisation's day)"),
     ] = None,
-    to: Annotated[BusinessDate | None, Query(description="received on or before")] = None,
+    to: Annotated[
+        BusinessDate | None, Query(description="received on or before (the organisation's day)")
+    ] = None,
     limit: Limit = 50,
     cursor: CursorParam = None,
 ) -> Page[ReceiptRead]:
