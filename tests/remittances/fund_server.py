@@ -12,7 +12,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from app.funds import outbound
@@ -32,10 +32,12 @@ ALLOWED_HOSTS_ENV = "COOPLEDGER_ADAPTER_ALLOWED_HOSTS"
 @dataclass
 class FundServer:
     url: str = ""
-    script: list[str] = field(default_factory=list)  # per request: ok, fail, refuse, slow, lost
+    # per request: ok, fail, refuse, slow, lost, redirect, drip, chatty
+    script: list[str] = field(default_factory=list)
     duplicate: str = "conflict"  # a key seen before: "conflict" (409) or "same" (200 again)
     reject: set[str] = field(default_factory=set)  # end_to_end_ids / member_ids to reject
     slow_seconds: float = 1.5
+    redirect_to: str = ""  # where a "redirect" step sends the client (307)
     requests: list[dict[str, Any]] = field(default_factory=list)
     stored: dict[str, Any] = field(default_factory=dict)  # idempotency key -> batch body
 
@@ -75,6 +77,7 @@ def _app(state: FundServer) -> Starlette:
                 "step": step,
                 "size": len(raw),
                 "auth": request.headers.get("authorization"),
+                "host": request.headers.get("host"),
             }
         )
         if step == "fail":
@@ -84,6 +87,20 @@ def _app(state: FundServer) -> Starlette:
         if step == "slow":
             await asyncio.sleep(state.slow_seconds)
             return JSONResponse({"error": "too late"}, status_code=503)
+        if step == "redirect":
+            return Response(status_code=307, headers={"Location": state.redirect_to})
+        if step == "drip":  # an answer that never ends: one byte at a time, each in time
+
+            async def drip() -> AsyncIterator[bytes]:
+                for _ in range(200):
+                    yield b" "
+                    await asyncio.sleep(0.1)
+
+            return StreamingResponse(drip(), status_code=201, media_type="application/json")
+        if step == "chatty":  # takes it, answers at length in text with control characters
+            state.stored[key] = json.loads(raw)
+            text = "Accepted.\x1b[2J\x07\x00 <script>alert(1)</script> call +1 809 555 0100 " * 200
+            return Response(text, status_code=202, media_type="text/plain")
         body = json.loads(raw)
         if key in state.stored:
             if state.duplicate == "conflict":

@@ -66,10 +66,16 @@ def _answer(raw: bytes) -> Any:
         return text
 
 
+def _plain(text: str) -> str:
+    """Text with every control, format (bidi overrides...) or separator character turned into
+    a space, and runs of spaces collapsed: fit to show as quoted data, on a page or a log."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
 def _recordable(status: int, raw: bytes, answer: Any) -> dict[str, Any]:
     """What is kept of an answer: its HTTP status, and the fund's own words labelled as such,
     short and without control characters (the line statuses are applied, not kept here)."""
-    text = _text.clean(raw.decode("utf-8", errors="replace"), REPLY_CHARS + 1)
+    text = _plain(raw[: REPLY_CHARS * 8].decode("utf-8", errors="replace"))[: REPLY_CHARS + 1]
     recorded: dict[str, Any] = {
         "http_status": status,
         "fund_reply": text[:REPLY_CHARS],
@@ -109,6 +115,9 @@ class HttpJsonAdapter:
     name = "http_json"
 
     def validate_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        return self._checked(config, addresses=True)
+
+    def _checked(self, config: dict[str, Any], *, addresses: bool) -> dict[str, Any]:
         config = config or {}
         _config.reject_unknown(
             config,
@@ -128,7 +137,9 @@ class HttpJsonAdapter:
                 continue
             if url is None or not url.startswith(("http://", "https://")):
                 raise outbound.UnsafeAddress(f"{key} must be an http:// or https:// address", key)
-            out[key] = outbound.check_url(url, key)  # UnsafeAddress is a ValueError: 422
+            # UnsafeAddress is a ValueError: 422 when saved. At delivery the transport checks
+            # the address as it is then (and refuses it before any connection).
+            out[key] = outbound.check_url(url, key) if addresses else url
         out["timeout_seconds"] = _config.number(config, "timeout_seconds", 10.0, low=0.1, high=120)
         out["max_attempts"] = int(_config.number(config, "max_attempts", 3, low=1, high=10))
         out["backoff_seconds"] = _config.number(config, "backoff_seconds", 0.5, low=0, high=60)
@@ -138,7 +149,10 @@ class HttpJsonAdapter:
         return out
 
     def deliver(self, document: BatchDocument, config: dict[str, Any]) -> Delivery:
-        config = self.validate_config(config)
+        try:
+            config = self._checked(config, addresses=False)
+        except ValueError as exc:  # a config saved before a rule it now breaks
+            raise DeliveryFailed(f"the fund's adapter_config is not valid: {exc}") from None
         url = config["url"]
         if document.header.kind == "affiliation":
             url = config.get("affiliations_url", url)
