@@ -15,6 +15,7 @@ from app.core.database import unit_of_work
 from app.funds.models import Fund
 from app.members.models import MemberAffiliation
 from tests.members.test_member_import import upload
+from tests.remittances.fund_server import serve_fund  # noqa: F401 - the fund_server fixture
 from tests.schemes.books import add_member, count, make_funds
 from tests.web.conftest import make_web_org  # noqa: F401 - the fixture, for the web form
 
@@ -195,3 +196,29 @@ def test_the_web_member_form_names_the_holder(client, request, session_factory, 
     assert r.status_code == 422, r.text
     assert "held by member M-0001" in field_errors(r)["affiliation:PENSION"]
     assert count(engine, "member") == 1
+
+
+def test_a_held_number_in_the_funds_pushed_answer_leaves_the_line_pending(
+    client, org, session_factory, engine, fund_server
+) -> None:  # type: ignore[no-untyped-def]
+    """Through `http_json` the fund has the batch already when it answers: a number another
+    member holds is not recorded (the line stays pending, the clash is noted with the batch),
+    the others are."""
+    from tests.remittances.factories import Books, make_fund, make_member
+
+    with Books(session_factory, org.id)() as s:
+        config = {"url": f"{fund_server.url}/batches", "timeout_seconds": 2, "max_attempts": 1}
+        make_fund(s, "NSSF", adapter="http_json", config=config)
+        make_member(s, "M-0", affiliations={"NSSF": "N-M-1"})  # the number the fund will give
+        ids = [str(make_member(s, f"M-{n}").id) for n in (1, 2)]
+    h = org.headers("treasurer")
+    bid = _affiliation_batch(client, h, "NSSF", ids)
+    r = client.post(f"/api/v1/affiliations/{bid}/submit", headers=h)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["status"], body["accepted_count"]) == ("submitted", 1), body
+    assert body["delivery"]["numbers_held_by_other_members"] == [
+        {"member_id": ids[0], "affiliation_number": "N-M-1", "holder": "M-0"}
+    ]
+    assert count(engine, "affiliation_line", "status = 'pending'") == 1
+    assert count(engine, "member_affiliation", "affiliation_number = 'N-M-1'") == 1
