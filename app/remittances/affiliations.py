@@ -15,7 +15,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.core import audit
+from app.core import audit, clock
 from app.core.audit import Actor
 from app.core.database import bind_organisation, utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed
@@ -399,7 +399,7 @@ def acknowledge_affiliations(
             session,
             actor,
             description=f"Affiliation commission {batch.reference}: {len(accept)} x {fund.code}",
-            effective_on=ledger.today(),
+            effective_on=clock.session_today(session),  # the organisation's day
             lines=[Line.debit(receivable.id, total), Line.credit(income.id, total)],
             kind="affiliation.commission",
             owner=ledger.Owner("affiliation_batch", batch.reference),
@@ -477,7 +477,7 @@ def _write_numbers(
             )
         )
     )
-    today = ledger.today()
+    today = clock.session_today(session)  # the organisation's day
     new = [
         {
             "organisation_id": org,

@@ -11,7 +11,7 @@ custody fund, into the fund's custody account at the intermediary).
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import (
@@ -70,10 +70,6 @@ def _org(session: Session) -> uuid.UUID:
     if org is None:
         raise RuntimeError("remittances need a session bound to an organisation")
     return org
-
-
-def today() -> date:
-    return datetime.now(UTC).date()
 
 
 # -- look-ups -----------------------------------------------------------------------------------
