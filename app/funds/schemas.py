@@ -32,7 +32,12 @@ class FundCreate(Schema):
         description="name of an installed fund adapter (entry-point group coopledger.fund_adapters), e.g. csv",
     )
     adapter_config: dict[str, Any] = Field(
-        default_factory=dict, description="checked by the adapter's validate_config"
+        default_factory=dict,
+        description="checked by the adapter's validate_config. An address (http_json's `url`, "
+        "`affiliations_url`) must be a public http(s) address: one that is or resolves to a "
+        "loopback, private, link-local, multicast, reserved or unspecified address is refused "
+        "(422 naming adapter_config.url) unless the operator allows the host "
+        "(COOPLEDGER_ADAPTER_ALLOWED_HOSTS); it is checked again at every request",
     )
     settlement_account: SettlementAccount | None = Field(
         default=None,
@@ -50,7 +55,9 @@ class FundUpdate(Schema):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     kind: FundKind | None = None
     adapter: str | None = Field(default=None, min_length=1, max_length=64)
-    adapter_config: dict[str, Any] | None = None
+    adapter_config: dict[str, Any] | None = Field(
+        default=None, description="as on creation: checked by the adapter, addresses public"
+    )
     settlement_account: SettlementAccount | None = None
     custody: bool | None = Field(
         default=None,

@@ -52,9 +52,21 @@ SearchText = Annotated[
 # -- members ------------------------------------------------------------------------------------
 
 
-@router.post("/members", status_code=201, response_model=MemberRead)
+@router.post(
+    "/members",
+    status_code=201,
+    response_model=MemberRead,
+    responses={
+        409: {
+            "description": "the member number is taken, or another member holds one of the "
+            "affiliation numbers at that fund (type affiliation-number-taken, naming the holder)"
+        }
+    },
+)
 def create_member(body: MemberCreate, session: DbSession, who: Manager) -> MemberRead:
-    """Create a member (and its prepaid-credit account). 409 if the member number is taken."""
+    """Create a member (and its prepaid-credit account). 409 if the member number is taken,
+    or if another member holds one of its affiliation numbers at that fund: one number, one
+    member (the problem's `errors[0].holder` is the holder's member number)."""
     member = service.create_member(session, who.actor, body)
     return service.member_reads(session, [member])[0]
 
@@ -109,11 +121,21 @@ def get_member(member_id: uuid.UUID, session: DbSession, who: PayerReader) -> Me
     return service.member_reads(session, [service.get_member(session, member_id)])[0]
 
 
-@router.patch("/members/{member_id}", response_model=MemberRead)
+@router.patch(
+    "/members/{member_id}",
+    response_model=MemberRead,
+    responses={
+        409: {
+            "description": "another member holds one of the affiliation numbers at that fund "
+            "(type affiliation-number-taken, naming the holder)"
+        }
+    },
+)
 def update_member(
     member_id: uuid.UUID, body: MemberUpdate, session: DbSession, who: Manager
 ) -> MemberRead:
-    """Change details, status or affiliation numbers (a null number removes that one)."""
+    """Change details, status or affiliation numbers (a null number removes that one). A
+    number another member holds at that fund is 409, naming the holder."""
     member = service.update_member(session, who.actor, member_id, body)
     return service.member_reads(session, [member])[0]
 

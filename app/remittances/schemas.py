@@ -60,7 +60,9 @@ class BatchRead(Schema):
     cancel_reason: str | None
     seal_journal_id: uuid.UUID | None
     delivery: dict[str, Any] | None = Field(
-        description="what the fund's adapter did at submission (outcome, attempts, answer)"
+        description="what the fund's adapter did at submission (outcome, attempts, answer). "
+        "`answer.fund_reply` is the fund's own words, quoted: at most 500 characters, control "
+        "characters dropped; `error` (a failed delivery) is ours and never quotes the fund"
     )
     settlement: SettlementRead | None
 
