@@ -65,7 +65,7 @@ def test_set_up_an_organisation_a_user_and_a_key(run_cli, client, engine) -> Non
         "orgs", "create", "--code", "AMUSSOL", "--name", "Asociación Mutual", "--currency", "DOP"
     )
     assert made.exit_code == 0, made.output
-    assert made.stdout.startswith("organisation AMUSSOL created (DOP)")
+    assert made.stdout.startswith("organisation AMUSSOL created (DOP, UTC)")  # its time zone
 
     user = run_cli(
         "users", "create", "--org", "AMUSSOL", "--username", "ana", "--role", "treasurer",
