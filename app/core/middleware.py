@@ -127,8 +127,28 @@ class EdgeMiddleware:
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
+        # The whole body arrives before any of the application runs. A dependency or handler
+        # that reads it later (a web form, read after the signed-in user was loaded) would
+        # otherwise wait on a slow client with its transaction open: on SQLite, the write
+        # lock every other organisation waits for. The body is bounded by max_body_bytes.
+        buffered: list[Message] = []
         try:
-            await self.app(scope, limited_receive, send_wrapper)
+            while True:
+                message = await limited_receive()
+                buffered.append(message)
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    break
+        except _TooLarge:
+            await self._too_large(scope, send, request_id)
+            self._observe(scope, 413, started, request_id)
+            request_id_var.reset(id_token)
+            return
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await limited_receive()
+
+        try:
+            await self.app(scope, replay, send_wrapper)
         except _TooLarge:
             if not response_started:
                 await self._too_large(scope, send, request_id)

@@ -351,3 +351,61 @@ def test_one_organisations_hostile_uploads_never_stall_another(  # type: ignore[
         assert hostile_rows == []  # and nothing of A's
     finally:
         server.stop()
+
+
+def test_a_slow_upload_holds_no_lock_while_it_arrives(  # type: ignore[no-untyped-def]
+    db_url, make_org, make_web_org
+) -> None:
+    """A signed-in page's form is read after the user is loaded, i.e. inside the request's
+    transaction: the whole body now arrives before the application runs (EdgeMiddleware), so
+    a client that sends a file slowly, or stops half-way, holds no lock meanwhile."""
+    import socket
+
+    from tests.reliability.test_crash_safety import Server
+    from tests.web.conftest import WebClient
+
+    slow, b = make_web_org("SLOWPOKE", "DOP"), make_org("BYSTANDER", "DOP")
+    server = Server(db_url)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as browser:
+            web = WebClient(browser)
+            web.sign_in(slow)
+            web.get("/web/uploads/members")
+            cookies = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+            boundary = "hostileboundary"
+            first_part = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+                f"{web.csrf}\r\n--{boundary}\r\n"
+                'Content-Disposition: form-data; name="file"; filename="m.csv"\r\n'
+                "Content-Type: text/csv\r\n\r\nmember_number,full_name,joined_on\r\n"
+            ).encode()
+            head = (
+                "POST /web/uploads/members HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Cookie: {cookies}\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                "Content-Length: 1000000\r\n\r\n"
+            ).encode()
+            with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+                sock.sendall(head + first_part)  # ... and the rest never comes
+                time.sleep(1.0)  # time for the server to load the user and wait for the form
+                answers = []
+                with httpx.Client(timeout=ANSWER_WITHIN * 4, headers=b.headers()) as c:
+                    for n in range(3):
+                        r, took = _timed(
+                            lambda n=n: c.post(
+                                f"{server.url}/api/v1/members",
+                                json={
+                                    "member_number": f"B-{n}",
+                                    "full_name": "Bystander",
+                                    "joined_on": "2026-01-01",
+                                },
+                            )
+                        )
+                        answers.append((r.status_code, round(took, 2)))
+                assert all(s == 201 and t < ANSWER_WITHIN for s, t in answers), (
+                    answers,
+                    server.tail(),
+                )
+    finally:
+        server.stop()
