@@ -6,6 +6,11 @@ below is the English text a service writes, with its variable parts as `%(name)s
 the pattern that recognises the service's text and the gettext message id (so it sits in the
 catalogues with the pages' other messages). A service text that matches none is shown as it
 is, in English, rather than guessed.
+
+Per-row results of uploads (members, receipts, collection sheets) carry Pydantic's own
+messages for a cell that does not fit the schema ("Field required", "Input should be 'cash',
+'mobile_money' or 'bank'"): PYDANTIC says those in the user's language, recognised by the
+message templates pydantic-core itself renders for each error type (not by typed English).
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from __future__ import annotations
 import re
 from datetime import date
 from functools import lru_cache
+
+from babel.lists import format_list
+from pydantic_core import PydanticKnownError
 
 from app.core.errors import DomainError
 from app.web import i18n
@@ -31,6 +39,30 @@ TITLES = {
     "fund-unreachable": N_("The fund did not take the batch"),
 }
 
+# Pydantic's error types in a row of an upload, said in the user's language. `%(expected)s`
+# is the list of allowed values, joined with the language's "or".
+PYDANTIC = {
+    "missing": N_("is required"),
+    "string_type": N_("is required"),
+    "string_too_short": N_("at least %(min_length)s characters"),
+    "string_too_long": N_("at most %(max_length)s characters"),
+    "string_pattern_mismatch": N_("has characters that are not allowed here"),
+    "literal_error": N_("must be one of %(expected)s"),
+    "enum": N_("must be one of %(expected)s"),
+    "date_parsing": N_("enter a date as YYYY-MM-DD"),
+    "date_from_datetime_parsing": N_("enter a date as YYYY-MM-DD"),
+    "date_type": N_("enter a date as YYYY-MM-DD"),
+    "datetime_parsing": N_("enter a date and time such as 2026-11-21T09:30-04:00"),
+    "datetime_from_date_parsing": N_("enter a date and time such as 2026-11-21T09:30-04:00"),
+    "datetime_type": N_("enter a date and time such as 2026-11-21T09:30-04:00"),
+    "timezone_aware": N_("must carry a UTC offset"),
+    "uuid_parsing": N_("is not a valid id"),
+    "uuid_type": N_("is not a valid id"),
+    "int_parsing": N_("enter a whole number"),
+    "bool_parsing": N_("enter true or false"),
+    "dict_type": N_("must be an object"),
+}
+
 MESSAGES = [
     # common field messages
     N_("must be greater than zero"),
@@ -44,6 +76,7 @@ MESSAGES = [
     N_("no such unit in this organisation"),
     N_("no such transport unit in this organisation"),
     N_("no such collector in this organisation"),
+    N_("no unit %(registration)s"),
     N_("no such account in this organisation"),
     # a payer kind other than the two above (after them: %(payer)s would take "member" in)
     N_("no such %(payer)s in this organisation"),
@@ -68,6 +101,7 @@ MESSAGES = [
     N_("amount is beyond the supported range"),
     N_("at most %(count)s rows per file; split it"),
     N_("has more than %(count)s rows; split it"),
+    N_("at most %(count)s characters"),  # (before the next: its %(amount)s takes any words)
     N_("at most %(amount)s"),
     # members and units
     N_("member number %(number)s is taken"),
@@ -181,6 +215,25 @@ MESSAGES = [
         "another request created some of these members meanwhile; nothing was imported: "
         "send the file again (existing members come back as duplicates)"
     ),
+    # a row of an upload or an item of a sheet
+    N_("a scheme of this payer splits to fund %(fund)s, which does not exist"),
+    N_("give member_id or unit_id: exactly one of them"),
+    N_("repeats an earlier item of this request, which was rejected"),
+    N_("each receipt must be a JSON object"),
+    N_("text must not contain the NUL character (U+0000)"),
+    # hand-overs and reversals (issue 11)
+    N_(
+        "%(amount)s minor units is more than %(factor)s times the amount handed over; check "
+        "the count"
+    ),
+    N_("a reversal needs a reason"),
+    # entries and accounts a service owns (issue 11)
+    N_(
+        "account %(code)s belongs to %(owner)s: a manual entry may touch only accounts opened "
+        "for manual use"
+    ),
+    N_("must be %(what)s; account %(code)s belongs to %(owner)s"),
+    N_("this entry belongs to %(owner)s: %(remedy)s"),
     # remittances and affiliations
     N_("no fund with code %(code)s in this organisation"),
     N_("batch %(reference)s is %(status)s: only a batch that is %(allowed)s can be %(action)s"),
@@ -272,7 +325,66 @@ def _patterns() -> list[tuple[re.Pattern[str], str]]:
             return f"(?P<{name}>.+?)"
 
         out.append((re.compile(_PARAM.sub(group, re.escape(msgid)), re.DOTALL), msgid))
-    return out
+    # the most specific first (most words of its own): "no fund with code %(code)s ..." before
+    # "no fund %(code)s ...", whose %(code)s would take "with code X" in and leave it English
+    return sorted(out, key=lambda p: -len(re.sub(r"%\(\w+\)s", "", p[1])))
+
+
+_FIELD = re.compile(r"\\\{(\w+)\\\}")
+
+
+@lru_cache(maxsize=1)
+def _pydantic_patterns() -> list[tuple[re.Pattern[str], str]]:
+    """(pattern of Pydantic's message for an error type, the type), from pydantic-core's own
+    templates: `String should have at most {max_length} character{expected_plural}`."""
+    out: list[tuple[re.Pattern[str], str, int]] = []
+    for kind in PYDANTIC:
+        try:
+            template = PydanticKnownError(kind, _SAMPLE_CONTEXT.get(kind)).message_template  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError):  # a type this pydantic-core no longer has
+            continue
+        regex = _FIELD.sub(lambda m: f"(?P<{m.group(1)}>.*?)", re.escape(template))
+        out.append((re.compile(regex, re.DOTALL), kind, len(re.sub(r"\{\w+\}", "", template))))
+    # the most specific first: "Input should be a valid date or datetime, {error}" before
+    # "Input should be {expected}"
+    return [(p, kind) for p, kind, _ in sorted(out, key=lambda t: -t[2])]
+
+
+# the context some error types need before pydantic-core gives their template
+_SAMPLE_CONTEXT: dict[str, dict[str, object]] = {
+    "string_too_short": {"min_length": 1},
+    "string_too_long": {"max_length": 1},
+    "string_pattern_mismatch": {"pattern": "x"},
+    "literal_error": {"expected": "x"},
+    "enum": {"expected": "x"},
+    "date_parsing": {"error": "x"},
+    "date_from_datetime_parsing": {"error": "x"},
+    "datetime_parsing": {"error": "x"},
+    "datetime_from_date_parsing": {"error": "x"},
+    "uuid_parsing": {"error": "x"},
+}
+
+
+def _say_pydantic(locale: str, text: str) -> str | None:
+    """Pydantic's message in `locale`, or None if `text` is not one of PYDANTIC's."""
+    for pattern, kind in _pydantic_patterns():
+        m = pattern.fullmatch(text)
+        if m is None:
+            continue
+        params = dict(m.groupdict())
+        if "expected" in params:
+            choices = re.findall(r"'([^']*)'", params["expected"]) or [params["expected"]]
+            params["expected"] = format_list(
+                [f"\u00ab\u00a0{c}\u00a0\u00bb" if locale == "fr" else f"'{c}'" for c in choices],
+                style="or",
+                locale=locale,
+            )
+        translated = i18n.gettext(locale, PYDANTIC[kind])
+        try:
+            return translated % params if "%(" in translated else translated
+        except (KeyError, ValueError, TypeError):
+            return None
+    return None
 
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -306,7 +418,7 @@ def say(locale: str, text: str) -> str:
             return translated % params if params else translated
         except (KeyError, ValueError, TypeError):
             return text
-    return text
+    return _say_pydantic(locale, text) or text
 
 
 def title(locale: str, exc: DomainError) -> str:

@@ -4,7 +4,9 @@
 not know is shown in English on a French or Spanish page. This reads the source of `app/`
 (with `ast`, nothing runs) for the texts handed to the error classes of `app/core/errors.py`
 (and their subclasses): the detail (unless `errors=` carries the field messages), the
-messages in `errors=[{"field": ..., "message": ...}]` and `ValidationFailed.field`'s message.
+messages in `errors=[{"field": ..., "message": ...}]` and `ValidationFailed.field`'s message;
+and the per-row messages of uploads and sheets, which are no exception but results shown in a
+table: `field_error(field, message)` and every `{"field": ..., "message": ...}` literal.
 An f-string's placeholders stand for any value.
 
 Left out: the API-only modules (API_ONLY, `*router.py`); and messages built in a variable
@@ -126,9 +128,17 @@ def service_texts() -> list[tuple[str, int, str, bool]]:
                 message = node.args[1] if len(node.args) > 1 else None
                 message = next((k.value for k in node.keywords if k.arg == "message"), message)
                 candidates.append((message, False))
+            elif _name(func) == "field_error" and len(node.args) > 1:
+                candidates.append((node.args[1], False))  # a row's error in an upload's result
             for expr, is_detail in candidates:
                 found += [(where, node.lineno, t, is_detail) for t in _texts(expr)]
-    return found
+        for node in ast.walk(tree):  # {"field": ..., "message": ...}: a row's error
+            if isinstance(node, ast.Dict):
+                keys = {k.value: v for k, v in zip(node.keys, node.values, strict=True)
+                        if isinstance(k, ast.Constant)}  # fmt: skip
+                if "field" in keys and "message" in keys:
+                    found += [(where, node.lineno, t, False) for t in _texts(keys["message"])]
+    return sorted(set(found))
 
 
 def _shown(text: str, is_detail: bool) -> str:
@@ -147,10 +157,8 @@ def recognised(text: str) -> bool:
     "VALUE (enrolment VALUE); periods would be owed twice") would leave them in English."""
     for pattern, _ in service_messages._patterns():
         m = pattern.fullmatch(text)
-        if m is not None and not any(
-            re.search(r"\s", v.replace(SAMPLE, "")) for v in m.groupdict().values()
-        ):
-            return True
+        if m is not None:  # the first message that matches is the one the pages say
+            return not any(re.search(r"\s", v.replace(SAMPLE, "")) for v in m.groupdict().values())
     return False
 
 
@@ -163,6 +171,7 @@ def test_the_guard_reads_the_services() -> None:
     assert "app/members/enrolments.py" in files
     assert "app/collections/service.py" in files
     assert "app/ledger/service.py" in files
+    assert "app/collections/imports.py" in files and "app/members/importer.py" in files
     assert recognised(_shown("no member VALUE", True))
     assert not recognised("a text no service writes")
 
