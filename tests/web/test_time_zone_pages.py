@@ -105,3 +105,36 @@ def test_a_wall_time_skipped_by_a_clock_change_is_refused(  # type: ignore[no-un
     assert "Enter the date and time it was received." in r.text
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM receipt")).scalar_one() == 0
+
+
+def test_a_hand_over_typed_at_21_00_local_is_dated_that_day(  # type: ignore[no-untyped-def]
+    web, make_web_org, session_factory, engine
+) -> None:
+    from tests.web.test_pages_month import ROLES, give_cash, handover_form
+
+    org = make_web_org("AMUSSOL", roles=ROLES)
+    with unit_of_work(session_factory, org.id) as s:
+        found = s.get(Organisation, org.id)
+        assert found is not None
+        set_time_zone(s, CLI_ACTOR, found, ZONE)
+    book = make_book(session_factory, org.id)
+    ids = give_cash(session_factory, org, book, 100000)
+    web.sign_in(org)
+    page = web.get("/web/handovers")
+    assert f"Handed over at ({ZONE})" in page.text
+    data = handover_form(page, ids, counted_amount="1000.00", handed_over_at="2026-11-21T21:00")
+    r = web.post("/web/handovers", data, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    with engine.connect() as conn:
+        at, on = conn.execute(
+            sa.text(
+                "SELECT h.handed_over_at, j.effective_on FROM handover h JOIN journal_entry j "
+                "ON j.organisation_id = h.organisation_id AND j.id = h.journal_id"
+            )
+        ).one()
+    stored = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+    stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
+    assert stored == datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
+    assert (on if isinstance(on, date) else date.fromisoformat(str(on))) == date(2026, 11, 21)
+    shown = web.get(r.headers["location"])
+    assert "Nov 21, 2026, 9:00:00" in shown.text and ZONE in shown.text, shown.text
