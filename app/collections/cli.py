@@ -30,15 +30,17 @@ def import_file(
     Importing the same file again creates nothing twice: each row's client_id is checked.
     """
     from app.cli import fail, org_id, session_factory
-    from app.collections import cash
+    from app.collections import cash, imports
     from app.collections.router import import_receipts
     from app.identity.models import Organisation
 
     try:
-        content = file.read_bytes()
+        with file.open("rb") as f:
+            raw = f.read(imports.CSV_BOUNDS.max_bytes + 1)
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror}")
         return
+    content = imports.read_receipts_file(raw)  # bounded, before the transaction begins
     with unit_of_work(session_factory()) as session:
         oid = org_id(session, org)
         bind_organisation(session, oid)

@@ -26,13 +26,16 @@ def import_members(
     """Import members from CSV. Prints one line per row that is not created; exit 1 if any row
     was rejected (the good rows are imported all the same)."""
     from app.cli import org_id, session_factory
+    from app.members.importer import MAX_BYTES, read_members_csv
     from app.members.importer import import_members as run
 
     try:
-        content = file.read_bytes()
+        with file.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except OSError as exc:
         typer.secho(f"{file}: {exc.strerror or exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
+    content = read_members_csv(raw, str(file))  # bounded, before the transaction begins
     with unit_of_work(session_factory()) as session:
         bind_organisation(session, org_id(session, org))
         result = run(session, CLI_ACTOR, content, dry_run=dry_run, source=str(file))
