@@ -132,6 +132,17 @@ def test_the_csv_reader_bounds_columns_values_and_rows() -> None:
         read_csv(b"a,b\n" + b"1,2\n" * 4, bounds=bounds)
 
 
+def test_a_read_past_its_time_budget_is_refused_naming_time() -> None:
+    from app.core.documents import YamlBounds
+
+    with pytest.raises(DocumentRefused) as refused:
+        load_yaml(b"a: 1", bounds=YamlBounds(seconds=-1))
+    assert refused.value.bound == "time"
+    with pytest.raises(DocumentRefused) as refused:
+        read_csv(b"a,b\n" + b"1,2\n" * 1_500, bounds=CsvBounds(seconds=-1))
+    assert refused.value.bound == "time"
+
+
 def test_a_funds_reply_nested_thousands_deep_is_kept_as_text_not_a_crash() -> None:
     # the http_json adapter parses what a fund's server answers with the same bounded reader:
     # json.loads raised RecursionError here, out of the adapter, failing the submit with 500
