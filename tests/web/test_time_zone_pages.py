@@ -33,7 +33,7 @@ def dr_org(make_web_org, session_factory):  # type: ignore[no-untyped-def]
 
 
 def test_a_receipt_typed_at_21_00_local_is_stored_in_utc_and_shown_at_21_00(  # type: ignore[no-untyped-def]
-    web, dr_org, engine
+    web, dr_org, engine, session_factory
 ) -> None:
     web.sign_in(dr_org)
     form = web.get("/web/receipts/new")
@@ -70,6 +70,13 @@ def test_a_receipt_typed_at_21_00_local_is_stored_in_utc_and_shown_at_21_00(  # 
     stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
     assert stored == datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
     assert (on if isinstance(on, date) else date.fromisoformat(str(on))) == date(2026, 11, 20)
+
+    # the dashboard's "collected by day" counts it on the 20th
+    from app.web.routes.dashboard import collected_by_day
+
+    with unit_of_work(session_factory, dr_org.id) as s:
+        by_day = collected_by_day(s, date(2026, 11, 19), date(2026, 11, 21), ZONE)
+    assert {c: dict(days) for c, days in by_day.items()} == {"DOP": {date(2026, 11, 20): 10000}}
 
     slip = web.get(r.headers["location"])
     assert "20 nov 2026, 21:00" in slip.text, slip.text
