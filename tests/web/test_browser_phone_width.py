@@ -33,6 +33,13 @@ SHOTS = {
     "/web/receipts": "phone-fr-receipts",
 }
 
+UPLOAD = (
+    b"client_id;unit_registration;amount;received_at;channel;reference\n"
+    b"c-1;AM-9999;300.00;2026-11-21;cash;\n"
+    b"c-2;A123456;12.345;yesterday;cheque;" + b"r" * 130 + b"\n"
+    b"c-3;A123456;1500.00;2026-11-21T10:00:00-04:00;mobile_money;TX-2026-11-21-000123\n"
+)
+
 # What is wrong with the page in front of the browser, as a list of sentences.
 MEASURE = r"""
 (WIDTH) => {
@@ -56,6 +63,7 @@ MEASURE = r"""
     const overflows = el.scrollWidth > el.clientWidth + 1;
     const past = r.width > 0 && (r.right > width + 1 || r.left < -1);
     if (!overflows && !past) continue;
+    if (r.width <= 1 && r.height <= 1) continue;  // visually hidden, for screen readers
     if (hidden(el) || el.closest('svg') || skip.includes(el.tagName) || !el.getClientRects().length) continue;
     const style = getComputedStyle(el);
     if (style.visibility === 'hidden') continue;
@@ -245,6 +253,18 @@ def test_every_page_fits_a_phone_in_three_languages(
             missing = treasurer.goto(f"/web/members/{uuid.uuid4()}")
             assert missing is not None and missing.status == 404
             problems += [f"{lang} 404: {p}" for p in treasurer.evaluate(MEASURE, WIDTH)]
+            # an upload's results: a table of rows with what is wrong, in the language
+            treasurer.goto("/web/uploads/receipts")
+            treasurer.locator("#f-file").set_input_files(
+                files=[{"name": "sheet.csv", "mimeType": "text/csv", "buffer": UPLOAD}]
+            )
+            with treasurer.expect_navigation():
+                treasurer.locator("main form button.primary").click()
+            assert treasurer.get_by_test_id("upload-rows").is_visible()
+            problems += [f"{lang} upload results: {p}" for p in treasurer.evaluate(MEASURE, WIDTH)]
+            if snap and lang == "fr":
+                treasurer.get_by_test_id("upload-rows").scroll_into_view_if_needed()
+                shoot(treasurer, "phone-fr-upload-results", full_page=False)
             # downloads are files, not pages: they are left out of the walk on purpose
             for template, url in downloads:
                 r = contexts["treasurer"].request.get(live_server + url)

@@ -52,7 +52,7 @@ MEMBERS = (
 def wrongs(page: str) -> list[str]:
     """The "what is wrong" cell of each row, as text."""
     rows = re.findall(r'<tr class="row-\w+">(.*?)</tr>', page, re.S)
-    cells = [re.findall(r"<td>(.*?)</td>", row, re.S)[-1] for row in rows]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[-1] for row in rows]
     return [html.unescape(re.sub(r"<[^>]+>", " ", c)).strip() for c in cells]
 
 
