@@ -136,7 +136,13 @@ def create_handover(
 ) -> Response:
     """Move a collector's cash to a bank or treasury account. Where `counted_amount` differs
     from `amount`, the difference is booked as a shortfall (expense) or surplus (income) and
-    shown in the answer, never hidden. A collector may record its own hand-over only."""
+    shown in the answer, never hidden. A collector may record its own hand-over only.
+
+    `to_account_id` is an asset account in the organisation's currency opened for manual use
+    (POST /accounts, the bank or the desk cash): never a collector's cash account (its own or
+    another's) nor any other account a service keeps (422 naming `to_account_id` and the
+    owner). `counted_amount` is at most twice `amount` (422 naming `counted_amount`): a count
+    typed with an extra digit would otherwise book a surplus no cash stands behind."""
 
     def operation() -> tuple[int, HandoverRead]:
         if who.role is Role.collector:

@@ -39,6 +39,14 @@ Treasurer = Annotated[Principal, Depends(Caller(Role.treasurer))]
 
 @router.post("/accounts", status_code=201, response_model=AccountRead)
 def open_account(body: AccountCreate, session: DbSession, who: AccountWriter) -> Account:
+    """Open an account for the organisation's own use: a bank or treasury account, an expense,
+    a loan... Manual entries (POST /journal) may touch it, and an asset account opened here is
+    a valid destination for a hand-over or a settlement.
+
+    The accounts the services open themselves (a fund's owed, in-transit, custody and
+    commission accounts, a collector's cash, a member's or unit's prepaid credit, fee income,
+    the hand-over shortfall and surplus) belong to those services: they change only through
+    the services' operations, never by a manual entry (see docs/ledger.md)."""
     account = service.open_account(
         session, who.actor, code=body.code, name=body.name, type=body.type, currency=body.currency
     )
@@ -163,7 +171,12 @@ def post_journal(
     who: Treasurer,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Post a balanced manual entry (postings must balance per currency)."""
+    """Post a balanced manual entry (postings must balance per currency).
+
+    A manual entry may touch only accounts opened for manual use (POST /accounts, and the
+    organisation's bank, treasury, desk-cash and clearing accounts). A posting on an account a
+    service keeps is 422 naming the posting's field and the owner (`postings.1.account_id`:
+    "account FUND:AFP:OWED belongs to fund AFP: ..."), and nothing is written."""
 
     def operation() -> tuple[int, JournalRead]:
         accounts = {
@@ -245,7 +258,12 @@ def reverse_journal(
     who: Treasurer,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Post the exact mirror of an entry. Once: a second reversal is 409."""
+    """Post the exact mirror of a manual entry. Once: a second reversal is 409.
+
+    An entry a service made (a receipt's, a hand-over's, a batch's seal, rejection or
+    settlement, a commission's, prepaid credit applied) is undone only by that service's own
+    operation: 409 naming the owner and the operation ("this entry belongs to receipt 42:
+    reverse the receipt ..."). `reason` is trimmed; a blank one is 422 naming `reason`."""
 
     def operation() -> tuple[int, JournalRead]:
         reversal_id = ownership.reverse_manual(
