@@ -60,9 +60,9 @@ test-only: install browser ## the suite alone, on SQLite and (if configured) Pos
 
 test: lint check-migrations test-only ## lint, alembic check and the whole suite on both databases
 
-soak: install ## long runs: fuzzing (50 per operation), SIGKILL in sheets (4 x 2,000), seals and pushes
+soak: install ## long runs: fuzzing (50 per operation), SIGKILL in sheets (4 x 2,000), seals and pushes, the books machine (40 runs: verify after every API call)
 	COOPLEDGER_SOAK=1 COOPLEDGER_STATEFUL_EXAMPLES=$${COOPLEDGER_STATEFUL_EXAMPLES:-40} COOPLEDGER_FUZZ_EXAMPLES=$${COOPLEDGER_FUZZ_EXAMPLES:-50} COOPLEDGER_CRASH_ROUNDS=$${COOPLEDGER_CRASH_ROUNDS:-4} \
-	  COOPLEDGER_CRASH_ITEMS=$${COOPLEDGER_CRASH_ITEMS:-2000} $(BIN)/pytest -n $(PYTEST_WORKERS) tests/security/test_fuzz_api.py tests/reliability tests/ledger/test_stateful.py $(PYTEST_ARGS)
+	  COOPLEDGER_CRASH_ITEMS=$${COOPLEDGER_CRASH_ITEMS:-2000} $(BIN)/pytest -n $(PYTEST_WORKERS) tests/security/test_fuzz_api.py tests/reliability tests/ledger/test_stateful.py tests/ledger/test_books_machine.py $(PYTEST_ARGS)
 
 bench: install ## benchmarks under tests/perf (PostgreSQL: COOPLEDGER_BENCH_POSTGRES_URL)
 	$(BIN)/pytest tests/perf -p no:randomly -s -q $(PYTEST_ARGS)
