@@ -140,7 +140,6 @@ def manual_account(
     *,
     field: str,
     currency: str,
-    what: str = "a bank or treasury account",
 ) -> Account:
     """An asset account in `currency` that the organisation opened for manual use (its bank,
     treasury...): where money leaving a service lands. 422 naming `field` otherwise, naming
@@ -151,7 +150,7 @@ def manual_account(
     if account.owner != MANUAL:
         raise ValidationFailed.field(
             field,
-            f"must be {what}; account {account.code} belongs to "
+            f"must be a bank or treasury account; account {account.code} belongs to "
             f"{describe(session, service.owner_of(account))}",
         )
     if account.type != AccountType.asset.value or account.currency != currency:

@@ -423,7 +423,7 @@ def bank_account(
     organisation's BANK:MAIN (opened on first use, for manual use)."""
     if account_id is not None:
         return ownership.manual_account(
-            session, account_id, field="bank_account_id", currency=currency, what="a bank account"
+            session, account_id, field="bank_account_id", currency=currency
         ).id
     return ledger.ensure_account(
         session,

@@ -232,7 +232,7 @@ MESSAGES = [
         "account %(code)s belongs to %(owner)s: a manual entry may touch only accounts opened "
         "for manual use"
     ),
-    N_("must be %(what)s; account %(code)s belongs to %(owner)s"),
+    N_("must be a bank or treasury account; account %(code)s belongs to %(owner)s"),
     N_("this entry belongs to %(owner)s: %(remedy)s"),
     # remittances and affiliations
     N_("no fund with code %(code)s in this organisation"),
