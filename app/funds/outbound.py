@@ -193,6 +193,12 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     return out
 
 
+def _host(url: httpx.URL) -> str:
+    """The host as it goes on the wire (IDNA-encoded as httpx encodes it: the name resolved
+    is the name the request would have used), lowercase, no trailing dot, no brackets."""
+    return _normal_host(url.raw_host.decode("ascii", errors="replace"))
+
+
 def _port(url: httpx.URL) -> int:
     return url.port or (443 if url.scheme == "https" else 80)
 
@@ -209,7 +215,7 @@ def check_url(text: str, key: str = "url") -> str:
         raise UnsafeAddress(f"{key} is not a valid URL", key) from None
     if url.scheme not in SCHEMES or not url.host:
         raise UnsafeAddress(f"{key} must be an http:// or https:// address with a host", key)
-    host = _normal_host(url.host)
+    host = _host(url)
     if allowed_hosts().allows(host, url.port):
         return text
     why = _why_refused(host, _port(url), strict=False)
@@ -244,7 +250,7 @@ def pinned_address(url: httpx.URL) -> IPAddress | None:
     as it is). UnsafeAddress when the host is, or resolves (now) to, a refused address."""
     if url.scheme not in SCHEMES or not url.host:
         raise UnsafeAddress("only http:// and https:// addresses are reached")
-    host = _normal_host(url.host)
+    host = _host(url)
     if allowed_hosts().allows(host, url.port):
         return None
     why = _why_refused(host, _port(url), strict=True)
