@@ -28,7 +28,7 @@ import httpx
 from app.core import documents
 from app.core.errors import DomainError
 from app.funds import outbound
-from app.funds.adapters import _config, _text, json_file
+from app.funds.adapters import _config, json_file
 from app.funds.registry import BatchDocument, Delivery, DeliveryFailed, LineAnswer
 
 RETRYABLE = frozenset({408, 425, 429})
@@ -102,8 +102,8 @@ def _line_answers(answer: Any) -> list[LineAnswer]:
             LineAnswer(
                 key,
                 item["status"],
-                _text.clean(reason, 500) if reason is not None else None,
-                _text.clean(number, 64) if number is not None else None,
+                _plain(str(reason))[:500] or None if reason is not None else None,
+                _plain(str(number))[:64] or None if number is not None else None,
             )
         )
     return out
@@ -195,7 +195,7 @@ class HttpJsonAdapter:
                         reference = answer.get("reference") if isinstance(answer, dict) else None
                         return Delivery(
                             "delivered",
-                            reference=_text.clean(reference, 140)
+                            reference=_plain(str(reference))[:140]
                             if reference is not None
                             else None,
                             attempts=attempt,
