@@ -8,9 +8,15 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
-from app.collections.models import Allocation, ContributionShare, Receipt, ReceiptCounter
+from app.collections.models import (
+    Allocation,
+    ContributionShare,
+    Handover,
+    Receipt,
+    ReceiptCounter,
+)
 from app.core.verify import invariant
-from app.ledger.models import JournalEntry, Posting
+from app.ledger.models import MANUAL, Account, JournalEntry, Posting
 from app.schemes.models import Due
 
 LIMIT = 20  # breaches listed per invariant; one is already a failure
@@ -220,3 +226,21 @@ def undo_rows_mirror(session: Session, org: uuid.UUID | None) -> list[str]:
             for i, amt, o in session.execute(_org(stmt, model.organisation_id, org))
         ]
     return out
+
+
+@invariant("every hand-over lands in an account open to manual use")
+def handovers_land_in_manual_accounts(session: Session, org: uuid.UUID | None) -> list[str]:
+    stmt = (
+        select(Handover.id, Handover.reference, Account.code, Account.owner)
+        .join(
+            Account,
+            and_(
+                Account.organisation_id == Handover.organisation_id,
+                Account.id == Handover.to_account_id,
+            ),
+        )
+        .where(Account.owner != MANUAL)
+        .limit(LIMIT)
+    )
+    rows = session.execute(_org(stmt, Handover.organisation_id, org)).all()
+    return [f"hand-over {r} ({ref}) landed in {c}, which {o} keeps" for r, ref, c, o in rows]

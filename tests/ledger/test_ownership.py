@@ -9,6 +9,7 @@ the owner, writes nothing, and `coopledger verify` stays clean.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Any
 
@@ -322,16 +323,22 @@ def test_verify_names_what_slipped_past_the_mechanism(client, org, session_facto
     from app.ledger import service as ledger
 
     _, taken = a_receipt(client, org, session_factory)
-    codes = accounts_by_code(client, org)
     bank = open_account(client, org, "BANK:MAIN")
+    short_handover(client, org, bank)
+    codes = accounts_by_code(client, org)
     assert breaches(session_factory, org.id) == []
+    with engine.begin() as conn:  # a hand-over moved into a fund's account by hand
+        conn.execute(
+            sa.text("UPDATE handover SET to_account_id = :to").bindparams(
+                sa.bindparam("to", uuid.UUID(codes["FUND:HEALTH:OWED"]), type_=sa.Uuid())
+            )
+        )
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(sa.text("ALTER TABLE journal_entry DISABLE TRIGGER journal_entry_owners"))
         else:
             conn.execute(sa.text("DROP TRIGGER journal_entry_manual_accounts"))
             conn.execute(sa.text("DROP TRIGGER journal_entry_reversal_owner"))
-    import uuid
 
     with unit_of_work(session_factory, org.id) as s:
         ledger.post(  # kind and owner manual, on a fund's account
@@ -366,6 +373,11 @@ def test_verify_names_what_slipped_past_the_mechanism(client, org, session_facto
     ), found
     assert any(
         b.startswith("a reversal has its original's owner: ") and "owned by manual" in b
+        for b in found
+    ), found
+    assert any(
+        b.startswith("every hand-over lands in an account open to manual use: ")
+        and "(slip-0) landed in FUND:HEALTH:OWED, which fund keeps" in b
         for b in found
     ), found
     # and the receipts' own invariant sees the receipt's entry reversed behind its back
