@@ -8,11 +8,15 @@ and their reversal, hand-overs to ANY account with any count, and the remittance
 (create, seal, cancel, submit, acknowledge, settle into any account). After every step:
 - no request answered 5xx;
 - a request refused for the caller's role or scope (401/403/404) changed nothing;
-- `coopledger verify` (app.core.verify, every invariant) finds nothing in the organisation.
+- `coopledger verify` (app.core.verify, every invariant) finds nothing in the organisation;
+- a manual entry or a hand-over that went through touched no account a service table points
+  at (a fund's, a collector's cash, a member's or unit's credit).
 
 On main before issue 11 this machine failed within a few steps: the journal reversed a
 receipt's entry or a batch's seal entry (201), or took a manual entry into a fund's account,
-and verify then reported the receipt or the fund as broken.
+and verify then reported the receipt or the fund as broken; a manual entry into a member's
+credit or a collector's cash, or a hand-over into another collector's cash, broke the last
+rule above.
 
 `make test` runs a short run per database; `make soak` a long one
 (COOPLEDGER_STATEFUL_EXAMPLES examples; COOPLEDGER_STATEFUL_STEPS steps each).
@@ -172,6 +176,22 @@ class BooksMachine(RuleBasedStateMachine):
         assert found is not None
         return found
 
+    def kept_by_services(self) -> set[str]:
+        """The accounts the service tables point at (read from them, not from the ledger's
+        owner column: the oracle holds on code that has no such column)."""
+        ids: set[str] = set()
+        for sql in (
+            "SELECT owed_account_id FROM fund WHERE organisation_id = :org",
+            "SELECT transit_account_id FROM fund WHERE organisation_id = :org",
+            "SELECT custody_account_id FROM fund WHERE organisation_id = :org "
+            "AND custody_account_id IS NOT NULL",
+            "SELECT cash_account_id FROM collector WHERE organisation_id = :org",
+            "SELECT credit_account_id FROM member WHERE organisation_id = :org",
+            "SELECT credit_account_id FROM transport_unit WHERE organisation_id = :org",
+        ):
+            ids.update(self._ids(sql))
+        return ids
+
     def fingerprint(self) -> tuple[Any, ...]:
         """What any write would change: row counts, balances' sum, statuses."""
         queries = [
@@ -229,6 +249,9 @@ class BooksMachine(RuleBasedStateMachine):
         }
         r = self.call(role, "POST", "/api/v1/journal", json=body)
         assert r.status_code in (201, 403, 422, 404), self.last
+        if r.status_code == 201:  # a manual entry never touches what a service keeps
+            touched = {p["account_id"] for p in body["postings"]}
+            assert not touched & self.kept_by_services(), self.last
 
     @rule(role=roles, which=picks, reason=st.sampled_from(REASONS))
     def reverse_any_entry(self, role: str, which: int, reason: str) -> None:
@@ -299,6 +322,8 @@ class BooksMachine(RuleBasedStateMachine):
             body["counted_amount"] = money(counted)
         r = self.call(role, "POST", "/api/v1/handovers", json=body)
         assert r.status_code in (201, 403, 422, 404), self.last
+        if r.status_code == 201:  # cash goes to a bank or treasury, never to a service's account
+            assert body["to_account_id"] not in self.kept_by_services(), self.last
 
     # -- remittances ------------------------------------------------------------------------------
 
