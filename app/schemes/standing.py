@@ -450,11 +450,11 @@ def arrears_page(
     page = members[:limit]
     figures = _figures(session, [m.id for m in page], as_of)
     credits = ledger.balances(session, [m.credit_account_id for m in page])
-    units = _through_units(session, [m.id for m in page], as_of)
+    through = _through_units(session, [m.id for m in page], as_of)
     lines = []
     for m in page:
         st = _standing(m.id, as_of, figures.get(m.id, []))
         st.credit = -credits[m.credit_account_id]
-        lines.append(ArrearsLine(m, st, units.get(m.id, [])))
+        lines.append(ArrearsLine(m, st, through.get(m.id, [])))
     nxt = page[-1].member_number if len(members) > limit else None
     return lines, nxt
