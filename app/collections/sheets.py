@@ -27,6 +27,9 @@ from app.core.errors import validation_errors
 
 _ITEM = TypeAdapter(SheetItem)
 
+NO_ACCOUNT = uuid.UUID(int=0)
+"""Where a dry run's plans say the money would go: nowhere, since nothing is posted."""
+
 
 @dataclass(slots=True)
 class Candidate:
@@ -123,7 +126,14 @@ def post_candidates(
             c.reject([field_error(f"{kind}_id", f"no such {kind} in this organisation")])
     live = [c for c in live if c.status == "pending"]
     currency = live[0].draft.currency if live and live[0].draft else ""
-    clearing = engine.debit_accounts(session, actor, [c.draft for c in live if c.draft], currency)
+    drafts = [c.draft for c in live if c.draft]
+    # A dry run writes nothing: the desk's clearing accounts are opened on first use, and a
+    # plan needs no real one to be checked.
+    clearing = (
+        {d.channel: NO_ACCOUNT for d in drafts}
+        if dry_run
+        else engine.debit_accounts(session, actor, drafts, currency)
+    )
     needs: dict[engine.Payer, int] = defaultdict(int)
     for c in live:
         assert c.draft is not None

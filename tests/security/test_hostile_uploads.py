@@ -219,6 +219,7 @@ def test_a_receipts_csv_row_with_more_values_than_columns_is_rejected(client, or
     from tests.collections.factories import standard_book
 
     standard_book(client.app.state.session_factory, org)
+    before = table_counts(engine)
     text = (
         "client_id,member_number,amount,received_at,channel\n"
         "x1,M-001,10.00,2026-11-20,cash,surprise\n"
@@ -236,10 +237,7 @@ def test_a_receipts_csv_row_with_more_values_than_columns_is_rejected(client, or
         {"field": "row", "message": "more values than the header has columns"}
     ]
     assert results[3]["status"] == "valid"
-    assert {t: n for t, n in table_counts(engine).items() if t in ("receipt", "journal_entry")} == {
-        "receipt": 0,
-        "journal_entry": 0,
-    }
+    assert table_counts(engine) == before  # a dry run writes nothing, not even an account
 
 
 def test_a_csv_past_a_bound_is_refused_naming_it(client, org, engine) -> None:  # type: ignore[no-untyped-def]
