@@ -142,6 +142,8 @@ def journal_read(session: DbSession, entries: list[JournalEntry]) -> list[Journa
             reverses_id=e.reverses_id,
             reversed_by_id=reversed_by.get(e.id),
             reason=e.reason,
+            owner=e.owner,
+            owner_ref=e.owner_ref,
             postings=[_posting_read(p) for p in postings[e.id]],
         )
         for e in entries

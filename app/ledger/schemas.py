@@ -26,6 +26,11 @@ class AccountRead(Schema):
     type: AccountType
     currency: str
     created_at: datetime
+    owner: str = Field(
+        description="manual: the organisation's own, open to manual entries; otherwise the "
+        "service that keeps it (fund, collector, member, unit, collections)"
+    )
+    owner_ref: str | None = Field(description="which one: a fund code, a member number, ...")
 
 
 class BalanceRead(Schema):
@@ -72,6 +77,11 @@ class JournalRead(Schema):
     reverses_id: uuid.UUID | None
     reversed_by_id: uuid.UUID | None
     reason: str | None
+    owner: str = Field(
+        description="manual, or the service that made it and alone may undo it (receipt, "
+        "handover, remittance_batch, ...)"
+    )
+    owner_ref: str | None = Field(description="which one: a receipt id, a batch reference, ...")
     postings: list[PostingRead]
 
 

@@ -198,6 +198,12 @@ def test_manual_entries_touch_only_manual_accounts(client, org, session_factory,
         "FEE:INCOME": "collections",
         "COLLECTOR:SHORTFALL": "collections",
     }
+    # the API says who keeps each account, and each entry
+    listed = client.get("/api/v1/accounts?limit=500", headers=org.headers("auditor")).json()
+    said = {a["code"]: (a["owner"], a["owner_ref"]) for a in listed["items"]}
+    assert said["FUND:PENSION:OWED"] == ("fund", "PENSION")
+    assert said["MEMBER:M-001:CREDIT"] == ("member", "M-001")
+    assert said["BANK:RESERVAS"] == said["CASH:DESK"] == ("manual", None)
     entries = count(engine, "journal_entry")
     for code, owner in owned.items():
         account = codes.get(code, code)
@@ -229,6 +235,7 @@ def test_manual_entries_touch_only_manual_accounts(client, org, session_factory,
         f"/api/v1/journal/{made.json()['id']}/reverse", json={"reason": " typo "}, headers=h
     )
     assert r.status_code == 201 and r.json()["reason"] == "typo"
+    assert (r.json()["owner"], r.json()["kind"]) == ("manual", "reversal")
     assert breaches(session_factory, org.id) == []
 
 
