@@ -19,10 +19,13 @@ from app.collections import lookups
 from app.core.audit import Actor
 from app.core.database import bound_organisation
 from app.core.errors import Conflict
+from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.models import Account, AccountType
 
 COLLECTIONS = ledger.Owner("collections")
+ownership.reserve("FEE:", "collections")
+ownership.reserve("COLLECTOR:", "collections (collectors' cash, hand-over differences)")
 
 
 @dataclass(frozen=True, slots=True)

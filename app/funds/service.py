@@ -17,6 +17,7 @@ from app.funds import registry
 from app.funds.models import Fund
 from app.funds.schemas import FundCreate, FundUpdate, mask_secrets
 from app.identity.models import Organisation
+from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
 
@@ -39,6 +40,9 @@ def _checked_config(adapter_name: str, config: dict[str, Any]) -> dict[str, Any]
         field = f"adapter_config.{key}" if isinstance(key, str) else "adapter_config"
         raise ValidationFailed.field(field, str(exc) or "not valid") from None
     return dict(normalised if normalised is not None else config)
+
+
+ownership.reserve("FUND:", "the funds")
 
 
 def account_codes(code: str) -> dict[str, str]:

@@ -55,6 +55,31 @@ def register(
     _KINDS[kind] = OwnerKind(noun, undo, label)
 
 
+_RESERVED: dict[str, str] = {}  # account code prefix -> who keeps the accounts under it
+
+
+def reserve(prefix: str, owner: str) -> None:
+    """Keep the account codes under `prefix` for a service's own accounts (at import).
+
+    Services find some of their accounts by code (fee income, the hand-over differences, a
+    fund's commission accounts are opened on first use): an account opened by hand under
+    that code first would be taken for theirs and stay open to manual entries."""
+    _RESERVED[prefix.upper()] = owner
+
+
+def open_manual_account(
+    session: Session, actor: Actor, *, code: str, name: str, type: AccountType, currency: str
+) -> Account:
+    """Open an account for manual use (POST /accounts): a code a service keeps is 422
+    naming `code`."""
+    for prefix, owner in _RESERVED.items():
+        if code.upper().startswith(prefix):
+            raise ValidationFailed.field(
+                "code", f"codes starting {prefix} are kept for the accounts of {owner}"
+            )
+    return service.open_account(session, actor, code=code, name=name, type=type, currency=currency)
+
+
 def describe(session: Session, owner: Owner) -> str:
     """The owner in words: "receipt 42", "fund AFP", "collections"."""
     known = _KINDS.get(owner.kind)

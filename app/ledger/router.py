@@ -47,7 +47,7 @@ def open_account(body: AccountCreate, session: DbSession, who: AccountWriter) ->
     commission accounts, a collector's cash, a member's or unit's prepaid credit, fee income,
     the hand-over shortfall and surplus) belong to those services: they change only through
     the services' operations, never by a manual entry (see docs/ledger.md)."""
-    account = service.open_account(
+    account = ownership.open_manual_account(
         session, who.actor, code=body.code, name=body.name, type=body.type, currency=body.currency
     )
     audit.record(

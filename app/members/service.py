@@ -20,6 +20,7 @@ from app.core.audit import Actor
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.funds.models import Fund
 from app.funds.service import funds_by_code, organisation_currency
+from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
 from app.members.models import Member, MemberAffiliation
@@ -41,6 +42,9 @@ def search_text(
     digits = "".join(c for c in phone or "" if c.isdigit())
     parts = [full_name, member_number, national_id or "", phone or "", digits]
     return fold(" | ".join(parts))[:400]
+
+
+ownership.reserve("MEMBER:", "the members")
 
 
 def credit_account_code(member_number: str) -> str:

@@ -17,10 +17,13 @@ from app.core import audit
 from app.core.audit import Actor
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.funds.service import organisation_currency
+from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
 from app.members.models import Member, TransportUnit, UnitCrew
 from app.members.schemas import CrewMember, UnitCreate, UnitRead, UnitUpdate
+
+ownership.reserve("UNIT:", "the transport units")
 
 
 def credit_account_code(registration: str) -> str:

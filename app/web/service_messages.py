@@ -234,6 +234,7 @@ MESSAGES = [
     ),
     N_("must be a bank or treasury account; account %(code)s belongs to %(owner)s"),
     N_("this entry belongs to %(owner)s: %(remedy)s"),
+    N_("codes starting %(prefix)s are kept for the accounts of %(owner)s"),
     # remittances and affiliations
     N_("no fund with code %(code)s in this organisation"),
     N_("batch %(reference)s is %(status)s: only a batch that is %(allowed)s can be %(action)s"),

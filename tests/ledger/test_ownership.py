@@ -389,3 +389,22 @@ def test_verify_names_what_slipped_past_the_mechanism(client, org, session_facto
     ), found
     # and the receipts' own invariant sees the receipt's entry reversed behind its back
     assert any(b.startswith("a receipt's entry is reversed exactly when") for b in found), found
+
+
+def test_codes_a_service_finds_its_accounts_by_are_kept_for_it(client, org, engine) -> None:  # type: ignore[no-untyped-def]
+    """Fee income, the hand-over differences and a fund's commission accounts are opened on
+    first use and found by code: one opened by hand first would be taken for the service's
+    and stay open to manual entries. POST /accounts keeps those codes for the services."""
+    accounts = count(engine, "account")
+    for code in ("FEE:INCOME", "COLLECTOR:SHORTFALL", "FUND:AFP:COMMISSION_INCOME",
+                 "fund:afp:owed", "MEMBER:M-9:CREDIT", "UNIT:A-1:CREDIT"):  # fmt: skip
+        r = client.post(
+            "/api/v1/accounts",
+            json={"code": code, "name": "x", "type": "income", "currency": "DOP"},
+            headers=org.headers("treasurer"),
+        )
+        assert r.status_code == 422, (code, r.text)
+        error = r.json()["errors"][0]
+        assert error["field"] == "code" and "are kept for the accounts of" in error["message"]
+    assert count(engine, "account") == accounts
+    assert open_account(client, org, "BANK:FUNDS-SAVINGS")  # a bank's own code is free
