@@ -7,7 +7,8 @@ service-owned ones included; reversals of ANY entry, with real and blank reasons
 and their reversal, hand-overs to ANY account with any count, and the remittance lifecycle
 (create, seal, cancel, submit, acknowledge, settle into any account). After every step:
 - no request answered 5xx;
-- a request refused for the caller's role or scope (401/403/404) changed nothing;
+- a call by a role the API does not allow it (ALLOWED) answered 403 or 404, and any request
+  refused for the caller's role or scope (401/403/404) changed nothing;
 - `coopledger verify` (app.core.verify, every invariant) finds nothing in the organisation;
 - a manual entry or a hand-over that went through touched no account a service table points
   at (a fund's, a collector's cash, a member's or unit's credit).
@@ -25,6 +26,7 @@ rule above.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections import Counter
 from datetime import date
@@ -52,6 +54,24 @@ AT = "2026-11-20T13:30:00Z"
 roles = st.sampled_from(("treasurer", "treasurer", "treasurer", *ROLES))
 picks = st.integers(min_value=0, max_value=10_000)  # an index into what exists now
 amounts = st.integers(min_value=1, max_value=80_000)  # minor units (DOP cents)
+
+
+ALLOWED = [  # (path pattern, roles that may call it); a collector's key is "collector" or "rosa"
+    (r"/accounts$", ("admin", "treasurer")),
+    (r"/journal(/[^/]+/reverse)?$", ("treasurer",)),
+    (r"/receipts$", ("treasurer", "collector", "rosa")),
+    (r"/receipts/[^/]+/reverse$", ("treasurer",)),
+    (r"/handovers$", ("treasurer", "collector", "rosa")),
+    (r"/remittances(/[^/]+/(seal|cancel|submit))?$", ("admin", "treasurer")),
+    (r"/remittances/[^/]+/(acknowledgement|settlement)$", ("treasurer", "fund_office")),
+]
+
+
+def allowed(path: str) -> tuple[str, ...]:
+    for pattern, roles in ALLOWED:
+        if re.search(pattern, path):
+            return roles
+    raise AssertionError(f"no roles listed for {path}")
 
 
 def money(minor: int) -> str:
@@ -216,6 +236,8 @@ class BooksMachine(RuleBasedStateMachine):
         r = self.client.request(method, path, headers=self.org.headers(role), **kw)
         self.last = f"{role} {method} {path} {kw.get('json')} -> {r.status_code} {r.text[:300]}"
         assert r.status_code < 500, self.last
+        if role not in allowed(path):  # the roles the API documents for the call
+            assert r.status_code in (403, 404), self.last
         what = path.split("/")[3] + ("/" + path.split("/")[-1] if path.count("/") > 4 else "")
         event(f"{method} {what} -> {r.status_code}")
         SEEN[f"{method} {what} {role} -> {r.status_code}"] += 1
