@@ -45,6 +45,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("organisation") as batch:
-        batch.drop_column("country")
-        batch.drop_column("time_zone")
+    # Plain DROP COLUMN on both (SQLite 3.35+): a batch copy of `organisation` would drop the
+    # table every other table refers to, which SQLite refuses once there is data.
+    for column in ("country", "time_zone"):
+        op.execute(f"ALTER TABLE organisation DROP COLUMN {column}")

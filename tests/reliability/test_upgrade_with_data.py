@@ -230,3 +230,43 @@ def test_upgrade_from_first_migration_with_data(backend, db_url, tmp_path) -> No
         assert org is not None
     finally:
         drop()
+
+
+def test_this_releases_migrations_go_down_and_up_again_with_the_demo_in_place(
+    backend, db_url, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """0010-0012 (owners, per-caller keys, time zones) downgrade with a month of data in place
+    (a batch copy of `organisation` failed on SQLite: every table refers to it), and the
+    upgrade back fills the owners in again: the books verify."""
+    from alembic import command
+
+    from app.core.database import bind_organisation
+    from app.core.migrations import alembic_config
+    from app.demo import seed_demo
+    from app.identity.models import Organisation
+
+    url, drop = _empty_database(backend, db_url, tmp_path)
+    try:
+        upgrade(url, "head")
+        engine = make_engine(url, pool_size=2)
+        factory = make_session_factory(engine)
+        with unit_of_work(factory) as session:
+            assert seed_demo(session) is not None
+        command.downgrade(alembic_config(url), "0009")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("organisation")}
+            entries = conn.execute(sa.text("SELECT count(*) FROM journal_entry")).scalar_one()
+        assert "time_zone" not in columns and entries > 0
+        upgrade(url, "head")
+        with unit_of_work(factory) as session:
+            assert verify.run(session) == []
+            org = session.scalar(sa.select(Organisation))
+            assert org is not None and org.time_zone == "UTC"  # what the days were before
+            bind_organisation(session, org.id)
+            owners = session.execute(
+                sa.text("SELECT DISTINCT owner FROM journal_entry ORDER BY owner")
+            ).scalars()
+            assert {"receipt", "handover"} <= set(owners)
+        engine.dispose()
+    finally:
+        drop()
