@@ -69,7 +69,11 @@ def schemes_page(
         if chosen is not None and not errors:
             try:
                 quote = quotes.quote(
-                    chosen, versions[chosen.id], declared_income=income, months=count, as_of=today(who)
+                    chosen,
+                    versions[chosen.id],
+                    declared_income=income,
+                    months=count,
+                    as_of=today(who),
                 )
             except DomainError as exc:
                 errors = forms.domain_errors(
