@@ -172,6 +172,10 @@ def generate_dues(
             lo, hi = rows[0][0], rows[-1][0]
             # how far back this chunk's calendar must reach
             first: date = min(_day(reach) for _, reach in rows)
+            if scheme.kind != "daily_per_unit":
+                # a month not yet due when the last run stopped mid-month starts before
+                # `first`: its version is the one whose segment holds the month's start
+                first = first.replace(day=1)
             in_chunk = and_(
                 Enrolment.scheme_id == scheme.id, Enrolment.id >= lo, Enrolment.id <= hi
             )

@@ -472,3 +472,51 @@ def test_admin_creates_users_and_api_keys_shown_once_and_revokes_them(client, or
     treasurer = WebClient(client)
     treasurer.sign_in(org, "treasurer")
     assert treasurer.get("/web/audit").status_code == 403
+
+
+def test_a_batch_page_quotes_the_funds_reply_and_names_numbers_held_by_others(
+    web, org, book, engine
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11: what a fund's server answered is kept short and shown as the fund's words,
+    quoted and escaped, never as our own message; numbers the fund sent that other members
+    hold are named on the affiliation batch."""
+    import json
+
+    web.sign_in(org)
+    page = web.get("/web/affiliations?fund=HEALTH")
+    data = {
+        "form_key": form_key(page),
+        "fund_code": "HEALTH",
+        "member": [str(book.members["M-0001"])],
+    }
+    url = web.post("/web/affiliations/new", data, follow_redirects=False).headers["location"]
+    quiet = web.get(url).text
+    assert 'data-testid="fund-reply"' not in quiet and 'data-testid="numbers-held"' not in quiet
+    delivery = {
+        "answer": {
+            "http_status": 500,
+            "fund_reply": "<script>alert(1)</script> Service indisponible",
+            "fund_reply_truncated": True,
+        },
+        "numbers_held_by_other_members": [
+            {
+                "member_id": str(book.members["M-0001"]),
+                "affiliation_number": "HL-9",
+                "holder": "M-0002",
+            }
+        ],
+    }
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE affiliation_batch SET delivery = :d"), {"d": json.dumps(delivery)}
+        )
+    shown = web.get(url).text
+    reply = shown[shown.index('data-testid="fund-reply"') :]
+    assert "The fund's server answered (HTTP 500), in its own words:" in reply
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Service indisponible …" in reply
+    assert "<script>alert(1)" not in shown
+    assert "number HL-9 is held by member M-0002" in shown
+    web.post("/web/language", {"locale": "fr", "next": url})
+    french = web.get(url).text
+    assert "Le serveur du fonds a répondu (HTTP 500)" in french
+    assert "le numéro HL-9 est détenu par le membre M-0002" in french
