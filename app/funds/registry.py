@@ -40,6 +40,7 @@ class BatchHeader:
     control_sum: int  # minor units; 0 for an affiliation batch
     through: date | None = None
     settlement_account: Any = None  # the fund's: free text or {iban, bic, name}
+    time_zone: str = "UTC"  # the organisation's: its documents are dated in its day
 
 
 class ContributionLine(NamedTuple):

@@ -176,6 +176,7 @@ def affiliation_document(session: Session, batch: AffiliationBatch, fund: Fund) 
         line_count=batch.line_count,
         control_sum=0,
         settlement_account=fund.settlement_account,
+        time_zone=org.time_zone,
     )
     org_id, batch_id = batch.organisation_id, batch.id
 

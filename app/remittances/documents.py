@@ -49,6 +49,7 @@ def remittance_document(
         control_sum=batch.control_sum,
         through=batch.through,
         settlement_account=fund.settlement_account,
+        time_zone=org.time_zone,
     )
     org_id, batch_id = batch.organisation_id, batch.id
 

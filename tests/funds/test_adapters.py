@@ -210,3 +210,22 @@ def test_third_party_adapter_installed_as_a_distribution_is_found_by_name(tmp_pa
     finally:
         sys.path.remove(str(target))
         sys.modules.pop("coop_telex", None)
+
+
+def test_pain001_is_dated_in_the_organisations_day() -> None:
+    """Sealed at 01:30 UTC on 1 December is 21:30 on 30 November in Santo Domingo: the
+    document asks for execution on the organisation's day, and its time carries the offset."""
+    import dataclasses
+
+    doc = document([150])
+    late = dataclasses.replace(
+        doc.header,
+        created_at=datetime(2026, 12, 1, 1, 30, tzinfo=UTC),
+        time_zone="America/Santo_Domingo",
+    )
+    root = etree.fromstring(b"".join(pain001.render(BatchDocument(late, doc.lines), {})))
+    assert SCHEMA.validate(root), SCHEMA.error_log
+    assert root.findtext(".//p:GrpHdr/p:CreDtTm", namespaces=NS) == "2026-11-30T21:30:00-04:00"
+    assert root.findtext(".//p:ReqdExctnDt/p:Dt", namespaces=NS) == "2026-11-30"
+    utc = etree.fromstring(b"".join(pain001.render(doc, {})))
+    assert utc.findtext(".//p:ReqdExctnDt/p:Dt", namespaces=NS) == "2026-12-01"

@@ -12,9 +12,11 @@ the batch reference, the per-member breakdown travelling in the CSV or JSON file
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from app.core import clock
 from app.funds.adapters import _config, _text
 from app.funds.adapters._text import xml
 from app.funds.registry import BatchDocument, ContributionLine, Delivery
@@ -46,7 +48,10 @@ def render(document: BatchDocument, config: dict[str, Any] | None = None) -> Ite
     per_batch = config.get("transactions", "per_line") == "per_batch"
     count = 1 if per_batch else head.line_count
     ctrl = _text.amount(head.control_sum, head.currency)
-    created = head.created_at.strftime("%Y-%m-%dT%H:%M:%S")
+    # the organisation's clock, with its offset: the day asked for is the organisation's day
+    at = head.created_at if head.created_at.tzinfo else head.created_at.replace(tzinfo=UTC)
+    local = at.astimezone(clock.zone(head.time_zone))
+    created = local.isoformat(timespec="seconds")
     debtor = config.get("debtor_name") or head.organisation_name
     debtor_iban = config.get("debtor_iban")
     debtor_iban = debtor_iban.replace(" ", "").upper() if debtor_iban else None
@@ -69,7 +74,7 @@ def render(document: BatchDocument, config: dict[str, Any] | None = None) -> Ite
         f"<PmtInf><PmtInfId>{xml(head.message_id, 32)}-1</PmtInfId><PmtMtd>TRF</PmtMtd>"
         f"<BtchBookg>{'true' if per_batch else 'false'}</BtchBookg>"
         f"<NbOfTxs>{count}</NbOfTxs><CtrlSum>{ctrl}</CtrlSum>"
-        f"<ReqdExctnDt><Dt>{head.created_at.date().isoformat()}</Dt></ReqdExctnDt>"
+        f"<ReqdExctnDt><Dt>{local.date().isoformat()}</Dt></ReqdExctnDt>"
         f"<Dbtr><Nm>{xml(debtor, 140)}</Nm></Dbtr>"
         f"<DbtrAcct>{_account(debtor_iban, config.get('debtor_account'))}</DbtrAcct>"
         f"<DbtrAgt>{_agent(debtor_bic if _text.is_bic(debtor_bic) else None)}</DbtrAgt>"
