@@ -1,6 +1,6 @@
 """Who may write where: manual entries touch manual accounts, a service's entries are its own.
 
-Every account and entry carries an `Owner` (see service.Owner). `manual` is the organisation's
+Every account and entry carries an `Owner` (see accounts.Owner). `manual` is the organisation's
 own books: the accounts it opened for manual use (POST /accounts, its bank and treasury
 accounts) and the entries made by hand in the journal. Every other owner is a service, whose
 rows (receipts, batches, funds...) agree with those accounts and entries; `coopledger verify`
@@ -29,9 +29,10 @@ from sqlalchemy.orm import Session
 
 from app.core.audit import Actor
 from app.core.errors import Conflict, ValidationFailed
-from app.ledger import service
+from app.ledger import accounts, posting
+from app.ledger.accounts import Owner
 from app.ledger.models import MANUAL, Account, AccountType
-from app.ledger.service import Line, Owner
+from app.ledger.posting import Line
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ def open_manual_account(
             raise ValidationFailed.field(
                 "code", f"codes starting {prefix} are kept for the accounts of {owner}"
             )
-    return service.open_account(session, actor, code=code, name=name, type=type, currency=currency)
+    return accounts.open_account(session, actor, code=code, name=name, type=type, currency=currency)
 
 
 def describe(session: Session, owner: Owner) -> str:
@@ -112,7 +113,7 @@ def refuse_foreign_accounts(session: Session, lines: Sequence[Line]) -> None:
             raise ValidationFailed.field(
                 f"postings.{i}.account_id",
                 f"account {account.code} belongs to "
-                f"{describe(session, service.owner_of(account))}: a manual entry may touch "
+                f"{describe(session, accounts.owner_of(account))}: a manual entry may touch "
                 "only accounts opened for manual use",
             )
 
@@ -127,14 +128,14 @@ def post_manual(
 ) -> uuid.UUID:
     """Post an entry made by hand (kind and owner `manual`): only on manual accounts (422)."""
     refuse_foreign_accounts(session, lines)
-    return service.post(
+    return posting.post(
         session,
         actor,
         description=description,
         effective_on=effective_on,
         lines=lines,
         kind="manual",
-        owner=service.MANUAL_OWNER,
+        owner=accounts.MANUAL_OWNER,
     )
 
 
@@ -152,11 +153,11 @@ def reverse_manual(
     reason = reason.strip()
     if not reason:
         raise ValidationFailed.field("reason", "a reversal needs a reason")
-    entry = service.get_entry(session, entry_id)
-    owner = service.owner_of(entry)
+    entry = posting.get_entry(session, entry_id)
+    owner = accounts.owner_of(entry)
     if not owner.is_manual:
         raise Conflict(f"this entry belongs to {describe(session, owner)}: {undo_text(owner)}")
-    return service.reverse(session, actor, entry_id, reason=reason, effective_on=effective_on)
+    return posting.reverse(session, actor, entry_id, reason=reason, effective_on=effective_on)
 
 
 def manual_account(
@@ -176,7 +177,7 @@ def manual_account(
         raise ValidationFailed.field(
             field,
             f"must be a bank or treasury account; account {account.code} belongs to "
-            f"{describe(session, service.owner_of(account))}",
+            f"{describe(session, accounts.owner_of(account))}",
         )
     if account.type != AccountType.asset.value or account.currency != currency:
         raise ValidationFailed.field(field, f"must be an asset account in {currency}")

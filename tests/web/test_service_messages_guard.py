@@ -170,7 +170,7 @@ def test_the_guard_reads_the_services() -> None:
     assert "app/remittances/commissions.py" in files
     assert "app/members/enrolments.py" in files
     assert "app/collections/service.py" in files
-    assert "app/ledger/service.py" in files
+    assert "app/ledger/posting.py" in files
     assert "app/collections/imports.py" in files and "app/members/importer.py" in files
     assert recognised(_shown("no member VALUE", True))
     assert not recognised("a text no service writes")
