@@ -7,7 +7,6 @@ not from a table typed here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -85,44 +84,6 @@ def format_minor(minor: int, currency: str) -> str:
     sign = "-" if minor < 0 else ""
     whole, frac = divmod(abs(minor), 10**exp)
     return f"{sign}{whole}.{frac:0{exp}d}"
-
-
-@dataclass(frozen=True, slots=True)
-class Money:
-    """An exact amount: integer minor units and a currency."""
-
-    minor: int
-    currency: str
-
-    @classmethod
-    def parse(cls, text: str, currency: str, *, allow_negative: bool = False) -> Money:
-        return cls(parse_minor(text, currency, allow_negative=allow_negative), currency)
-
-    @classmethod
-    def zero(cls, currency: str) -> Money:
-        return cls(0, currency)
-
-    def __str__(self) -> str:
-        return f"{format_minor(self.minor, self.currency)} {self.currency}"
-
-    @property
-    def amount(self) -> str:
-        return format_minor(self.minor, self.currency)
-
-    def _same(self, other: Money) -> None:
-        if other.currency != self.currency:
-            raise MoneyError(f"cannot combine {self.currency} with {other.currency}")
-
-    def __add__(self, other: Money) -> Money:
-        self._same(other)
-        return Money(self.minor + other.minor, self.currency)
-
-    def __sub__(self, other: Money) -> Money:
-        self._same(other)
-        return Money(self.minor - other.minor, self.currency)
-
-    def __neg__(self) -> Money:
-        return Money(-self.minor, self.currency)
 
 
 def split_largest_remainder(total: int, weights: list[Decimal] | list[int]) -> list[int]:
