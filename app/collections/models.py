@@ -51,6 +51,12 @@ class ReceiptCounter(Base):
 
 
 class Receipt(OrgScoped, Base):
+    """Money a payer (a member or a transport unit) handed over once, numbered without gaps in
+    the organisation. It is posted to the ledger in the same transaction (`journal_id`) and
+    allocated to the payer's dues oldest first (`Allocation` rows); what no due takes is the
+    payer's prepaid `credit`. Never deleted; only its reversal changes it, marking it
+    `reversed` and posting the mirror entry (`reversal_journal_id`)."""
+
     __tablename__ = "receipt"
     __table_args__ = (
         UniqueConstraint("organisation_id", "receipt_number"),

@@ -15,6 +15,10 @@ FUND_KINDS = ("social_security", "health_mutual", "pension", "accident", "other"
 
 
 class Fund(OrgScoped, Base):
+    """A social-security, health, pension or other fund the organisation collects for and remits
+    to. It keeps its own ledger accounts (owed, in transit, and held in custody) and is reached
+    through a fund adapter (`adapter`, configured by `adapter_config`)."""
+
     __tablename__ = "fund"
     __table_args__ = (
         UniqueConstraint("organisation_id", "code"),

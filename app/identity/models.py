@@ -49,6 +49,9 @@ class Organisation(Base):
 
 
 class User(OrgScoped, Base):
+    """A person who signs in to the organisation with a username and password; `role` says what
+    they may do (a fund_office user acts for one fund, `fund_code`)."""
+
     __tablename__ = "app_user"
     __table_args__ = (
         UniqueConstraint("organisation_id", "username"),

@@ -64,6 +64,10 @@ crediting the same hot account (a fund's "owed" account) rarely wait on one row.
 
 
 class Account(OrgScoped, Base):
+    """A ledger account in one currency, with a code unique in the organisation. Its balance is
+    the sum of its postings (kept in `AccountBalance`); `owner` says who keeps it: the
+    organisation's manual books or a service (a fund, a member's credit...)."""
+
     __tablename__ = "account"
     __table_args__ = (
         UniqueConstraint("organisation_id", "code"),

@@ -16,6 +16,9 @@ CREW_ROLES = ("owner", "driver", "conductor")
 
 
 class Member(OrgScoped, Base):
+    """A person who pays contributions through the organisation, known by a member number unique
+    in it; their prepaid credit (money no due has taken yet) sits in their own ledger account."""
+
     __tablename__ = "member"
     __table_args__ = (
         UniqueConstraint("organisation_id", "member_number"),

@@ -18,6 +18,10 @@ SCHEME_KINDS = ("daily_per_unit", "per_harvest", "monthly")
 
 
 class Scheme(OrgScoped, Base):
+    """A contribution scheme (daily per transport unit, per harvest, or monthly): what members
+    enrolled in it owe. Its rules live in effective-dated `SchemeVersion` rows, loaded from
+    schedule files."""
+
     __tablename__ = "scheme"
     __table_args__ = (
         UniqueConstraint("organisation_id", "code"),
