@@ -18,6 +18,16 @@ MODEL_MODULES = [
 ]
 
 
+# Modules that register the books' invariants (`@invariant`, app/core/verify.py) on import:
+# loaded here, at the top floor, so that core imports no feature.
+CHECK_MODULES = [
+    "app.ledger.checks",
+    "app.core.audit_checks",
+    "app.collections.checks",
+    "app.remittances.checks",
+]
+
+
 def load_all_models() -> None:
-    for module in MODEL_MODULES:
+    for module in [*MODEL_MODULES, *CHECK_MODULES]:
         importlib.import_module(module)

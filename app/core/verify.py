@@ -1,12 +1,12 @@
 """`coopledger verify`: invariants of the books, each a set-based query over the database.
 
-Features register their checks with `@invariant("name")`; `run()` runs every one and
-returns the breaches found. A clean book returns an empty list.
+Features register their checks with `@invariant("name")` (app/models.py imports their
+modules: core imports no feature); `run()` runs every one and returns the breaches found.
+A clean book returns an empty list.
 """
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,14 +25,6 @@ class Breach:
 Check = Callable[[Session, uuid.UUID | None], list[str]]
 _CHECKS: dict[str, Check] = {}
 
-# Modules that define invariants; each registers its checks on import.
-CHECK_MODULES = [
-    "app.ledger.checks",
-    "app.core.audit_checks",
-    "app.collections.checks",
-    "app.remittances.checks",
-]
-
 
 def invariant(name: str) -> Callable[[Check], Check]:
     def register(fn: Check) -> Check:
@@ -43,8 +35,10 @@ def invariant(name: str) -> Callable[[Check], Check]:
 
 
 def invariant_names() -> list[str]:
-    for module in CHECK_MODULES:
-        importlib.import_module(module)
+    """The registered invariants. Features register them on import; `load_all_models()`
+    (app/models.py, run by the app, the CLI and the tests) imports them all."""
+    if not _CHECKS:
+        raise RuntimeError("no invariants registered: call app.models.load_all_models() first")
     return list(_CHECKS)
 
 
