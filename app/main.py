@@ -26,6 +26,7 @@ from app.core.metrics import BusinessCollector
 from app.core.middleware import EdgeMiddleware, Metrics
 from app.core.settings import Settings, get_settings
 from app.core.throttle import LoginThrottle
+from app.identity.principals import IdentityPrincipals
 from app.models import load_all_models
 
 API_PREFIX = "/api/v1"
@@ -44,6 +45,7 @@ API_ROUTERS = [
     "app.ledger.router",
     "app.funds.router",
     "app.members.router",
+    "app.schemes.enrolments_router",
     "app.schemes.router",
     "app.collections.router",
     "app.remittances.router",
@@ -75,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # who holds a bearer credential: the identity tables, read for app.core.deps.authenticate
+    app.state.principal_source = IdentityPrincipals()
     # the hosts a fund adapter may reach although they are private (app/funds/outbound.py)
     from app.funds import outbound
 

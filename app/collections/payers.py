@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 from sqlalchemy import ARRAY, any_, bindparam, select
 from sqlalchemy.orm import Session
 
-from app.collections import bulk, lookups
+from app.collections import lookups
 from app.collections.allocation import DueQueue, OpenDue
+from app.core import dialect
 from app.core.database import bound_organisation
 from app.funds.models import Fund
-from app.ledger import sql
-from app.members.models import Enrolment, Member, TransportUnit, UnitCrew
-from app.schemes.models import Due, SchemeVersion
+from app.members.models import Member, TransportUnit, UnitCrew
+from app.schemes.models import Due, Enrolment, SchemeVersion
 from app.schemes.service import Payer
 
 CHUNK = 1000  # ids per IN list: far below every driver's parameter limit
@@ -45,7 +45,7 @@ def among(session: Session, column: Any, values: Iterable[Any]) -> Iterator[Any]
     ordered = sorted(set(values))
     if not ordered:
         return
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect.is_postgres(session):
         yield column == any_(bindparam(None, ordered, type_=ARRAY(column.type)))
         return
     for chunk in chunks(ordered):
@@ -84,9 +84,9 @@ def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dic
     member_ids = sorted({i for kind, i in payers if kind == "member"})
     unit_ids = sorted({i for kind, i in payers if kind == "unit"})
     out: dict[Payer, PayerInfo] = {}
-    if member_ids and bulk.is_postgres(session):
+    if member_ids and dialect.is_postgres(session):
         params = {"org": organisation(session), "ids": member_ids}
-        for mid, number, account_id in sql.run(
+        for mid, number, account_id in dialect.run(
             session, _MEMBERS_LOCKED_PG if lock else _MEMBERS_PG, params
         ):
             out[("member", mid)] = PayerInfo("member", mid, number, account_id, [mid])
@@ -205,7 +205,7 @@ def load_open_dues(
     rows: list[Any] = []
     for kind, column in (("member", Due.member_id), ("unit", Due.unit_id)):
         ids = [i for k, i in payer_list if k == kind]
-        if needs is not None and ids and bulk.is_postgres(session):
+        if needs is not None and ids and dialect.is_postgres(session):
             rows.extend(
                 reachable_dues(session, column, ids, [needs[(kind, i)] for i in ids], currency)
             )
@@ -271,7 +271,7 @@ def reachable_dues(
     session: Session, column: Any, ids: list[uuid.UUID], needs: list[int], currency: str
 ) -> list[Any]:
     """PostgreSQL: the open dues of these payers that `needs` can reach, oldest first."""
-    cursor = sql.run(
+    cursor = dialect.run(
         session,
         _REACHABLE_BY[column.key],
         {"ids": ids, "needs": needs, "org": organisation(session), "currency": currency},
@@ -290,9 +290,9 @@ def lock_member_with_dues(
     """PostgreSQL, a receipt from a member: lock the member, then read the open dues `need`
     can reach (after the lock is granted, so it sees every due paid by whoever held it)."""
     org = organisation(session)
-    members = sql.run(session, _MEMBERS_LOCKED_PG, {"org": org, "ids": [member_id]}).fetchall()
+    members = dialect.run(session, _MEMBERS_LOCKED_PG, {"org": org, "ids": [member_id]}).fetchall()
     rows = _rows(
-        sql.run(
+        dialect.run(
             session,
             _REACHABLE_BY["member_id"],
             {"ids": [member_id], "needs": [need], "org": org, "currency": currency},

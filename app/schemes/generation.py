@@ -48,12 +48,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.core import audit
+from app.core import audit, dialect
 from app.core.audit import Actor
 from app.core.database import UTCDateTime, bound_organisation, utcnow
 from app.core.ids import uuid7
-from app.members.models import Enrolment
-from app.schemes.models import Scheme, SchemeVersion
+from app.schemes.models import Enrolment, Scheme, SchemeVersion
 from app.schemes.service import Payer, run_dues_created_hooks, versions_of
 from app.schemes.terms import PPM, Terms, terms
 
@@ -105,7 +104,7 @@ def lock_dues(session: Session) -> None:
     org = bound_organisation(session)
     if org is None:
         raise RuntimeError("dues need a session bound to an organisation")
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect.is_postgres(session):
         key = int.from_bytes(org.bytes[-4:], "big", signed=True)
         session.execute(
             text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": _LOCK_SPACE, "key": key}
@@ -151,7 +150,7 @@ def generate_dues(
     payers: set[Payer] = set()
     if progress:
         progress(0, total)
-    sql = _Sql(session.get_bind().dialect.name)
+    sql = _Sql(dialect.is_postgres(session))
     for scheme in schemes:
         segments = _segments(versions[scheme.id], scheme.currency, through)
         after: uuid.UUID | None = None
@@ -326,8 +325,8 @@ _COLUMNS = (
 class _Sql:
     """The few fragments where PostgreSQL and SQLite differ: calendars, date arithmetic, ids."""
 
-    def __init__(self, dialect: str) -> None:
-        self.pg = dialect == "postgresql"
+    def __init__(self, pg: bool) -> None:
+        self.pg = pg
         # Ids: a fresh UUIDv7 prefix per statement (:id_prefix, 24 hex digits) and the row's
         # number in its last 8. Time-ordered, so the primary key grows at its right edge,
         # and far cheaper than a random UUID per row.
