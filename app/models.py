@@ -7,6 +7,8 @@ import importlib
 
 MODEL_MODULES = [
     "app.core.audit",
+    "app.core.idempotency",
+    "app.core.throttle",
     "app.identity.models",
     "app.ledger.models",
     "app.funds.models",
@@ -15,6 +17,7 @@ MODEL_MODULES = [
     "app.collections.models",
     "app.remittances.models",
     "app.collections.hooks",
+    "app.remittances.hooks",
 ]
 
 

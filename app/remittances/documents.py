@@ -10,11 +10,13 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from app.core import dialect
 from app.core.database import bind_organisation
 from app.funds.models import Fund
 from app.funds.registry import BatchDocument, BatchHeader, ContributionLine
 from app.identity.models import Organisation
 from app.members.models import Member
+from app.remittances.lookups import fund_of, get_batch
 from app.remittances.models import RemittanceBatch, RemittanceLine
 
 STREAM_CHUNK = 5000  # lines read per query when a batch is streamed to a file or a fund
@@ -53,7 +55,7 @@ def remittance_document(
     )
     org_id, batch_id = batch.organisation_id, batch.id
 
-    pg = session.get_bind().dialect.name == "postgresql"
+    pg = dialect.is_postgres(session)
 
     def lines() -> Iterator[ContributionLine]:
         if pg:
@@ -160,8 +162,6 @@ def stream_file(
 ) -> Iterator[bytes]:
     """Render a batch with its own session, so a download outlives the request's transaction
     and reads its lines a chunk at a time."""
-    from app.remittances.service import fund_of, get_batch
-
     with factory() as session:
         bind_organisation(session, organisation_id)
         batch = get_batch(session, batch_id)
