@@ -17,7 +17,6 @@ MODEL_MODULES = [
     "app.collections.models",
     "app.remittances.models",
     "app.collections.hooks",
-    "app.remittances.hooks",
 ]
 
 

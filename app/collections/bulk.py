@@ -15,10 +15,7 @@ from typing import Any
 from sqlalchemy import ARRAY, BigInteger, Table, Uuid, bindparam, insert, text, update
 from sqlalchemy.orm import Session
 
-
-def is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
+from app.core.dialect import is_postgres
 
 COPY_FROM = 50  # fewer rows go in as INSERTs: COPY costs an extra round trip to start
 

@@ -17,7 +17,8 @@ from app.core.database import bound_organisation
 from app.core.errors import NotFound, ValidationFailed
 from app.core.ids import uuid7
 from app.core.money import MAX_MINOR_UNITS
-from app.identity.models import ApiKey, Organisation, Role, User
+from app.core.roles import Role
+from app.identity.models import ApiKey, Organisation, User
 from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.models import MANUAL, Account, AccountType

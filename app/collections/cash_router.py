@@ -15,12 +15,12 @@ from app.collections.schemas import CollectorRead, CollectorUpdate, HandoverCrea
 from app.collections.service import amount_errors, instant_errors, raise_errors
 from app.core.deps import Caller, DbSession, Principal
 from app.core.errors import Forbidden, NotFound
+from app.core.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.core.money import format_minor
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from app.core.roles import Role
 from app.core.schemas import Page
-from app.identity.models import Role
 from app.ledger import service as ledger
-from app.ledger.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.ledger.models import Account
 
 router = APIRouter(tags=["collectors and hand-overs"])

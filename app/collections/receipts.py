@@ -43,12 +43,11 @@ from app.collections.payers import (
     organisation,
     units_paid_through,
 )
-from app.core import clock, metrics
+from app.core import clock, dialect, metrics
 from app.core.audit import Actor
 from app.core.database import utcnow
 from app.core.ids import uuid7
 from app.ledger import service as ledger
-from app.ledger import sql
 from app.schemes.models import Due
 from app.schemes.service import Payer
 
@@ -295,11 +294,11 @@ def insert_payments(
 
     On PostgreSQL all three are one statement over arrays, whatever the number of rows.
     """
-    if sql.is_postgres(session):
+    if dialect.is_postgres(session):
         changes = [(due_id, delta) for due_id, delta in due_paid.items() if delta]
         if not (alloc_rows or share_rows or changes):
             return
-        sql.run(
+        dialect.run(
             session,
             _PAYMENTS_PG,
             {
@@ -419,7 +418,7 @@ def write_receipts(
     # on, this transaction holds the organisation's receipt numbers, until its commit.
     session.flush()
     ledger.flush_balances(session)
-    if sql.is_postgres(session):
+    if dialect.is_postgres(session):
         first = _number_and_insert_pg(session, actor, org, planned, now)
     else:
         first = take_numbers(session, len(planned))
@@ -511,7 +510,7 @@ def _number_and_insert_pg(
     rows = [_receipt_row(org, r, 0, now, actor) for r in planned]
     params: dict[str, Any] = {f"r_{k}": [row[k] for row in rows] for k in _RECEIPT_COLUMNS}
     params.update(org=org, n=len(planned), now=now, by=actor.name)
-    last = int(sql.run(session, _NUMBER_AND_INSERT_PG, params).fetchone()[0])
+    last = int(dialect.run(session, _NUMBER_AND_INSERT_PG, params).fetchone()[0])
     return last - len(planned) + 1
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Integer, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 from app.collections.models import Allocation, Collector, ContributionShare, Receipt
-from app.core import clock
+from app.core import clock, dialect
 from app.core.errors import NotFound
 from app.funds.models import Fund
 from app.members.models import Member
@@ -254,7 +254,7 @@ def collections_report(
 
 def by_day(session: Session, in_range: list[Any], tz: str) -> list[ReportRow]:
     """One row per day of the organisation (in `tz`) on which receipts were received."""
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect.is_postgres(session):
         day: Any = func.date(func.timezone(tz, Receipt.received_at))
         rows = session.execute(
             select(day, func.count(Receipt.id), func.sum(Receipt.amount))

@@ -17,8 +17,8 @@ from app.collections.schemas import (
 from app.core.deps import Caller, DbSession, Principal
 from app.core.errors import ValidationFailed
 from app.core.money import format_minor
+from app.core.roles import Role
 from app.core.schemas import BusinessDate
-from app.identity.models import Role
 
 router = APIRouter(tags=["reports"])
 

@@ -33,11 +33,11 @@ from app.core.audit import Actor
 from app.core.deps import Caller, DbSession, Principal
 from app.core.documents import ReadFirst, read_first
 from app.core.errors import Forbidden, NotFound, ValidationFailed
+from app.core.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.core.money import format_minor
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from app.core.roles import Role
 from app.core.schemas import BusinessDate, Page
-from app.identity.models import Role
-from app.ledger.idempotency import IdempotencyKey, fingerprint, run_idempotent
 
 router = APIRouter(tags=["collections"])
 router.include_router(cash_router)

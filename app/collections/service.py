@@ -18,12 +18,12 @@ from app.collections import receipts as engine
 from app.collections.allocation import DueQueue
 from app.collections.models import Allocation, Collector, Receipt
 from app.collections.payers import lock_member_with_dues
-from app.core import audit, metrics
+from app.core import audit, dialect, metrics
 from app.core.audit import Actor
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.money import MoneyError, check_currency, parse_minor
 from app.core.schemas import EARLIEST_DATE
-from app.ledger import ownership, sql
+from app.ledger import ownership
 from app.ledger import service as ledger
 from app.schemes.models import Due
 
@@ -138,7 +138,7 @@ def post_receipt(
     anything that cannot be posted; nothing is written then."""
     payer = draft.payer
     queue: DueQueue | None = None
-    if payer[0] == "member" and sql.is_postgres(session):
+    if payer[0] == "member" and dialect.is_postgres(session):
         # straight to the driver: lock the member, read its reachable dues
         info, queue = lock_member_with_dues(session, payer[1], draft.currency, draft.amount)
     else:

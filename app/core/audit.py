@@ -41,11 +41,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
-from app.core import metrics
+from app.core import dialect, metrics
 from app.core.database import Base, OrgScoped, bound_organisation, utcnow
 from app.core.ids import uuid7
 
@@ -187,13 +185,11 @@ def record(
     return AuditEvent(**values)
 
 
-def _upsert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def _lock_head(session: Session, org: uuid.UUID) -> tuple[int, str]:
     """The organisation's chain head, locked until commit (created on first use)."""
-    stmt = _upsert(session)(AuditChainHead).values(organisation_id=org, seq=0, hash=GENESIS_HASH)
+    stmt = dialect.insert_on_conflict(session)(AuditChainHead).values(
+        organisation_id=org, seq=0, hash=GENESIS_HASH
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=["organisation_id"], set_={"seq": AuditChainHead.seq}
     ).returning(AuditChainHead.seq, AuditChainHead.hash)

@@ -2,6 +2,11 @@
 
 `Caller(...)` is how an endpoint says which roles may call it; the session it gets is then
 bound to the caller's organisation (see `core.database`), so every query is scoped.
+
+The kernel reads the bearer credential (an access token or an API key) but not the tables
+that say whose it is: those are `app.identity`'s, a floor above. The app gives it a
+`PrincipalSource` at start (`app.state.principal_source`, set by `app.main.create_app` to
+`app.identity.principals.IdentityPrincipals`), which answers with a `PrincipalRow`.
 """
 
 from __future__ import annotations
@@ -9,21 +14,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NamedTuple, Protocol
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.audit import Actor
 from app.core.clock import remember_zone
 from app.core.database import bind_organisation
 from app.core.errors import Forbidden, Unauthorized
+from app.core.roles import Role
 from app.core.security import API_KEY_PREFIX, hash_api_key, read_access_token
 from app.core.settings import Settings
-from app.identity.models import ApiKey, Organisation, Role, User
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -72,6 +76,33 @@ class Principal:
     time_zone: str = "UTC"  # the organisation's IANA zone: its day (app.core.clock)
 
 
+class PrincipalRow(NamedTuple):
+    """What the identity tables say about a credential's holder (a user or an API key)."""
+
+    organisation_id: uuid.UUID
+    organisation_code: str
+    currency: str
+    time_zone: str
+    role: str
+    subject_id: uuid.UUID
+    name: str  # the username, or the API key's name
+    fund_code: str | None
+
+
+class PrincipalSource(Protocol):
+    """Finds who holds a credential; the app registers one at start (see the module's doc)."""
+
+    def by_api_key(self, session: Session, key_hash: str) -> PrincipalRow | None:
+        """The unrevoked API key with this hash (`hash_api_key`), or None."""
+        ...
+
+    def by_user(
+        self, session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID
+    ) -> PrincipalRow | None:
+        """The organisation's active user with this id, or None."""
+        ...
+
+
 _bearer = HTTPBearer(auto_error=False, description="An access token or an API key")
 
 
@@ -91,37 +122,12 @@ def authenticate(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("send `Authorization: Bearer <token>` (an access token or API key)")
     token = credentials.credentials
+    source: PrincipalSource = request.app.state.principal_source
     if token.startswith(API_KEY_PREFIX):
-        # columns, not entities: no ORM objects to build on every API call
-        key_row = session.execute(
-            select(
-                Organisation.id,
-                Organisation.code,
-                Organisation.currency,
-                Organisation.time_zone,
-                ApiKey.role,
-                ApiKey.id,
-                ApiKey.name,
-                ApiKey.fund_code,
-            )
-            .join(Organisation, Organisation.id == ApiKey.organisation_id)
-            .where(ApiKey.key_hash == hash_api_key(token), ApiKey.revoked_at.is_(None))
-        ).first()
-        if key_row is None:
+        row = source.by_api_key(session, hash_api_key(token))
+        if row is None:
             raise Unauthorized("unknown or revoked API key")
-        org_id, org_code, currency, time_zone, role, key_id, key_name, fund_code = key_row
-        principal = Principal(
-            org_id,
-            org_code,
-            currency,
-            Role(role),
-            "key",
-            key_id,
-            key_name,
-            fund_code,
-            _actor(request, f"key:{key_name}"),
-            time_zone,
-        )
+        kind = "key"
     else:
         claims = read_access_token(request.app.state.settings.secret_key, token)
         if claims is None:
@@ -130,26 +136,22 @@ def authenticate(
             user_id, org_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["org"])
         except (ValueError, TypeError):
             raise Unauthorized("invalid access token") from None
-        user_row = session.execute(
-            select(User, Organisation)
-            .join(Organisation, Organisation.id == User.organisation_id)
-            .where(User.organisation_id == org_id, User.id == user_id, User.is_active.is_(True))
-        ).first()
-        if user_row is None:
+        row = source.by_user(session, org_id, user_id)
+        if row is None:
             raise Unauthorized("this user no longer exists or is disabled")
-        user, org = user_row
-        principal = Principal(
-            org.id,
-            org.code,
-            org.currency,
-            Role(user.role),
-            "user",
-            user.id,
-            user.username,
-            user.fund_code,
-            _actor(request, f"user:{user.username}"),
-            org.time_zone,
-        )
+        kind = "user"
+    principal = Principal(
+        row.organisation_id,
+        row.organisation_code,
+        row.currency,
+        Role(row.role),
+        kind,
+        row.subject_id,
+        row.name,
+        row.fund_code,
+        _actor(request, f"{kind}:{row.name}"),
+        row.time_zone,
+    )
     bind_organisation(session, principal.organisation_id)
     remember_zone(session, principal.time_zone)
     request.state.principal = principal

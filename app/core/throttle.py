@@ -32,12 +32,15 @@ import hmac
 import math
 import threading
 import time
+import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Double, Engine, Index, String, delete, insert, select
+from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.database import Base
 from app.core.errors import PROBLEM_BASE, problem_response
 from app.core.ids import uuid7
 
@@ -47,6 +50,26 @@ DEFAULT_WINDOW_SECONDS = 15 * 60
 MAX_TRACKED_KEYS = 100_000  # memory bound: the least recently failed keys are forgotten first
 
 EngineSource = Engine | Callable[[], Engine | None]
+
+
+class LoginFailure(Base):
+    """One wrong password, counted by the sign-in throttle (`LoginThrottle` below).
+
+    Shared by every server process through the database. Holds no username and no address:
+    `key_hash` is an HMAC-SHA256 (keyed with the secret key) of the throttle's key, e.g.
+    `user:amussol/ana` or `addr:203.0.113.7`. Rows older than the window are deleted as new
+    failures arrive.
+    """
+
+    __tablename__ = "login_failure"
+    __table_args__ = (
+        Index("ix_login_failure_key_hash_failed_at", "key_hash", "failed_at"),
+        Index("ix_login_failure_failed_at", "failed_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    key_hash: Mapped[str] = mapped_column(String(64), comment="HMAC-SHA256 of the key, hex")
+    failed_at: Mapped[float] = mapped_column(Double, comment="Unix time of the failure, seconds")
 
 
 class LoginThrottle:
@@ -145,8 +168,6 @@ class LoginThrottle:
             return
         engine = self._db()
         if engine is not None:
-            from app.identity.models import LoginFailure
-
             with engine.begin() as conn:
                 conn.execute(
                     delete(LoginFailure).where(
@@ -171,8 +192,6 @@ class LoginThrottle:
                     if times is not None:
                         out[key] = list(times)
                 return out
-        from app.identity.models import LoginFailure
-
         out = {}
         with engine.connect() as conn:
             for key in keys:
@@ -190,8 +209,6 @@ class LoginThrottle:
         return out
 
     def _db_failed(self, engine: Engine, keys: list[str], now: float) -> None:
-        from app.identity.models import LoginFailure
-
         with engine.begin() as conn:
             # prune as we go: the index on failed_at makes this a short range delete
             conn.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - self.window))

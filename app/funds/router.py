@@ -13,11 +13,11 @@ from sqlalchemy import select
 
 from app.core.deps import READERS, Caller, DbSession, Principal
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from app.core.roles import Role
 from app.core.schemas import Page
 from app.funds import service
 from app.funds.models import Fund
 from app.funds.schemas import FundCreate, FundRead, FundUpdate
-from app.identity.models import Role
 
 router = APIRouter(tags=["funds"])
 

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Double, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.clock import DEFAULT_ZONE
 from app.core.database import Base, OrgScoped, utcnow
 from app.core.ids import uuid7
 
-
-class Role(enum.StrEnum):
-    admin = "admin"
-    treasurer = "treasurer"
-    collector = "collector"
-    fund_office = "fund_office"
-    auditor = "auditor"
-
-
-ROLE_VALUES = tuple(r.value for r in Role)
 _ROLE_CHECK = "role IN ('admin', 'treasurer', 'collector', 'fund_office', 'auditor')"
 _FUND_CHECK = "(role = 'fund_office') = (fund_code IS NOT NULL)"
 
@@ -87,23 +76,3 @@ class ApiKey(OrgScoped, Base):
     fund_code: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
-
-
-class LoginFailure(Base):
-    """One wrong password, counted by the sign-in throttle (`app/core/throttle.py`).
-
-    Shared by every server process through the database. Holds no username and no address:
-    `key_hash` is an HMAC-SHA256 (keyed with the secret key) of the throttle's key, e.g.
-    `user:amussol/ana` or `addr:203.0.113.7`. Rows older than the window are deleted as new
-    failures arrive.
-    """
-
-    __tablename__ = "login_failure"
-    __table_args__ = (
-        Index("ix_login_failure_key_hash_failed_at", "key_hash", "failed_at"),
-        Index("ix_login_failure_failed_at", "failed_at"),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
-    key_hash: Mapped[str] = mapped_column(String(64), comment="HMAC-SHA256 of the key, hex")
-    failed_at: Mapped[float] = mapped_column(Double, comment="Unix time of the failure, seconds")

@@ -9,11 +9,12 @@ from pydantic import BaseModel, Field
 
 from app.core.deps import ALL_ROLES, Caller, DbSession, Principal, authenticate
 from app.core.errors import NotFound, Unauthorized
+from app.core.roles import Role
 from app.core.schemas import Schema
 from app.core.security import issue_access_token
 from app.core.throttle import LoginThrottle, too_many_attempts
 from app.identity import service
-from app.identity.models import Organisation, Role
+from app.identity.models import Organisation
 
 router = APIRouter(tags=["auth"])
 

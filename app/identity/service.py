@@ -17,8 +17,9 @@ from app.core.audit import Actor
 from app.core.database import bind_organisation, utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.money import MoneyError, check_currency
+from app.core.roles import Role
 from app.core.security import hash_api_key, hash_password, new_api_key, verify_password
-from app.identity.models import ApiKey, Organisation, Role, User
+from app.identity.models import ApiKey, Organisation, User
 
 _CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")

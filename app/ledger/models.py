@@ -1,4 +1,4 @@
-"""The books: accounts, journal entries and their postings, stored balances, idempotency.
+"""The books: accounts, journal entries and their postings, stored balances.
 
 The ledger knows nothing of members, funds or receipts. Other packages keep the ids of the
 accounts and entries they create.
@@ -27,9 +27,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     CheckConstraint,
-    ForeignKey,
     Index,
-    LargeBinary,
     SmallInteger,
     String,
     UniqueConstraint,
@@ -166,39 +164,12 @@ class Posting(OrgScoped, Base):
     recorded_at: Mapped[datetime] = mapped_column(comment="copy of the entry's, for ordering")
 
 
-class IdempotencyRecord(Base):
-    """The first answer to a request made with an Idempotency-Key, kept to answer retries.
-
-    A key belongs to the caller who sent it (a user or an API key), as in Stripe's API and
-    the IETF idempotency-key draft: the same key from another caller is another request.
-    """
-
-    __tablename__ = "idempotency_record"
-
-    organisation_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organisation.id"), primary_key=True
-    )
-    caller: Mapped[str] = mapped_column(
-        String(64),
-        primary_key=True,
-        comment="who sent the key: user:<id> or key:<id>; '' for a key from before "
-        "migration 0011 (any caller of the organisation)",
-    )
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64), comment="SHA-256 of method, path, body")
-    status_code: Mapped[int | None] = mapped_column(comment="null while the first request runs")
-    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
-    content_type: Mapped[str | None] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 __all__ = [
     "BALANCE_SHARDS",
     "MANUAL",
     "Account",
     "AccountBalance",
     "AccountType",
-    "IdempotencyRecord",
     "JournalEntry",
     "Posting",
 ]

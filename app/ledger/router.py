@@ -12,12 +12,12 @@ from sqlalchemy import select, tuple_
 from app.core import audit
 from app.core.deps import READERS, Caller, DbSession, Principal
 from app.core.errors import ValidationFailed
+from app.core.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.core.money import MoneyError, format_minor, parse_minor
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from app.core.roles import Role
 from app.core.schemas import BusinessDate, Page
-from app.identity.models import Role
 from app.ledger import ownership, service
-from app.ledger.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.ledger.models import Account, AccountType, JournalEntry, Posting
 from app.ledger.schemas import (
     AccountCreate,

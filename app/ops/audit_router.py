@@ -22,8 +22,8 @@ from app.core.audit import AuditEvent
 from app.core.deps import Caller, DbSession, Principal
 from app.core.errors import ValidationFailed
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from app.core.roles import Role
 from app.core.schemas import BusinessDate, Page, Schema
-from app.identity.models import Role
 
 router = APIRouter(tags=["audit"])
 

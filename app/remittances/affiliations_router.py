@@ -11,13 +11,13 @@ from sqlalchemy import select
 
 from app.core.deps import READERS, Caller, DbSession, Principal
 from app.core.errors import ValidationFailed, problem_response
+from app.core.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.core.money import MoneyError, format_minor, parse_minor
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from app.core.roles import Role
 from app.core.schemas import Page
 from app.funds.adapters import csv_file, json_file
 from app.funds.models import Fund
-from app.identity.models import Role
-from app.ledger.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.remittances import affiliations as service
 from app.remittances import commissions
 from app.remittances.models import AffiliationBatch, AffiliationCommissionPayment, AffiliationLine

@@ -10,9 +10,9 @@ from fastapi import Depends
 from fastapi.responses import Response
 
 from app.core.deps import READERS, Caller, DbSession, Principal
+from app.core.idempotency import fingerprint, run_idempotent
 from app.core.money import format_minor
-from app.identity.models import Role
-from app.ledger.idempotency import fingerprint, run_idempotent
+from app.core.roles import Role
 from app.remittances import service
 from app.remittances.models import RemittanceBatch
 from app.remittances.schemas import BatchRead, SettlementRead

@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from app.core.deps import DbSession
 from app.core.errors import Conflict, NotFound, ValidationFailed, problem_response
+from app.core.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.core.money import format_minor
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from app.core.schemas import BusinessDate, Page
 from app.funds.adapters import csv_file, json_file, pain001
 from app.funds.models import Fund
-from app.ledger.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.remittances import reports, service
 from app.remittances.http import (
     Preparer,

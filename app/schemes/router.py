@@ -19,11 +19,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.core import clock
 from app.core.deps import Caller, DbSession, Principal
 from app.core.documents import ReadFirst, read_first
+from app.core.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.core.money import format_minor
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from app.core.roles import Role
 from app.core.schemas import BusinessDate, Page
-from app.identity.models import Role
-from app.ledger.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.members.models import UnitCrew
 from app.members.service import get_member
 from app.schemes import generation, quote, service, standing

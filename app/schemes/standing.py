@@ -43,6 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from app.core import dialect
 from app.core.database import bound_organisation
 from app.ledger import service as ledger
 from app.members.models import Member, TransportUnit, UnitCrew
@@ -136,7 +137,7 @@ def _load_versions(session: Session, ids: set[uuid.UUID]) -> None:
 
 
 @lru_cache(maxsize=128)
-def _statement(dialect: str, after: tuple[tuple[uuid.UUID, int], ...]) -> Any:
+def _statement(pg: bool, after: tuple[tuple[uuid.UUID, int], ...]) -> Any:
     """The figures statement for a set of penalty rules, built once and reused.
 
     Binds: org, member_ids (expanding), as_of, and the bucket limits d30, d60, d90.
@@ -181,7 +182,7 @@ def _statement(dialect: str, after: tuple[tuple[uuid.UUID, int], ...]) -> Any:
     penalty_base: Any = literal(0)
     if after:
         after_days = case(dict(after), value=d.c.v, else_=None)
-        if dialect == "postgresql":
+        if pg:
             days: Any = as_of - d.c.due_on
         else:
             days = cast(func.julianday(as_of) - func.julianday(d.c.due_on), Integer)
@@ -224,7 +225,7 @@ def _figures(
         "as_of": as_of,
         **{f"d{n}": as_of - timedelta(days=n) for n in (30, 60, 90)},
     }
-    dialect = session.get_bind().dialect.name
+    pg = dialect.is_postgres(session)
     for _attempt in range(2):
         known = set(_VERSIONS)
         after = tuple(
@@ -234,7 +235,7 @@ def _figures(
                 if v.penalty_after_days is not None
             )
         )
-        rows = session.execute(_statement(dialect, after), params).all()
+        rows = session.execute(_statement(pg, after), params).all()
         seen = {row[1] for row in rows}
         _load_versions(session, seen)
         if not any(_VERSIONS[v].penalty_after_days is not None for v in seen - known):

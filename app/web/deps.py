@@ -15,7 +15,8 @@ from app.core.audit import Actor
 from app.core.clock import remember_zone
 from app.core.database import bind_organisation
 from app.core.deps import Principal, get_session
-from app.identity.models import Organisation, Role, User
+from app.core.roles import Role
+from app.identity.models import Organisation, User
 from app.web.session import CSRF_FIELD, csrf_ok, load_session, password_mark
 
 # The request's unit of work (app.core.deps.get_session), committed when the page function

@@ -15,8 +15,8 @@ from starlette.requests import Request
 
 from app.core import clock
 from app.core.errors import DomainError
+from app.core.idempotency import fingerprint, run_idempotent
 from app.core.money import exponent, format_minor
-from app.ledger.idempotency import fingerprint, run_idempotent
 from app.web import service_messages
 from app.web.deps import WebUser
 from app.web.templating import request_locale, translate

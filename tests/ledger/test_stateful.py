@@ -37,10 +37,10 @@ from app.core import verify
 from app.core.audit import CLI_ACTOR
 from app.core.database import unit_of_work
 from app.core.errors import Conflict, IdempotencyConflict, ValidationFailed
+from app.core.idempotency import IdempotencyRecord, KeyOwner, fingerprint, run_idempotent
 from app.identity.service import create_organisation
 from app.ledger import service
-from app.ledger.idempotency import KeyOwner, fingerprint, run_idempotent
-from app.ledger.models import AccountType, IdempotencyRecord, JournalEntry, Posting
+from app.ledger.models import AccountType, JournalEntry, Posting
 
 FIRST_DAY = date(2026, 1, 1)
 DAYS = 60

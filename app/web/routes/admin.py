@@ -12,9 +12,10 @@ from starlette.responses import Response
 
 from app.core.audit import AuditEvent
 from app.core.errors import DomainError
+from app.core.roles import Role
 from app.funds import service as funds
 from app.identity import service as identity
-from app.identity.models import ApiKey, Role, User
+from app.identity.models import ApiKey, User
 from app.web import forms
 from app.web.deps import DbSession, Form, WebRole, WebUser
 from app.web.i18n import LOCALE_NAMES, LOCALES

@@ -13,9 +13,9 @@ from sqlalchemy import and_, select
 from starlette.responses import Response, StreamingResponse
 
 from app.core.errors import DomainError, NotFound
+from app.core.roles import Role
 from app.funds import service as funds
 from app.funds.adapters import csv_file, json_file
-from app.identity.models import Role
 from app.members.models import Member, MemberAffiliation
 from app.remittances import affiliations as service
 from app.remittances.models import AffiliationBatch, AffiliationLine

@@ -11,8 +11,8 @@ from starlette.responses import Response
 
 from app.core.errors import NotFound
 from app.core.money import parse_minor
+from app.core.roles import Role
 from app.funds import service as funds
-from app.identity.models import Role
 from app.remittances.models import AffiliationBatch, RemittanceBatch
 from app.remittances.reports import funds_report
 from app.web.deps import DbSession, WebRole, WebUser

@@ -16,7 +16,7 @@ from app.collections import service as collections
 from app.collections.models import CHANNELS, Collector, Receipt
 from app.core.errors import DomainError, NotFound
 from app.core.money import MoneyError
-from app.identity.models import Role
+from app.core.roles import Role
 from app.members.models import Member, TransportUnit
 from app.schemes.models import Due, Scheme
 from app.web import forms

@@ -18,7 +18,7 @@ from app.collections import cash
 from app.collections.models import Collector
 from app.collections.router import import_receipts
 from app.core.errors import DomainError
-from app.identity.models import Role
+from app.core.roles import Role
 from app.members import importer
 from app.web import forms
 from app.web.deps import Bookkeeper, DbSession, Form, WebUser

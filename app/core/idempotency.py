@@ -20,17 +20,19 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Protocol
 
 from fastapi import Header
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import exists, literal, select, update
+from sqlalchemy import ForeignKey, LargeBinary, String, exists, literal, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from app.core.database import utcnow
+from app.core import dialect
+from app.core.database import Base, utcnow
 from app.core.errors import (
     PROBLEM_MEDIA_TYPE,
     Conflict,
@@ -38,11 +40,36 @@ from app.core.errors import (
     IdempotencyConflict,
     ValidationFailed,
 )
-from app.ledger import sql
-from app.ledger.models import IdempotencyRecord
 
 JSON_MEDIA_TYPE = "application/json"
 REPLAY_HEADER = "Idempotency-Replayed"
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a request made with an Idempotency-Key, kept to answer retries.
+
+    A key belongs to the caller who sent it (a user or an API key), as in Stripe's API and
+    the IETF idempotency-key draft: the same key from another caller is another request.
+    """
+
+    __tablename__ = "idempotency_record"
+
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisation.id"), primary_key=True
+    )
+    caller: Mapped[str] = mapped_column(
+        String(64),
+        primary_key=True,
+        comment="who sent the key: user:<id> or key:<id>; '' for a key from before "
+        "migration 0011 (any caller of the organisation)",
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64), comment="SHA-256 of method, path, body")
+    status_code: Mapped[int | None] = mapped_column(comment="null while the first request runs")
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
 
 IdempotencyKey = Annotated[
     str | None,
@@ -182,9 +209,9 @@ def _claim(session: Session, scope: _Scope, request_hash: str) -> bool:
     """Insert the key's row (in this transaction); False if a request holds the key already:
     this caller's, or one from before keys were per caller (`LEGACY_CALLER`)."""
     now = utcnow()
-    if sql.is_postgres(session):
+    if dialect.is_postgres(session):
         values = {**scope.params(), "hash": request_hash, "now": now, "legacy": LEGACY_CALLER}
-        return sql.run(session, _CLAIM_PG, values).fetchone() is not None
+        return dialect.run(session, _CLAIM_PG, values).fetchone() is not None
     record = IdempotencyRecord
     legacy = exists().where(
         record.organisation_id == scope.organisation_id,
@@ -241,8 +268,8 @@ def _stored(session: Session, scope: _Scope) -> IdempotencyRecord:
 
 
 def _store(session: Session, scope: _Scope, status: int, content: bytes, media_type: str) -> None:
-    if sql.is_postgres(session):
-        sql.run(
+    if dialect.is_postgres(session):
+        dialect.run(
             session,
             _STORE_PG,
             {**scope.params(), "status": status, "body": content, "type": media_type},

@@ -1,4 +1,10 @@
-"""Statements sent straight to the driver, for the hot paths on PostgreSQL.
+"""What differs between the two databases: which one a session talks to, and statements sent
+straight to the driver for the hot paths on PostgreSQL.
+
+`is_postgres` is the one test of the database in use (no query: it reads the bind's
+dialect); `insert_on_conflict` is the dialect's INSERT with `ON CONFLICT` (upserts).
+
+`run` sends a statement straight to the driver, for the hot paths on PostgreSQL.
 
 A receipt's statements are plain SQL over arrays (`INSERT ... SELECT FROM unnest(...)`): one
 statement whatever the number of rows, no SQL to compile per call, and psycopg prepares each
@@ -19,15 +25,26 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 _CURSORS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-_DRIVER = "ledger.sql.driver"
+_DRIVER = "core.dialect.driver"
 
 
-def is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def is_postgres(target: Session | Connection | Engine) -> bool:
+    """True on PostgreSQL, False on SQLite: the dialect of a session's bind, a connection's or
+    an engine's (no statement is sent)."""
+    bind = target.get_bind() if isinstance(target, Session) else target
+    return bind.dialect.name == "postgresql"
+
+
+def insert_on_conflict(target: Session | Connection | Engine) -> Any:
+    """The dialect's `insert()`, which has `on_conflict_do_nothing` / `on_conflict_do_update`."""
+    return pg_insert if is_postgres(target) else sqlite_insert
 
 
 def _driver(session: Session) -> tuple[Any, Any]:
