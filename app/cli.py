@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.core.audit import CLI_ACTOR
+from app.core.cli import SESSION_SETUP_HOOKS, OrgOpt, fail, session_factory
 from app.core.database import (
     bind_organisation,
-    make_engine,
-    make_session_factory,
     unit_of_work,
 )
 from app.core.errors import DomainError
@@ -63,17 +62,9 @@ def _add_feature_commands() -> None:
             cli.add_typer(group, name=name)
 
 
-OrgOpt = Annotated[str, typer.Option("--org", help="organisation code, e.g. AMUSSOL")]
-
-
-def session_factory() -> sessionmaker[Session]:
-    load_all_models()
-    return make_session_factory(make_engine(get_settings().database_url, pool_size=2))
-
-
-def fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
+# Every command's first session finds every model and every feature's hooks in place.
+if load_all_models not in SESSION_SETUP_HOOKS:
+    SESSION_SETUP_HOOKS.append(load_all_models)
 
 
 def org_id(session: Session, code: str) -> uuid.UUID:

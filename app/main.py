@@ -45,6 +45,7 @@ API_ROUTERS = [
     "app.ledger.router",
     "app.funds.router",
     "app.members.router",
+    "app.schemes.enrolments_router",
     "app.schemes.router",
     "app.collections.router",
     "app.remittances.router",

@@ -17,6 +17,7 @@ MODEL_MODULES = [
     "app.collections.models",
     "app.remittances.models",
     "app.collections.hooks",
+    "app.remittances.hooks",
 ]
 
 

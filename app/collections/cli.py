@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from app.core.audit import CLI_ACTOR
+from app.core.cli import fail, session_factory
 from app.core.database import bind_organisation, unit_of_work
 
 receipts_cli = typer.Typer(no_args_is_help=True, help="receipts: CSV imports")
@@ -29,10 +30,10 @@ def import_file(
 
     Importing the same file again creates nothing twice: each row's client_id is checked.
     """
-    from app.cli import fail, org_id, session_factory
     from app.collections import cash, imports
     from app.collections.router import import_receipts
     from app.identity.models import Organisation
+    from app.identity.service import organisation_by_code
 
     try:
         with file.open("rb") as f:
@@ -42,7 +43,7 @@ def import_file(
         return
     content = imports.read_receipts_file(raw)  # bounded, before the transaction begins
     with unit_of_work(session_factory()) as session:
-        oid = org_id(session, org)
+        oid = organisation_by_code(session, org).id
         bind_organisation(session, oid)
         organisation = session.get(Organisation, oid)
         assert organisation is not None

@@ -22,8 +22,8 @@ from app.collections.allocation import DueQueue, OpenDue
 from app.core import dialect
 from app.core.database import bound_organisation
 from app.funds.models import Fund
-from app.members.models import Enrolment, Member, TransportUnit, UnitCrew
-from app.schemes.models import Due, SchemeVersion
+from app.members.models import Member, TransportUnit, UnitCrew
+from app.schemes.models import Due, Enrolment, SchemeVersion
 from app.schemes.service import Payer
 
 CHUNK = 1000  # ids per IN list: far below every driver's parameter limit

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from app.core.audit import CLI_ACTOR
+from app.core.cli import session_factory
 from app.core.database import bind_organisation, unit_of_work
 
 members_cli = typer.Typer(no_args_is_help=True, help="members")
@@ -25,7 +26,7 @@ def import_members(
 ) -> None:
     """Import members from CSV. Prints one line per row that is not created; exit 1 if any row
     was rejected (the good rows are imported all the same)."""
-    from app.cli import org_id, session_factory
+    from app.identity.service import organisation_by_code
     from app.members.importer import MAX_BYTES, read_members_csv
     from app.members.importer import import_members as run
 
@@ -37,7 +38,7 @@ def import_members(
         raise typer.Exit(1) from None
     content = read_members_csv(raw, str(file))  # bounded, before the transaction begins
     with unit_of_work(session_factory()) as session:
-        bind_organisation(session, org_id(session, org))
+        bind_organisation(session, organisation_by_code(session, org).id)
         result = run(session, CLI_ACTOR, content, dry_run=dry_run, source=str(file))
         if dry_run:
             session.rollback()

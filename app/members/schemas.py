@@ -1,4 +1,4 @@
-"""Request and response models of members, transport units and enrolments."""
+"""Request and response models of members and transport units (enrolments: app.schemes.schemas)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from app.core.schemas import AmountText, BusinessDate, Schema
+from app.core.schemas import BusinessDate, Schema
 
 MemberStatus = Literal["active", "suspended", "exited"]
 UnitStatus = Literal["active", "suspended", "retired"]
@@ -110,44 +110,6 @@ class UnitRead(Schema):
     credit_account_id: uuid.UUID = Field(description="prepaid credit paid on this unit")
     created_at: datetime
     updated_at: datetime
-
-
-class EnrolmentCreate(Schema):
-    member_id: uuid.UUID | None = Field(default=None, description="a member (monthly, per harvest)")
-    unit_id: uuid.UUID | None = Field(default=None, description="a transport unit (daily per unit)")
-    scheme_code: str = Field(min_length=1, max_length=64)
-    starts_on: BusinessDate
-    ends_on: BusinessDate | None = None
-    declared_income: AmountText | None = Field(
-        default=None, description="monthly income, for schemes that take a share of it"
-    )
-
-    @model_validator(mode="after")
-    def _one_subject(self) -> EnrolmentCreate:
-        if (self.member_id is None) == (self.unit_id is None):
-            raise ValueError("give exactly one of member_id or unit_id")
-        return self
-
-
-class EnrolmentUpdate(Schema):
-    """End an enrolment (or move its end), or change the declared income for later dues."""
-
-    ends_on: BusinessDate | None = None
-    declared_income: AmountText | None = None
-
-
-class EnrolmentRead(Schema):
-    id: uuid.UUID
-    member_id: uuid.UUID | None
-    unit_id: uuid.UUID | None
-    scheme_code: str
-    starts_on: date
-    ends_on: date | None
-    declared_income: str | None
-    generated_through: date | None = Field(
-        description="dues exist for every period of this enrolment ending on or before this date"
-    )
-    created_at: datetime
 
 
 class ImportRowResult(Schema):

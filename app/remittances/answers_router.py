@@ -18,6 +18,7 @@ from app.core.documents import ReadFirst, read_first
 from app.core.errors import ValidationFailed
 from app.core.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.core.money import MoneyError, format_minor, parse_minor
+from app.funds.adapters import pain002
 from app.funds.registry import LineAnswer
 from app.remittances import service, settlement
 from app.remittances.http import Answerer, fund_scope, lifecycle_step, read_batch
@@ -37,14 +38,14 @@ class _Answer:
     """The fund's answer as sent: a pain.002 report (XML) or the JSON lines, read and checked."""
 
     body: bytes
-    report: settlement.Pain002 | None
+    report: pain002.Pain002 | None
     lines: AcknowledgementCreate | None
 
 
 def _read_answer(body: bytes, content_type: str) -> _Answer:
     media = content_type.split(";")[0].strip().lower()
     if media in ("application/xml", "text/xml") or body.lstrip().startswith(b"<"):
-        return _Answer(body, settlement.parse_pain002(body), None)
+        return _Answer(body, pain002.parse_pain002(body), None)
     try:
         parsed = AcknowledgementCreate.model_validate_json(body or b"{}")
     except ValidationError as exc:

@@ -10,6 +10,7 @@ import typer
 from sqlalchemy import select
 
 from app.core.audit import CLI_ACTOR
+from app.core.cli import OrgOpt, fail, session_factory
 from app.core.database import bind_organisation, unit_of_work
 from app.core.errors import DomainError
 
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
     from app.remittances.models import RemittanceBatch
 
 remittances_cli = typer.Typer(no_args_is_help=True, help="remittance batches to funds")
-
-OrgOpt = Annotated[str, typer.Option("--org", help="organisation code, e.g. AMUSSOL")]
 
 
 def _summary(batch: RemittanceBatch, fund_code: str) -> str:
@@ -38,7 +37,7 @@ def create(
     seal: Annotated[bool, typer.Option("--seal", help="seal it at once")] = False,
 ) -> None:
     """Gather what is owed to a fund through a date into a draft batch (and seal it)."""
-    from app.cli import fail, org_id, session_factory
+    from app.identity.service import organisation_by_code
     from app.remittances import service
 
     try:
@@ -48,7 +47,7 @@ def create(
         return
     try:
         with unit_of_work(session_factory()) as session:
-            bind_organisation(session, org_id(session, org))
+            bind_organisation(session, organisation_by_code(session, org).id)
             batch = service.create_batch(session, CLI_ACTOR, fund_code=fund, through=cut_off)
             if seal:
                 batch = service.seal(session, CLI_ACTOR, batch.id)
@@ -60,12 +59,12 @@ def create(
 @remittances_cli.command("list")
 def list_batches(org: OrgOpt) -> None:
     """Every batch of the organisation, newest first."""
-    from app.cli import org_id, session_factory
     from app.funds.models import Fund
+    from app.identity.service import organisation_by_code
     from app.remittances.models import RemittanceBatch
 
     with unit_of_work(session_factory()) as session:
-        bind_organisation(session, org_id(session, org))
+        bind_organisation(session, organisation_by_code(session, org).id)
         rows = session.execute(
             select(RemittanceBatch, Fund.code)
             .join(Fund, Fund.id == RemittanceBatch.fund_id)

@@ -16,6 +16,7 @@ from app.funds.models import Fund
 from app.funds.registry import BatchDocument, BatchHeader, ContributionLine
 from app.identity.models import Organisation
 from app.members.models import Member
+from app.remittances.lookups import fund_of, get_batch
 from app.remittances.models import RemittanceBatch, RemittanceLine
 
 STREAM_CHUNK = 5000  # lines read per query when a batch is streamed to a file or a fund
@@ -161,8 +162,6 @@ def stream_file(
 ) -> Iterator[bytes]:
     """Render a batch with its own session, so a download outlives the request's transaction
     and reads its lines a chunk at a time."""
-    from app.remittances.service import fund_of, get_batch
-
     with factory() as session:
         bind_organisation(session, organisation_id)
         batch = get_batch(session, batch_id)

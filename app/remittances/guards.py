@@ -1,4 +1,5 @@
-"""The guard app.collections asks before a receipt reversal undoes contribution shares.
+"""The guard app.collections asks before a receipt reversal undoes contribution shares
+(registered in its REVERSAL_GUARDS by app.remittances.hooks).
 
 A share in a live batch (draft or later) may not be undone: money sealed, sent or settled
 to a fund cannot be taken back by reversing the receipt (409), and a draft that carries it
@@ -13,15 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.collections.models import ContributionShare
-from app.collections.service import REVERSAL_GUARDS
 from app.core.errors import Conflict
 from app.funds.models import Fund
+from app.remittances.models import RemittanceBatch, RemittanceShare
 
 
 def refuse_undoing_batched_shares(session: Session, share_ids: list[uuid.UUID]) -> None:
     """Raise Conflict (409) if any of these shares is in a live remittance batch."""
-    from app.remittances.models import RemittanceBatch, RemittanceShare
-
     if not share_ids:
         return
     # Batch creation holds its fund's row lock while it gathers shares: taking the same
@@ -61,7 +60,3 @@ def refuse_undoing_batched_shares(session: Session, share_ids: list[uuid.UUID]) 
                 f"this receipt's contributions are in remittance batch RB{number:06d}, which is "
                 f"{status}: money sealed for a fund cannot be taken back by reversing the receipt"
             )
-
-
-if refuse_undoing_batched_shares not in REVERSAL_GUARDS:
-    REVERSAL_GUARDS.append(refuse_undoing_batched_shares)

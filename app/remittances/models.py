@@ -308,10 +308,6 @@ class AffiliationCommissionPayment(OrgScoped, Base):
         return self.amount - self.expected
 
 
-# Registers the receipt-reversal guard with app.collections wherever models are loaded (the
-# API, the CLI, the tests), not only where the remittances router happens to be imported.
-from app.remittances import guards as _guards  # noqa: E402
-
 __all__ = [
     "AFFILIATION_BATCH_STATUSES",
     "BATCH_STATUSES",
@@ -324,5 +320,4 @@ __all__ = [
     "RemittanceCounter",
     "RemittanceLine",
     "RemittanceShare",
-    "_guards",
 ]

@@ -33,7 +33,7 @@ from app.collections.models import ContributionShare
 from app.core import audit, clock, dialect
 from app.core.audit import Actor
 from app.core.database import bound_organisation, utcnow
-from app.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from app.core.errors import Conflict, DomainError, ValidationFailed
 from app.core.ids import uuid7
 from app.funds import registry
 from app.funds.models import Fund
@@ -41,12 +41,20 @@ from app.funds.registry import DeliveryFailed
 from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.service import Line
+from app.remittances.documents import (
+    STREAM_CHUNK,
+    message_id,
+    remittance_document,
+    stream_file,
+)
+from app.remittances.lookups import bulk_joins, fund_by_code, fund_of, get_batch, require_status
 from app.remittances.models import (
     RemittanceBatch,
     RemittanceCounter,
     RemittanceLine,
     RemittanceShare,
 )
+from app.remittances.settlement import acknowledge
 
 
 class FundUnreachable(DomainError):
@@ -70,44 +78,6 @@ def _org(session: Session) -> uuid.UUID:
     return org
 
 
-# -- look-ups -----------------------------------------------------------------------------------
-
-
-def fund_by_code(session: Session, code: str, *, field: str | None = "fund_code") -> Fund:
-    """The fund with this code: 422 naming `field` if there is none (404 when field is None)."""
-    fund = session.scalar(select(Fund).where(Fund.code == code))
-    if fund is None:
-        if field is None:
-            raise NotFound(f"no fund {code!r}")
-        raise ValidationFailed.field(field, f"no fund with code {code!r} in this organisation")
-    return fund
-
-
-def get_batch(
-    session: Session, batch_id: uuid.UUID, *, fund_code: str | None = None, lock: bool = False
-) -> RemittanceBatch:
-    """The batch, or 404; a fund office (`fund_code`) sees only its own fund's batches."""
-    stmt = select(RemittanceBatch).where(RemittanceBatch.id == batch_id)
-    if fund_code is not None:
-        stmt = stmt.where(
-            RemittanceBatch.fund_id.in_(select(Fund.id).where(Fund.code == fund_code))
-        )
-    if lock:
-        # Two lifecycle steps on one batch queue here instead of both reading its old status.
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    batch = session.scalar(stmt)
-    if batch is None:
-        raise NotFound(f"no remittance batch {batch_id}")
-    return batch
-
-
-def fund_of(session: Session, batch: RemittanceBatch) -> Fund:
-    fund = session.scalar(select(Fund).where(Fund.id == batch.fund_id))
-    if fund is None:  # pragma: no cover - a foreign key guarantees it
-        raise NotFound(f"no fund {batch.fund_id}")
-    return fund
-
-
 def next_number(session: Session, kind: str) -> int:
     """The organisation's next batch number of this kind, taken in this transaction."""
     org = _org(session)
@@ -119,14 +89,6 @@ def next_number(session: Session, kind: str) -> int:
         set_={"last_number": RemittanceCounter.last_number + 1},
     ).returning(RemittanceCounter.last_number)
     return int(session.execute(stmt).scalar_one())
-
-
-def _require(batch: RemittanceBatch, *allowed: str, action: str) -> None:
-    if batch.status not in allowed:
-        raise Conflict(
-            f"batch {batch.reference} is {batch.status}: only a batch that is "
-            f"{' or '.join(allowed)} can be {action}"
-        )
 
 
 # -- creating a batch ---------------------------------------------------------------------------
@@ -167,7 +129,7 @@ def create_batch(
     # Right after a bulk load the planner's statistics may say "one share", and it then picks
     # a nested loop that compares every share with every live link (minutes, not a second).
     # Claiming and grouping are bulk work: let PostgreSQL use hash or merge joins for them.
-    restore = _bulk_joins(session)
+    restore = bulk_joins(session)
     live = exists().where(
         RemittanceShare.organisation_id == ContributionShare.organisation_id,
         RemittanceShare.share_id == ContributionShare.id,
@@ -279,26 +241,6 @@ def create_batch(
     return batch
 
 
-def _bulk_joins(session: Session) -> Any:
-    """Turn nested-loop joins off for this transaction (PostgreSQL); returns the undo."""
-    if not dialect.is_postgres(session):
-        return lambda: None
-    before = session.execute(
-        text("SELECT current_setting('enable_nestloop'), current_setting('work_mem')")
-    ).one()
-    # ... and give the sorts of a 100,000-line batch memory instead of temporary files.
-    session.execute(
-        text(
-            "SELECT set_config('enable_nestloop', 'off', true), "
-            "set_config('work_mem', '64MB', true)"
-        )
-    )
-    return lambda: session.execute(
-        text("SELECT set_config('enable_nestloop', :a, true), set_config('work_mem', :b, true)"),
-        {"a": before[0], "b": before[1]},
-    )
-
-
 def _claimed_shares(org: uuid.UUID, batch_id: uuid.UUID) -> Any:
     return (
         select(RemittanceShare.share_id)
@@ -359,7 +301,7 @@ def seal(session: Session, actor: Actor, batch_id: uuid.UUID) -> RemittanceBatch
     """Fix the batch (no line changes after this) and move its control sum from owed to in
     transit, in one entry."""
     batch = get_batch(session, batch_id, lock=True)
-    _require(batch, "draft", action="sealed")
+    require_status(batch, "draft", action="sealed")
     fund = fund_of(session, batch)
     batch.seal_journal_id = ledger.post(
         session,
@@ -396,7 +338,7 @@ def cancel(
 ) -> RemittanceBatch:
     """Cancel a draft: its shares are free again and go into the fund's next batch."""
     batch = get_batch(session, batch_id, lock=True)
-    _require(batch, "draft", action="cancelled")
+    require_status(batch, "draft", action="cancelled")
     session.execute(
         update(RemittanceShare)
         .where(
@@ -427,11 +369,8 @@ def submit(session: Session, actor: Actor, batch_id: uuid.UUID) -> RemittanceBat
     If the fund answers with line statuses, they are applied as its acknowledgement. If the
     adapter cannot hand it over, FundUnreachable (502) and the batch stays sealed.
     """
-    from app.remittances.documents import remittance_document
-    from app.remittances.settlement import acknowledge
-
     batch = get_batch(session, batch_id, lock=True)
-    _require(batch, "sealed", action="submitted")
+    require_status(batch, "sealed", action="submitted")
     fund = fund_of(session, batch)
     try:
         adapter = registry.get(fund.adapter)
@@ -490,15 +429,8 @@ def record_failed_delivery(session: Session, actor: Actor, batch_id: uuid.UUID, 
     )
 
 
-# The batch as a document lives in documents.py; these names stay importable from here
-# (the web pages and the benchmark use them).
-from app.remittances.documents import (  # noqa: E402
-    STREAM_CHUNK,
-    message_id,
-    remittance_document,
-    stream_file,
-)
-
+# The batch as a document lives in documents.py and the look-ups in lookups.py; these names
+# stay importable from here (the web pages and the benchmark use them).
 __all__ = [
     "STREAM_CHUNK",
     "FundUnreachable",

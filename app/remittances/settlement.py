@@ -1,4 +1,5 @@
-"""The fund's answer: acknowledgement per line (JSON or ISO 20022 pain.002), then settlement.
+"""The fund's answer: acknowledgement per line (JSON or ISO 20022 pain.002, read by
+app.funds.adapters.pain002), then settlement.
 
 A line is decided once: accepted, or rejected with a reason. Sending the same decision again
 changes nothing (fund offices resend); a different one is 409. Rejected lines go back from
@@ -11,14 +12,11 @@ is recorded and flagged, never absorbed: the difference stays in the in-transit 
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from lxml import etree
 from sqlalchemy import ARRAY, String, Uuid, and_, bindparam, exists, select, text, update
 from sqlalchemy.orm import Session
 
@@ -26,94 +24,21 @@ from app.collections.models import ContributionShare
 from app.core import audit, clock, dialect
 from app.core.audit import Actor
 from app.core.database import utcnow
-from app.core.documents import XmlBounds, parse_xml
 from app.core.errors import Conflict, ValidationFailed
 from app.core.ids import uuid7
+from app.funds.adapters.pain002 import Pain002, transaction_status
 from app.funds.registry import LineAnswer
 from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
 from app.ledger.service import Line
+from app.remittances.lookups import bulk_joins, fund_of, get_batch, require_status
 from app.remittances.models import (
     RemittanceAcknowledgement,
     RemittanceBatch,
     RemittanceLine,
     RemittanceShare,
 )
-from app.remittances.service import _bulk_joins, _require, fund_of, get_batch
-
-PAIN002_NAMESPACE = re.compile(r"^urn:iso:std:iso:20022:tech:xsd:pain\.002\.001\.\d{2}$")
-ACCEPTED_CODES = frozenset({"ACCP", "ACSC", "ACSP", "ACTC", "ACWC", "ACCC", "ACFC", "ACWP"})
-REJECTED_CODES = frozenset({"RJCT"})
-PAIN002_BOUNDS = XmlBounds(max_bytes=32 * 1024 * 1024, max_depth=64, max_elements=2_000_000)
-"""A status line (TxInfAndSts) is about 5 elements and 300 bytes: room for 100,000 lines,
-past the request limit (8 MiB by default) anyway; nothing in a pain.002 nests deeper than
-about ten levels."""
-
-
-@dataclass(frozen=True, slots=True)
-class Pain002:
-    message_id: str | None
-    original_message_id: str | None
-    group_status: str | None
-    answers: list[LineAnswer]
-
-
-def parse_pain002(body: bytes) -> Pain002:
-    """Read a pain.002 status report (any pain.002.001.xx version) within `PAIN002_BOUNDS`
-    (`app.core.documents.parse_xml`): a DOCTYPE, hence any entity, is refused, nothing is
-    fetched; past the size 413, a malformed or too deep document 422, each naming `body`
-    and the bound. Pure: callers read it before their transaction begins."""
-    root = parse_xml(body, field="body", bounds=PAIN002_BOUNDS)
-    ns = etree.QName(root).namespace or ""
-    if etree.QName(root).localname != "Document" or not PAIN002_NAMESPACE.match(ns):
-        raise ValidationFailed.field(
-            "body",
-            "expected an ISO 20022 pain.002 Document (urn:iso:std:iso:20022:tech:xsd:pain.002.001.xx)",
-        )
-    q = {"p": ns}
-
-    def text(node: Any, path: str) -> str | None:
-        found = node.find(path, q)
-        return found.text.strip() if found is not None and found.text else None
-
-    report = root.find("p:CstmrPmtStsRpt", q)
-    if report is None:
-        raise ValidationFailed.field("body", "no CstmrPmtStsRpt in the document")
-    group = report.find("p:OrgnlGrpInfAndSts", q)
-    answers: list[LineAnswer] = []
-    for tx in report.iterfind(".//p:TxInfAndSts", q):
-        key = text(tx, "p:OrgnlEndToEndId")
-        code = text(tx, "p:TxSts")
-        if key is None or code is None:
-            raise ValidationFailed.field("body", "a TxInfAndSts lacks OrgnlEndToEndId or TxSts")
-        status = _status(code)
-        if status is None:
-            continue  # pending or received: not a decision yet
-        reason = None
-        if status == "rejected":
-            parts = [text(tx, "p:StsRsnInf/p:Rsn/p:Cd") or text(tx, "p:StsRsnInf/p:Rsn/p:Prtry")]
-            parts += [t.text.strip() for t in tx.iterfind("p:StsRsnInf/p:AddtlInf", q) if t.text]
-            reason = ": ".join(p for p in parts if p) or "rejected by the fund (no reason given)"
-        answers.append(
-            LineAnswer(
-                key, "accepted" if status == "accepted" else "rejected", reason and reason[:500]
-            )
-        )
-    return Pain002(
-        message_id=text(report, "p:GrpHdr/p:MsgId"),
-        original_message_id=text(group, "p:OrgnlMsgId") if group is not None else None,
-        group_status=text(group, "p:GrpSts") if group is not None else None,
-        answers=answers,
-    )
-
-
-def _status(code: str) -> str | None:
-    if code in ACCEPTED_CODES:
-        return "accepted"
-    if code in REJECTED_CODES:
-        return "rejected"
-    return None
 
 
 def answers_from_pain002(
@@ -124,7 +49,7 @@ def answers_from_pain002(
     per batch) decides every line."""
     by_key = {a.key: a for a in report.answers}
     whole = by_key.pop(batch.reference, None)
-    default = whole.status if whole else _status(report.group_status or "")
+    default = whole.status if whole else transaction_status(report.group_status or "")
     default_reason = (whole.reason if whole else None) or (
         f"whole batch rejected (group status {report.group_status})"
         if default == "rejected"
@@ -156,7 +81,7 @@ def acknowledge(
 ) -> tuple[RemittanceBatch, RemittanceAcknowledgement]:
     """Record the fund's decisions on lines of a submitted batch (see the module docstring)."""
     batch = get_batch(session, batch_id, fund_code=fund_code, lock=True)
-    _require(batch, "submitted", "acknowledged", action="acknowledged")
+    require_status(batch, "submitted", "acknowledged", action="acknowledged")
     org = batch.organisation_id
     lines = {
         e2e: (line_id, status, amount)
@@ -331,7 +256,7 @@ def _release_rejected(
             RemittanceLine.status == "rejected",
         )
     )
-    restore = _bulk_joins(session)
+    restore = bulk_joins(session)
     session.execute(
         update(RemittanceShare)
         .where(
@@ -363,7 +288,7 @@ def settle(
     fund) or -> the fund's custody account (a custody fund). A difference from the accepted
     sum is recorded on the batch and left in transit, visible until explained."""
     batch = get_batch(session, batch_id, fund_code=fund_code, lock=True)
-    _require(batch, "acknowledged", action="settled")
+    require_status(batch, "acknowledged", action="settled")
     if batch.accepted_sum == 0:
         raise Conflict(f"every line of batch {batch.reference} was rejected: nothing to settle")
     fund = fund_of(session, batch)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from app.core.audit import CLI_ACTOR
+from app.core.cli import OrgOpt, session_factory
 from app.core.database import bind_organisation, unit_of_work
 from app.core.errors import Conflict, PayloadTooLarge
 from app.schemes.schedule import MAX_SCHEDULE_BYTES, ScheduleInvalid, ScheduleUpload, read_schedule
@@ -21,7 +22,6 @@ COMMANDS = [("schemes", schemes_cli), ("dues", dues_cli)]
 FileArg = Annotated[
     Path, typer.Argument(help="a schedule file, e.g. schedules/transport-daily.yaml")
 ]
-OrgOpt = Annotated[str, typer.Option("--org", help="organisation code, e.g. AMUSSOL")]
 
 
 def _read(path: Path) -> ScheduleUpload:
@@ -73,12 +73,12 @@ def check(
         if org is None:
             schedule = upload.schedule or validate(upload.data, source)
         else:
-            from app.cli import org_id, session_factory
             from app.funds.service import funds_by_code
             from app.identity.models import Organisation
+            from app.identity.service import organisation_by_code
 
             with unit_of_work(session_factory()) as session:
-                oid = org_id(session, org)
+                oid = organisation_by_code(session, org).id
                 bind_organisation(session, oid)
                 currency = session.get(Organisation, oid).currency  # type: ignore[union-attr]
                 schedule = check_schedule(upload, source, funds_by_code(session))
@@ -98,14 +98,14 @@ def check(
 @schemes_cli.command("load")
 def load(file: FileArg, org: OrgOpt) -> None:
     """Load a schedule file into an organisation: the scheme, or its new versions."""
-    from app.cli import org_id, session_factory
+    from app.identity.service import organisation_by_code
     from app.schemes.service import load_schedule
 
     upload = _read(file)  # read and checked before the transaction begins
     source = str(file)
     try:
         with unit_of_work(session_factory()) as session:
-            bind_organisation(session, org_id(session, org))
+            bind_organisation(session, organisation_by_code(session, org).id)
             result = load_schedule(session, CLI_ACTOR, upload, source)
             code, added = result.scheme.code, [v.version for v in result.added]
             created = result.created
@@ -162,8 +162,8 @@ def generate(
 ) -> None:
     """Generate the dues of every daily and monthly enrolment through a date. Running it again
     creates nothing new."""
-    from app.cli import org_id, session_factory
     from app.core.schemas import EARLIEST_DATE, LATEST_DATE
+    from app.identity.service import organisation_by_code
     from app.schemes.generation import generate_dues
 
     try:
@@ -185,7 +185,7 @@ def generate(
     progress = _Progress()
     try:
         with unit_of_work(session_factory()) as session:
-            bind_organisation(session, org_id(session, org))
+            bind_organisation(session, organisation_by_code(session, org).id)
             result = generate_dues(session, CLI_ACTOR, day, progress=progress)
     finally:
         progress.close()

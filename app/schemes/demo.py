@@ -14,11 +14,12 @@ from app.core.audit import CLI_ACTOR
 from app.funds.schemas import FundCreate
 from app.funds.service import create_fund
 from app.identity.models import Organisation
-from app.members.enrolments import create_enrolment
-from app.members.schemas import CrewMember, EnrolmentCreate, MemberCreate, UnitCreate
+from app.members.schemas import CrewMember, MemberCreate, UnitCreate
 from app.members.service import create_member
 from app.members.units import create_unit
+from app.schemes.enrolments import create_enrolment
 from app.schemes.generation import generate_dues
+from app.schemes.schemas import EnrolmentCreate
 from app.schemes.service import load_schedule
 
 SCHEDULE = Path(__file__).resolve().parents[2] / "schedules" / "transport-daily.yaml"

@@ -52,8 +52,7 @@ from app.core import audit, dialect
 from app.core.audit import Actor
 from app.core.database import UTCDateTime, bound_organisation, utcnow
 from app.core.ids import uuid7
-from app.members.models import Enrolment
-from app.schemes.models import Scheme, SchemeVersion
+from app.schemes.models import Enrolment, Scheme, SchemeVersion
 from app.schemes.service import Payer, run_dues_created_hooks, versions_of
 from app.schemes.terms import PPM, Terms, terms
 

@@ -6,13 +6,51 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from app.core.schemas import AmountText, BusinessDate, Page, Schema
 
 DueStatus = Literal["open", "partial", "paid"]
 Aging = dict[str, str]
 _AGING = 'unpaid amounts by days past their due date: {"0-30", "31-60", "61-90", "90+"}'
+
+
+class EnrolmentCreate(Schema):
+    member_id: uuid.UUID | None = Field(default=None, description="a member (monthly, per harvest)")
+    unit_id: uuid.UUID | None = Field(default=None, description="a transport unit (daily per unit)")
+    scheme_code: str = Field(min_length=1, max_length=64)
+    starts_on: BusinessDate
+    ends_on: BusinessDate | None = None
+    declared_income: AmountText | None = Field(
+        default=None, description="monthly income, for schemes that take a share of it"
+    )
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> EnrolmentCreate:
+        if (self.member_id is None) == (self.unit_id is None):
+            raise ValueError("give exactly one of member_id or unit_id")
+        return self
+
+
+class EnrolmentUpdate(Schema):
+    """End an enrolment (or move its end), or change the declared income for later dues."""
+
+    ends_on: BusinessDate | None = None
+    declared_income: AmountText | None = None
+
+
+class EnrolmentRead(Schema):
+    id: uuid.UUID
+    member_id: uuid.UUID | None
+    unit_id: uuid.UUID | None
+    scheme_code: str
+    starts_on: date
+    ends_on: date | None
+    declared_income: str | None
+    generated_through: date | None = Field(
+        description="dues exist for every period of this enrolment ending on or before this date"
+    )
+    created_at: datetime
 
 
 class SchemeVersionRead(Schema):

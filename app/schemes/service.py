@@ -21,8 +21,8 @@ from app.core.audit import Actor
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.money import MoneyError, format_minor, parse_minor
 from app.funds.service import funds_by_code, organisation_currency
-from app.members.models import Enrolment, Member
-from app.schemes.models import Due, Harvest, Scheme, SchemeVersion
+from app.members.models import Member
+from app.schemes.models import Due, Enrolment, Harvest, Scheme, SchemeVersion
 from app.schemes.schedule import (
     MAX_DUE_MINOR,
     Schedule,

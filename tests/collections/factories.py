@@ -162,8 +162,8 @@ def make_due(
     assert payer is not None
     enrolment_id = book.enrolments.get((scheme, payer))
     if enrolment_id is None:  # every due comes from an enrolment (or a harvest)
-        from app.members.enrolments import create_enrolment
-        from app.members.schemas import EnrolmentCreate
+        from app.schemes.enrolments import create_enrolment
+        from app.schemes.schemas import EnrolmentCreate
 
         enrolment = create_enrolment(
             session,

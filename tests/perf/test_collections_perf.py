@@ -150,9 +150,9 @@ def _setup(engine: sa.Engine) -> Bench:
     from app.funds.service import create_fund
     from app.identity.service import create_api_key, create_organisation
     from app.members.importer import import_members
-    from app.members.models import Enrolment, Member
+    from app.members.models import Member
     from app.schemes.generation import generate_dues
-    from app.schemes.models import SchemeVersion
+    from app.schemes.models import Enrolment, SchemeVersion
     from app.schemes.service import load_schedule
 
     t0 = time.perf_counter()

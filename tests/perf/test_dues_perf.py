@@ -315,8 +315,8 @@ def _units_and_enrolments(factory, org_id: uuid.UUID) -> None:  # type: ignore[n
     from app.core.database import utcnow
     from app.ledger import service as ledger
     from app.ledger.models import AccountType
-    from app.members.models import Enrolment, Member, TransportUnit, UnitCrew
-    from app.schemes.models import Scheme
+    from app.members.models import Member, TransportUnit, UnitCrew
+    from app.schemes.models import Enrolment, Scheme
 
     t0 = time.perf_counter()
     now = utcnow()

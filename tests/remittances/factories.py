@@ -24,10 +24,10 @@ from app.funds.service import create_fund
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
 from app.ledger.service import Line
-from app.members.models import Enrolment, Member
+from app.members.models import Member
 from app.members.schemas import MemberCreate
 from app.members.service import create_member
-from app.schemes.models import Due, Scheme, SchemeVersion
+from app.schemes.models import Due, Enrolment, Scheme, SchemeVersion
 
 
 def make_fund(

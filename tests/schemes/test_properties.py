@@ -187,10 +187,11 @@ def _build(factory, code: str, enrolments):  # type: ignore[no-untyped-def]
     from app.funds.schemas import FundCreate
     from app.funds.service import create_fund
     from app.identity.service import create_organisation
-    from app.members.enrolments import create_enrolment
-    from app.members.schemas import EnrolmentCreate, MemberCreate, UnitCreate
+    from app.members.schemas import MemberCreate, UnitCreate
     from app.members.service import create_member
     from app.members.units import create_unit
+    from app.schemes.enrolments import create_enrolment
+    from app.schemes.schemas import EnrolmentCreate
     from app.schemes.service import load_schedule
 
     with unit_of_work(factory) as s:

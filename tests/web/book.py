@@ -39,11 +39,12 @@ def make_book(session_factory: Any, org_id: uuid.UUID, *, months_from: date | No
     minibus A123456 crewed by both."""
     from app.funds.schemas import FundCreate
     from app.funds.service import create_fund
-    from app.members.enrolments import create_enrolment
-    from app.members.schemas import CrewMember, EnrolmentCreate, MemberCreate, UnitCreate
+    from app.members.schemas import CrewMember, MemberCreate, UnitCreate
     from app.members.service import create_member
     from app.members.units import create_unit
+    from app.schemes.enrolments import create_enrolment
     from app.schemes.generation import generate_dues
+    from app.schemes.schemas import EnrolmentCreate
     from app.schemes.service import load_schedule
 
     book = Book()

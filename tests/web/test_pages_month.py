@@ -177,7 +177,7 @@ def test_only_the_treasurer_records_handovers_and_the_auditor_reads(
 def test_ending_an_enrolment_from_the_member_and_the_unit(
     web, org, book, session_factory, engine
 ) -> None:  # type: ignore[no-untyped-def]
-    from app.members.models import Enrolment
+    from app.schemes.models import Enrolment
 
     with engine.connect() as conn:
         enrolment_id = conn.execute(
@@ -309,7 +309,7 @@ def test_a_funds_page_shows_what_is_owed_in_transit_and_settled(web, org, book) 
 def test_service_refusals_are_shown_in_french_and_spanish(
     make_web_org, session_factory, client, engine
 ) -> None:  # type: ignore[no-untyped-def]
-    from app.members.models import Enrolment
+    from app.schemes.models import Enrolment
 
     org = make_web_org("MUFEDE", roles=("treasurer",), locale="fr")
     book = make_book(session_factory, org.id)

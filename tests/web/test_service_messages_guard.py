@@ -168,7 +168,7 @@ def test_the_guard_reads_the_services() -> None:
     assert len(texts) > 100
     files = {f for f, *_ in texts}
     assert "app/remittances/commissions.py" in files
-    assert "app/members/enrolments.py" in files
+    assert "app/schemes/enrolments.py" in files
     assert "app/collections/service.py" in files
     assert "app/ledger/posting.py" in files
     assert "app/collections/imports.py" in files and "app/members/importer.py" in files

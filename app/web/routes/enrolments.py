@@ -9,9 +9,9 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from app.core.errors import DomainError
-from app.members import enrolments
-from app.members.models import Enrolment
-from app.members.schemas import EnrolmentUpdate
+from app.schemes import enrolments
+from app.schemes.models import Enrolment
+from app.schemes.schemas import EnrolmentUpdate
 from app.web import forms
 from app.web.deps import Bookkeeper, DbSession, Form, WebUser
 from app.web.i18n import format_date

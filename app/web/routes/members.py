@@ -247,7 +247,7 @@ def _member_page(
 
 
 def enrolments_of(db: DbSession, member_id: uuid.UUID) -> list[Any]:
-    from app.members.models import Enrolment
+    from app.schemes.models import Enrolment
 
     return list(
         db.execute(
@@ -274,8 +274,8 @@ def enrol(
     request: Request, db: DbSession, who: Bookkeeper, member_id: uuid.UUID, form: Form
 ) -> Response:
     """Enrol the member in a scheme from a date (monthly or per harvest)."""
-    from app.members import enrolments
-    from app.members.schemas import EnrolmentCreate
+    from app.schemes import enrolments
+    from app.schemes.schemas import EnrolmentCreate
 
     member = members.get_member(db, member_id)
     values = forms.values_of(form, "scheme_code", "starts_on", "declared_income")

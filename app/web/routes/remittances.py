@@ -16,6 +16,7 @@ from app.core.errors import DomainError, NotFound
 from app.core.money import MoneyError
 from app.core.roles import Role
 from app.funds import service as funds
+from app.funds.adapters import pain002
 from app.funds.registry import LineAnswer
 from app.members.models import Member
 from app.remittances import service, settlement
@@ -277,7 +278,7 @@ def _acknowledge(
     errors: dict[str, str] = {}
     try:
         if document:
-            report = settlement.parse_pain002(document)
+            report = pain002.parse_pain002(document)
             batch = service.get_batch(db, batch_id, fund_code=scope)
             answers = settlement.answers_from_pain002(db, batch, report)
             settlement.acknowledge(

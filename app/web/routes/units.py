@@ -13,9 +13,9 @@ from starlette.responses import Response
 from app.collections.models import Receipt
 from app.core.errors import DomainError
 from app.members import units as unit_service
-from app.members.models import Enrolment, Member, TransportUnit
+from app.members.models import Member, TransportUnit
 from app.members.schemas import CrewMember, UnitCreate, UnitUpdate
-from app.schemes.models import Due, Scheme
+from app.schemes.models import Due, Enrolment, Scheme
 from app.web import forms
 from app.web.deps import Bookkeeper, DbSession, Form, Reader, WebUser
 from app.web.routes.dashboard import today
@@ -123,8 +123,8 @@ def enrol_unit(
     request: Request, db: DbSession, who: Bookkeeper, unit_id: uuid.UUID, form: Form
 ) -> Response:
     """Enrol the unit in a daily scheme from a date."""
-    from app.members import enrolments
-    from app.members.schemas import EnrolmentCreate
+    from app.schemes import enrolments
+    from app.schemes.schemas import EnrolmentCreate
 
     unit = unit_service.get_unit(db, unit_id)
     values = forms.values_of(form, "scheme_code", "starts_on")

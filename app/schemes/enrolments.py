@@ -17,11 +17,11 @@ from app.core import audit
 from app.core.audit import Actor
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.money import MoneyError, format_minor, parse_minor
-from app.members.models import Enrolment, Member, TransportUnit
-from app.members.schemas import EnrolmentCreate, EnrolmentRead, EnrolmentUpdate
+from app.members.models import Member, TransportUnit
 from app.schemes.generation import lock_dues
-from app.schemes.models import Due, Scheme
+from app.schemes.models import Due, Enrolment, Scheme
 from app.schemes.schedule import MAX_DUE_MINOR
+from app.schemes.schemas import EnrolmentCreate, EnrolmentRead, EnrolmentUpdate
 from app.schemes.service import list_versions, scheme_for_field, version_on
 from app.schemes.terms import terms
 
