@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -185,7 +184,3 @@ def organisation_of(session: Session) -> uuid.UUID:
     if org is None:
         raise RuntimeError("the ledger needs a session bound to an organisation")
     return org
-
-
-def today() -> date:
-    return datetime.now(UTC).date()

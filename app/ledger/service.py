@@ -20,7 +20,6 @@ from app.ledger.accounts import (
     open_account,
     open_accounts,
     owner_of,
-    today,
 )
 from app.ledger.balances import Balance, HistoryKey, HistoryLine, balance, balances, history
 from app.ledger.posting import (
@@ -60,5 +59,4 @@ __all__ = [
     "post_many",
     "reversal_of",
     "reverse",
-    "today",
 ]

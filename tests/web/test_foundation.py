@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -235,7 +236,7 @@ def test_dashboard_and_books_show_exact_amounts_in_the_users_language(
             s,
             CLI_ACTOR,
             description="aporte",
-            effective_on=ledger.today(),
+            effective_on=date.today(),
             lines=[Line.debit(bank.id, big), Line.credit(fees.id, big)],
         )
     web.sign_in(org)
