@@ -274,7 +274,7 @@ def item_result(c: sheets.Candidate) -> ItemResult:
         status=c.status,
         receipt_id=c.receipt_id,
         receipt_number=c.receipt_number,
-        errors=[ItemError(**e) for e in c.errors] if c.status == "rejected" else None,
+        errors=[ItemError.of(e) for e in c.errors] if c.status == "rejected" else None,
     )
 
 

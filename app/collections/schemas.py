@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -113,7 +114,17 @@ class SheetCreate(Schema):
 
 class ItemError(Schema):
     field: str
-    message: str
+    message: str = Field(description="what is wrong, in English")
+    code: str | None = Field(
+        default=None, description="the message's stable code (see the Problem schema)"
+    )
+    params: dict[str, str] | None = Field(
+        default=None, description="the message's parameters, by name"
+    )
+
+    @classmethod
+    def of(cls, error: Mapping[str, Any]) -> ItemError:
+        return cls(**{k: error.get(k) for k in ("field", "message", "code", "params")})
 
 
 class ItemResult(Schema):

@@ -62,7 +62,7 @@ def validate_item(
     try:
         item = _ITEM.validate_python(raw)
     except ValidationError as exc:
-        c.reject([field_error(e["field"], e["message"]) for e in validation_errors(exc.errors())])
+        c.reject([e.to_json() for e in validation_errors(exc.errors())])
         return c
     minor, errors = amount_errors(item.amount, item.currency, book_currency)
     errors = (

@@ -37,7 +37,7 @@ class DocumentRefused(ValidationFailed):
         self.field_name = field
         self.bound = bound
         self.where = where
-        self.message = message
+        self.reason = message
         full = f"{where}: {message}" if where else message
         super().__init__(
             f"{field}: {full}",

@@ -16,6 +16,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.messages import (
+    INVALID,
+    LEGACY,
+    N_,
+    FieldError,
+    Message,
+    Template,
+    field_errors,
+    from_pydantic,
+)
+
 log = logging.getLogger("coopledger.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -23,16 +34,37 @@ PROBLEM_BASE = "/problems/"
 
 
 class DomainError(Exception):
-    """A request the domain refuses. Subclasses set the HTTP status and problem type."""
+    """A request the domain refuses: a `Message` (code and parameters) and, where fields are at
+    fault, one `FieldError` each. Subclasses set the HTTP status and problem type."""
 
     status: int = 400
     slug: str = "bad-request"
     title: str = "Bad request"
 
-    def __init__(self, detail: str, *, errors: Sequence[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        message: Message | str | None = None,
+        *,
+        errors: Sequence[FieldError | dict[str, Any]] | None = None,
+    ) -> None:
+        self.errors = [_as_field_error(e) for e in errors or ()]
+        if message is None:
+            if not self.errors:
+                raise TypeError("a refusal needs a message or field errors")
+            first = self.errors[0]
+            message = first.message
+            detail = f"{first.field}: {first.message.english()}"
+        elif isinstance(message, str):  # not yet said as a code (see _LEGACY)
+            detail, message = message, LEGACY(text=message)
+        else:
+            detail = message.english()
         super().__init__(detail)
+        self.message = message
         self.detail = detail
-        self.errors = list(errors) if errors else None
+
+    @property
+    def code(self) -> str:
+        return self.message.code
 
     def to_problem(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -40,20 +72,39 @@ class DomainError(Exception):
             "title": self.title,
             "status": self.status,
             "detail": self.detail,
+            "code": self.code,
         }
+        params = self.message.plain_params()
+        if params:
+            body["params"] = params
         if instance:
             body["instance"] = instance
         if self.errors:
-            body["errors"] = self.errors
+            body["errors"] = field_errors(self.errors)
         return body
+
+
+def _as_field_error(error: FieldError | dict[str, Any]) -> FieldError:
+    if isinstance(error, FieldError):
+        return error
+    extra = {k: v for k, v in error.items() if k not in {"field", "message", "code", "params"}}
+    text = str(error.get("message", ""))
+    return FieldError(str(error.get("field", "")), LEGACY(text=text), extra)
 
 
 class ValidationFailed(DomainError):
     status, slug, title = 422, "validation-error", "The request is not valid"
 
     @classmethod
-    def field(cls, field: str, message: str) -> ValidationFailed:
-        return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
+    def field(cls, field: str, message: Message | str) -> ValidationFailed:
+        if isinstance(message, str):
+            return cls(errors=[{"field": field, "message": message}])
+        return cls(errors=[FieldError(field, message)])
+
+    @classmethod
+    def fields(cls, errors: Sequence[FieldError]) -> ValidationFailed:
+        """The 422 for these field errors (its detail names the first)."""
+        return cls(errors=errors)
 
 
 class NotFound(DomainError):
@@ -93,7 +144,9 @@ def _field_of(loc: Sequence[Any]) -> str:
     return ".".join(parts) if parts else "body"
 
 
-def validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
+def validation_errors(raw: Sequence[Any]) -> list[FieldError]:
+    """Pydantic's errors as field errors: a validator's own template keeps its code; Pydantic's
+    error types become `field.<type>`, worded in English as Pydantic words them."""
     out = []
     for err in raw:
         msg = str(err.get("msg", "invalid"))
@@ -105,14 +158,16 @@ def validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
             reason = (err.get("ctx") or {}).get("error")
             msg = f"{msg}: {reason} (at character {field})" if reason else msg
             field = "body"
-        out.append(
-            {
-                "field": field,
-                "message": msg,
-                "type": err.get("type", "value_error"),
-            }
-        )
+        message = from_pydantic(err, msg)
+        out.append(FieldError(field, message, {"type": err.get("type", "value_error")}))
     return out
+
+
+DOCUMENT_TOO_DEEP = Template(
+    "document.too_deep", N_("JSON nested too deeply (past about %(levels)s levels)")
+)
+DOCUMENT_NOT_UTF8 = Template("document.not_utf8", N_("the body is not UTF-8 text"))
+DOCUMENT_NOT_JSON = Template("document.not_json", N_("not valid JSON: %(error)s"))
 
 
 def _unreadable_json(request: Request, exc: StarletteHTTPException) -> ValidationFailed | None:
@@ -125,16 +180,15 @@ def _unreadable_json(request: Request, exc: StarletteHTTPException) -> Validatio
         return None
     if isinstance(cause, RecursionError):
         bound = "depth"
-        message = f"JSON nested too deeply (past about {sys.getrecursionlimit()} levels)"
+        message = DOCUMENT_TOO_DEEP(levels=sys.getrecursionlimit())
     elif isinstance(cause, UnicodeDecodeError):
-        bound, message = "encoding", "the body is not UTF-8 text"
+        bound, message = "encoding", DOCUMENT_NOT_UTF8()
     elif isinstance(cause, ValueError):
-        bound, message = "syntax", f"not valid JSON: {cause}"
+        bound, message = "syntax", DOCUMENT_NOT_JSON(error=cause)
     else:
         return None
     return ValidationFailed(
-        f"body: {message}",
-        errors=[{"field": "body", "message": message, "type": "document_bound", "bound": bound}],
+        errors=[FieldError("body", message, {"type": "document_bound", "bound": bound})]
     )
 
 
@@ -146,9 +200,8 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = validation_errors(exc.errors())
-        first = errors[0] if errors else {"field": "body", "message": "invalid"}
-        problem = ValidationFailed(f"{first['field']}: {first['message']}", errors=errors)
+        errors = validation_errors(exc.errors()) or [FieldError("body", INVALID())]
+        problem = ValidationFailed(errors=errors)
         return problem_response(422, problem.to_problem(request.url.path))
 
     @app.exception_handler(StarletteHTTPException)

@@ -12,6 +12,8 @@ from functools import lru_cache
 
 from babel.numbers import get_currency_precision, list_currencies
 
+from app.core.messages import N_, Message, Template
+
 # Large enough for any contribution book, small enough that sums of millions of
 # postings stay far inside a signed 64-bit column.
 MAX_MINOR_UNITS = 10**15 - 1
@@ -25,7 +27,32 @@ _DECIMAL_RE = re.compile(r"^-?(\d+)(?:\.(\d+))?$")
 
 
 class MoneyError(ValueError):
-    """An amount or currency that cannot be represented exactly."""
+    """An amount or currency that cannot be represented exactly; `message` says why."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message.english())
+        self.message = message
+
+
+NOT_A_CURRENCY = Template(
+    "money.not_a_currency_code",
+    N_("%(code)s is not an ISO 4217 currency code (three capital letters)"),
+)
+UNSUPPORTED_CURRENCY = Template(
+    "money.unsupported_currency", N_("%(code)s is not a currency this service supports")
+)
+NOT_A_STRING = Template(
+    "money.not_a_string", N_('amount must be a decimal string such as "150.00"')
+)
+NOT_DECIMAL = Template("money.not_decimal", N_('%(text)s is not a decimal amount such as "150.00"'))
+NO_MINOR_UNIT = Template(
+    "money.no_minor_unit", N_("%(currency)s has no minor unit: amounts are whole numbers")
+)
+TOO_MANY_DECIMALS = Template(
+    "money.too_many_decimals", N_("%(currency)s allows at most %(count)s decimals")
+)
+NEGATIVE = Template("money.negative", N_("amount must not be negative"))
+OUT_OF_RANGE = Template("money.out_of_range", N_("amount is beyond the supported range"))
 
 
 @lru_cache(maxsize=512)
@@ -36,9 +63,9 @@ def _known_currencies() -> frozenset[str]:
 def check_currency(code: str) -> str:
     """Return the code if it is an ISO 4217 currency known to CLDR, else raise MoneyError."""
     if not isinstance(code, str) or len(code) != 3 or not code.isalpha() or not code.isupper():
-        raise MoneyError(f"{code!r} is not an ISO 4217 currency code (three capital letters)")
+        raise MoneyError(NOT_A_CURRENCY(code=repr(code)))
     if code not in _known_currencies() or code in _NOT_MONEY:
-        raise MoneyError(f"{code!r} is not a currency this service supports")
+        raise MoneyError(UNSUPPORTED_CURRENCY(code=repr(code)))
     return code
 
 
@@ -55,24 +82,24 @@ def parse_minor(text: str, currency: str, *, allow_negative: bool = False) -> in
     decimals), as are exponents, NaN, Infinity, and amounts beyond MAX_MINOR_UNITS.
     """
     if not isinstance(text, str):
-        raise MoneyError('amount must be a decimal string such as "150.00"')
+        raise MoneyError(NOT_A_STRING())
     match = _DECIMAL_RE.match(text.strip())
     if not match:
-        raise MoneyError(f'{text!r} is not a decimal amount such as "150.00"')
+        raise MoneyError(NOT_DECIMAL(text=repr(text)))
     exp = exponent(currency)
     decimals = match.group(2) or ""
     if len(decimals) > exp:
         if exp == 0:
-            raise MoneyError(f"{currency} has no minor unit: amounts are whole numbers")
-        raise MoneyError(f"{currency} allows at most {exp} decimals")
+            raise MoneyError(NO_MINOR_UNIT(currency=currency))
+        raise MoneyError(TOO_MANY_DECIMALS(currency=currency, count=exp))
     try:
         minor = int(Decimal(text.strip()).scaleb(exp))
     except InvalidOperation as exc:  # pragma: no cover - the regex already excludes these
-        raise MoneyError(f"{text!r} is not a decimal amount") from exc
+        raise MoneyError(NOT_DECIMAL(text=repr(text))) from exc
     if minor < 0 and not allow_negative:
-        raise MoneyError("amount must not be negative")
+        raise MoneyError(NEGATIVE())
     if abs(minor) > MAX_MINOR_UNITS:
-        raise MoneyError("amount is beyond the supported range")
+        raise MoneyError(OUT_OF_RANGE())
     return minor
 
 

@@ -142,14 +142,11 @@ def import_members(
             for k, v in values.items()
             if k.startswith(AFFILIATION_PREFIX) and v
         }
-        errors: list[dict[str, str]] = []
+        errors: list[dict[str, Any]] = []
         try:
             row.data = MemberCreate.model_validate(payload)
         except ValidationError as exc:
-            errors = [
-                {"field": e["field"], "message": e["message"]}
-                for e in validation_errors(exc.errors())
-            ]
+            errors = [e.to_json() for e in validation_errors(exc.errors())]
         for code, value in payload["affiliations"].items():
             if len(value) > AFFILIATION_MAX:
                 errors.append(

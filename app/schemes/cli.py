@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -49,7 +50,7 @@ def _read(path: Path) -> ScheduleUpload:
         raise typer.Exit(1) from None
 
 
-def _report(errors: list[dict[str, Any]], source: str) -> None:
+def _report(errors: Sequence[Any], source: str) -> None:
     for e in errors:
         typer.secho(f"{source}: {e['field']}: {e['message']}", fg=typer.colors.RED, err=True)
     typer.secho(f"{len(errors)} error(s) in {source}", fg=typer.colors.RED, err=True)

@@ -190,7 +190,7 @@ def parse_text(text: str | bytes, source: str) -> dict[str, Any]:
         data = load_yaml(text, field="(file)", bounds=SCHEDULE_BOUNDS)
     except DocumentRefused as exc:
         raise ScheduleInvalid(
-            source, [ScheduleError(exc.where or "(file)", exc.message, exc.bound)]
+            source, [ScheduleError(exc.where or "(file)", exc.reason, exc.bound)]
         ) from None
     if not isinstance(data, dict):
         raise ScheduleInvalid(
@@ -462,7 +462,7 @@ def read_schedule(content: str | bytes, source: str) -> ScheduleUpload:
             content = decode_utf8(content, "body", "a schedule")
         except DocumentRefused as exc:
             raise ScheduleInvalid(
-                source, [ScheduleError("(file)", exc.message, exc.bound)]
+                source, [ScheduleError("(file)", exc.reason, exc.bound)]
             ) from None
     data = parse_text(content, source)
     try:

@@ -1,6 +1,7 @@
 """Keep the translation catalogues in step with the pages: `python -m app.web.catalogues`.
 
-Extracts every marked message of app/web (templates and Python) into locale/messages.pot,
+Extracts every marked message of app/ (the pages' templates, and the Python of every feature:
+each `Template(code, text)` a service says) into locale/messages.pot,
 then merges it into each language's messages.po (new messages arrive untranslated, messages
 no longer used are dropped), and lists what is still untranslated. Exit status 1 if any is.
 """
@@ -16,19 +17,26 @@ from babel.messages.pofile import read_po, write_po
 
 from app.web.i18n import DEFAULT_LOCALE, DOMAIN, LOCALE_DIR, LOCALES
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 METHODS = [
-    ("templates/**.html", "jinja2"),
+    ("web/templates/**.html", "jinja2"),
     ("**.py", "python"),
 ]
 OPTIONS = {
-    "templates/**.html": {
+    "web/templates/**.html": {
         "extensions": "jinja2.ext.i18n",
         "trim_blocks": "True",
         "lstrip_blocks": "True",
     }
 }
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "translate": (2,)}
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "N_": None,
+    "translate": (2,),
+    "Template": (2,),
+}
 
 
 def extract() -> Catalog:

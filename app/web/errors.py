@@ -100,15 +100,12 @@ def install_error_pages(app: FastAPI) -> None:
         app.exception_handlers[kind] = dispatch
 
     async def domain(request: Request, exc: DomainError) -> Response:
-        from app.web import service_messages
+        from app.web import problems
         from app.web.templating import request_locale
 
         locale = request_locale(request)
         return error_page(
-            request,
-            exc.status,
-            service_messages.title(locale, exc),
-            service_messages.detail(locale, exc),
+            request, exc.status, problems.title(locale, exc), problems.detail(locale, exc)
         )
 
     async def http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -16,8 +16,9 @@ from starlette.requests import Request
 from app.core import clock
 from app.core.errors import DomainError
 from app.core.idempotency import fingerprint, run_idempotent
+from app.core.messages import UNKNOWN, FieldError, Message, from_pydantic
 from app.core.money import exponent, format_minor
-from app.web import service_messages
+from app.web import problems
 from app.web.deps import WebUser
 from app.web.templating import request_locale, translate
 from app.web.vocabulary import N_
@@ -82,7 +83,7 @@ def pydantic_errors(
             message = translate(request, _PYDANTIC[kind])
         else:
             msg = str(err.get("msg", "")).removeprefix("Value error, ")
-            message = say(request, msg) if msg else translate(request, N_("Not valid"))
+            message = say(request, from_pydantic(err, msg))
         out.setdefault(name, message)
     return out
 
@@ -97,30 +98,34 @@ def domain_errors(
     in the user's language."""
     locale = request_locale(request)
     out: dict[str, str] = {}
-    for err in exc.errors or []:
-        field = str(err.get("field", default))
+    for err in exc.errors:
+        field = err.field or default
         name = (fields or {}).get(field, field if field in (fields or {}).values() else default)
-        out.setdefault(name, service_messages.say(locale, str(err.get("message", exc.detail))))
+        out.setdefault(name, problems.say(locale, err.message))
     if not out:
-        out[default] = service_messages.detail(locale, exc)
+        out[default] = problems.detail(locale, exc)
     return out
 
 
 def refusal(request: Request, exc: DomainError) -> str:
     """A service's refusal as one sentence in the user's language (for a message at the top)."""
-    return service_messages.detail(request_locale(request), exc)
+    return problems.detail(request_locale(request), exc)
 
 
-def say(request: Request, text: str) -> str:
+def say(request: Request, message: Message) -> str:
     """A service's (or the money parser's) message in the user's language."""
-    return service_messages.say(request_locale(request), text)
+    return problems.say(request_locale(request), message)
 
 
 class Replayed(DomainError):
     """A write this form key already ran, which failed then: the same answer again."""
 
-    def __init__(self, status: int, detail: str, errors: list[dict[str, Any]] | None) -> None:
-        super().__init__(detail, errors=errors)
+    def __init__(self, status: int, body: Mapping[str, Any]) -> None:
+        errors = [FieldError.from_json(e) for e in body.get("errors") or () if isinstance(e, dict)]
+        message = Message.of(str(body.get("code", "")), body.get("params"))
+        if message is None and not errors:
+            message = UNKNOWN(text=str(body.get("detail", "")))
+        super().__init__(message, errors=errors)
         self.status = status
 
 
@@ -152,7 +157,7 @@ def run_once(
     )
     body = json.loads(bytes(response.body) or b"{}")
     if response.status_code >= 400:
-        raise Replayed(response.status_code, str(body.get("detail", "")), body.get("errors"))
+        raise Replayed(response.status_code, body)
     return dict(body)
 
 

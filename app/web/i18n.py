@@ -25,6 +25,7 @@ from babel.support import NullTranslations, Translations
 
 from app.core import clock
 from app.core.clock import DEFAULT_ZONE
+from app.core.messages import N_, Template
 from app.core.money import MoneyError, exponent, parse_minor
 
 LOCALES = ("en", "fr", "es")
@@ -158,6 +159,9 @@ _GLUED = re.compile(r"^(-?[^\W\d_](?:[^\W\d_]|\u202f)*[^\W\d_])(?=\d)")
 
 _SPACES = {" ", "\u00a0", "\u202f", "\u2009"}
 
+ENTER_AN_AMOUNT = Template("money.empty", N_("enter an amount"))
+ONE_DECIMAL_SIGN = Template("money.two_decimal_signs", N_("use one decimal sign, e.g. %(example)s"))
+
 
 def parse_amount_input(text: str, currency: str, locale: str) -> int:
     """Minor units from what a person typed: `150.50` everywhere, or `150,50` where the locale
@@ -165,10 +169,10 @@ def parse_amount_input(text: str, currency: str, locale: str) -> int:
     so an ambiguous `1.500` never becomes a wrong amount (it is refused as too precise)."""
     cleaned = "".join(ch for ch in (text or "") if ch not in _SPACES)
     if not cleaned:
-        raise MoneyError("enter an amount")
+        raise MoneyError(ENTER_AN_AMOUNT())
     decimal_sign = get_decimal_symbol(Locale.parse(locale))
     if decimal_sign != "." and decimal_sign in cleaned:
         if "." in cleaned:
-            raise MoneyError(f"use one decimal sign, e.g. 150{decimal_sign}50")
+            raise MoneyError(ONE_DECIMAL_SIGN(example=f"150{decimal_sign}50"))
         cleaned = cleaned.replace(decimal_sign, ".")
     return parse_minor(cleaned, currency)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.core.clock import DEFAULT_ZONE
-from app.web import i18n, service_messages, vocabulary
+from app.web import i18n, problems, vocabulary
 from app.web.session import CSRF_FIELD, load_session, save_session
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -75,7 +75,7 @@ def environment(locale: str) -> Environment:
         group_name=word(vocabulary.GROUPS),
         period_name=word(vocabulary.PERIODS),
         nav_items=nav_items,
-        service_text=lambda text: service_messages.say(locale, str(text or "")),
+        service_text=lambda error: problems.say_field(locale, error),
         PREFIX=PREFIX,
         LOCALES=i18n.LOCALES,
         LOCALE_NAMES=i18n.LOCALE_NAMES,

@@ -56,7 +56,14 @@ def test_import_reports_each_row_and_writes_only_the_good_ones(client, org, engi
         "rejected",
         "duplicate",
     ]
-    assert results[3]["errors"] == [{"field": "full_name", "message": "Field required"}]
+    assert results[3]["errors"] == [
+        {
+            "field": "full_name",
+            "message": "Field required",
+            "code": "field.missing",
+            "type": "missing",
+        }
+    ]
     assert results[4]["errors"][0]["field"] == "joined_on"
     assert results[6]["errors"] == [
         {"field": "member_number", "message": "M-001 appears already on line 2"}

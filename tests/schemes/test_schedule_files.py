@@ -275,7 +275,7 @@ def test_versions_are_immutable_and_effective_dated(client, org, engine) -> None
     late = text + VERSION_2.format(day="2027-01-01") + VERSION_2.format(day="2027-02-01")
     r = client.post("/api/v1/schemes", content=late.encode(), headers=org.headers("treasurer"))
     assert r.status_code == 409
-    assert r.json()["errors"] == [
+    assert [{k: e[k] for k in ("field", "message")} for e in r.json()["errors"]] == [
         {
             "field": "versions[3].effective_from",
             "message": "dues of transport-daily exist through 2027-02-10; a new version must be "

@@ -130,7 +130,7 @@ def record_handover(request: Request, db: DbSession, who: Treasurer, form: Form)
                 request,
                 N_("Enter an amount such as %(example)s (%(detail)s)."),
                 example=forms.amount_example(who.currency),
-                detail=forms.say(request, str(exc)),
+                detail=forms.say(request, exc.message),
             )
             return None
         if minor < 0 or (minor == 0 and not allow_zero):

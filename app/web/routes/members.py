@@ -293,7 +293,7 @@ def enrol(
             minor = parse_amount_input(values["declared_income"], who.currency, who.locale)
             data["declared_income"] = format_minor(minor, who.currency)
         except MoneyError as exc:
-            errors["declared_income"] = forms.say(request, str(exc))
+            errors["declared_income"] = forms.say(request, exc.message)
     if not errors:
         try:
             enrolments.create_enrolment(db, who.actor, EnrolmentCreate.model_validate(data))
@@ -348,7 +348,7 @@ def harvest(
                 parse_amount_input(values["declared_value"], who.currency, who.locale), who.currency
             )
         except MoneyError as exc:
-            errors["declared_value"] = forms.say(request, str(exc))
+            errors["declared_value"] = forms.say(request, exc.message)
     if not errors and harvested_on is not None:
         try:
             record_harvest(

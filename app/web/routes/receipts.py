@@ -121,7 +121,7 @@ def post_receipt(request: Request, db: DbSession, who: Taker, form: Form) -> Res
             request,
             N_("Enter an amount such as %(example)s (%(detail)s)."),
             example=forms.amount_example(who.currency),
-            detail=forms.say(request, str(exc)),
+            detail=forms.say(request, exc.message),
         )
     received_at = forms.parse_local_datetime(values["received_at"], who.time_zone)
     if received_at is None:

@@ -342,7 +342,7 @@ def settle(
         if amount <= 0:
             errors["amount"] = translate(request, N_("The amount must be greater than zero."))
     except MoneyError as exc:
-        errors["amount"] = forms.say(request, str(exc))
+        errors["amount"] = forms.say(request, exc.message)
     settled_on: date | None = forms.parse_date(values["settled_on"])
     if settled_on is None:
         errors["settled_on"] = translate(request, N_("Enter a date."))

@@ -65,7 +65,7 @@ def schemes_page(
                 minor = parse_amount_input(values["declared_income"], chosen.currency, who.locale)
                 income = format_minor(minor, chosen.currency)
             except MoneyError as exc:
-                errors["declared_income"] = forms.say(request, str(exc))
+                errors["declared_income"] = forms.say(request, exc.message)
         if chosen is not None and not errors:
             try:
                 quote = quotes.quote(
