@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -22,6 +23,7 @@ from app.core.database import make_engine, make_session_factory
 from app.core.errors import install_handlers
 from app.core.input_guard import RefuseNulMiddleware
 from app.core.logging import configure_logging
+from app.core.messages import INTERNAL_CODES, REGISTRY, Template
 from app.core.metrics import BusinessCollector
 from app.core.middleware import EdgeMiddleware, Metrics
 from app.core.settings import Settings, get_settings
@@ -178,8 +180,83 @@ def _openapi_with_components_only(app: FastAPI) -> dict[str, Any]:
         return node
 
     hoist(schema.get("paths", {}))
+    _document_problems(schema)
     app.openapi_schema = schema
     return schema
+
+
+def every_template() -> dict[str, Template]:
+    """Every message the service can say, by code. Templates are declared by the modules that
+    say them, so each module of `app` is loaded first."""
+    import app as package
+
+    for info in pkgutil.walk_packages(package.__path__, "app."):
+        importlib.import_module(info.name)
+    return {code: REGISTRY[code] for code in sorted(REGISTRY) if code not in INTERNAL_CODES}
+
+
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def _document_problems(schema: dict[str, Any]) -> None:
+    """The problem+json bodies in the OpenAPI: one Problem schema whose `code` lists every
+    refusal's code with its English text, answered by every operation for 4XX (and 422)."""
+    templates = every_template()
+    codes = sorted(templates)
+    listing = "\n".join(f"- `{code}`: {templates[code].text}" for code in codes)
+    components = schema["components"]["schemas"]
+    components["FieldProblem"] = {
+        "type": "object",
+        "description": "What is wrong with one field, row or item of the request.",
+        "required": ["field", "message", "code"],
+        "properties": {
+            "field": {"type": "string", "description": "the field (a dotted path)"},
+            "message": {"type": "string", "description": "what is wrong, in English"},
+            "code": {"type": "string", "enum": codes, "description": "the message's code"},
+            "params": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "the message's parameters, by the names of its template",
+            },
+            "type": {"type": "string", "description": "Pydantic's error type, where it is one"},
+        },
+    }
+    components["Problem"] = {
+        "type": "object",
+        "description": "An RFC 9457 problem: every refusal (4XX) is answered with one, as "
+        "`application/problem+json`.",
+        "required": ["type", "title", "status", "detail", "code"],
+        "properties": {
+            "type": {"type": "string", "description": "the problem type, e.g. /problems/conflict"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string", "description": "the refusal, in English"},
+            "code": {
+                "type": "string",
+                "enum": codes,
+                "description": "The refusal's stable code (for a 422, its first field's). A "
+                "client translates it with `params`; the English template of each code:\n\n"
+                + listing,
+            },
+            "params": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "the refusal's parameters, by the names of its template",
+            },
+            "instance": {"type": "string"},
+            "errors": {"type": "array", "items": {"$ref": "#/components/schemas/FieldProblem"}},
+        },
+        "x-templates": {code: templates[code].text for code in codes},
+    }
+    refused = {"application/problem+json": {"schema": _PROBLEM}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"]["content"] = refused
+            responses.setdefault("4XX", {"description": "Refused", "content": refused})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -162,6 +162,8 @@ UNKNOWN = Template("message.unknown", "%(text)s")
 LEGACY = Template("message.legacy", "%(text)s")
 """Transitional: a text a service has not yet said as a code (shown through the old
 translator); goes with it."""
+INTERNAL_CODES = frozenset({UNKNOWN.code, LEGACY.code})
+"""Codes no refusal is made with (texts read back), left out of the documented list."""
 """A text read back from an older stored answer whose code this version does not know."""
 
 # -- the words every feature uses --------------------------------------------------------------
