@@ -10,8 +10,21 @@ from sqlalchemy import JSON, CheckConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, OrgScoped, org_fk, utcnow
+from app.core.messages import N_
+from app.core.vocabulary import Vocabulary
 
-FUND_KINDS = ("social_security", "health_mutual", "pension", "accident", "other")
+
+class FundKind(Vocabulary):
+    """What kind of fund it is."""
+
+    social_security = "social_security", N_("social security")
+    health_mutual = "health_mutual", N_("health mutual")
+    pension = "pension", N_("pension")
+    accident = "accident", N_("accident")
+    other = "other", N_("other")
+
+
+FUND_KINDS = FundKind.values()
 
 
 class Fund(OrgScoped, Base):
@@ -22,10 +35,7 @@ class Fund(OrgScoped, Base):
     __tablename__ = "fund"
     __table_args__ = (
         UniqueConstraint("organisation_id", "code"),
-        CheckConstraint(
-            "kind IN ('social_security', 'health_mutual', 'pension', 'accident', 'other')",
-            name="kind",
-        ),
+        CheckConstraint(FundKind.check("kind"), name="kind"),
         org_fk(["owed_account_id"], "account"),
         org_fk(["transit_account_id"], "account"),
         org_fk(["custody_account_id"], "account"),

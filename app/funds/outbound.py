@@ -36,6 +36,9 @@ from typing import Any
 
 import httpx
 
+from app.core.messages import N_, Template
+from app.funds.adapters._config import ConfigRefused
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 SCHEMES = ("http", "https")
@@ -44,13 +47,20 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _resolver = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
 
 
-class UnsafeAddress(ValueError):
+BAD_URL = Template("adapter_config.bad_url", N_("%(key)s is not a valid URL"))
+NOT_HTTP = Template(
+    "adapter_config.not_http", N_("%(key)s must be an http:// or https:// address with a host")
+)
+REFUSED_ADDRESS = Template("adapter_config.refused_address", N_("%(key)s may not point at %(why)s"))
+ONLY_HTTP = Template("outbound.only_http", N_("only http:// and https:// addresses are reached"))
+REFUSED_AT_REQUEST = Template(
+    "outbound.refused_address", N_("the fund's address %(host)s is refused: it points at %(why)s")
+)
+
+
+class UnsafeAddress(ConfigRefused):
     """The address is not one a fund adapter may reach (the message says why, in our words);
     `key` names the adapter_config key that holds it, when it comes from one."""
-
-    def __init__(self, message: str, key: str | None = None) -> None:
-        super().__init__(message)
-        self.key = key
 
 
 # -- the operator's allow-list ---------------------------------------------------------------
@@ -212,15 +222,15 @@ def check_url(text: str, key: str = "url") -> str:
     try:
         url = httpx.URL(text)
     except (httpx.InvalidURL, ValueError, TypeError):
-        raise UnsafeAddress(f"{key} is not a valid URL", key) from None
+        raise UnsafeAddress(BAD_URL(key=key), key) from None
     if url.scheme not in SCHEMES or not url.host:
-        raise UnsafeAddress(f"{key} must be an http:// or https:// address with a host", key)
+        raise UnsafeAddress(NOT_HTTP(key=key), key)
     host = _host(url)
     if allowed_hosts().allows(host, url.port):
         return text
     why = _why_refused(host, _port(url), strict=False)
     if why is not None:
-        raise UnsafeAddress(f"{key} may not point at {why}", key)
+        raise UnsafeAddress(REFUSED_ADDRESS(key=key, why=why), key)
     return text
 
 
@@ -249,13 +259,13 @@ def pinned_address(url: httpx.URL) -> IPAddress | None:
     """The checked address to connect to for `url`; None for a host the operator allows (used
     as it is). UnsafeAddress when the host is, or resolves (now) to, a refused address."""
     if url.scheme not in SCHEMES or not url.host:
-        raise UnsafeAddress("only http:// and https:// addresses are reached")
+        raise UnsafeAddress(ONLY_HTTP())
     host = _host(url)
     if allowed_hosts().allows(host, url.port):
         return None
     why = _why_refused(host, _port(url), strict=True)
     if why is not None:
-        raise UnsafeAddress(f"the fund's address {host} is refused: it points at {why}")
+        raise UnsafeAddress(REFUSED_AT_REQUEST(host=host, why=why))
     literal = _literal(host)
     if literal is not None:
         return literal

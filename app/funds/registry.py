@@ -15,6 +15,7 @@ from importlib.metadata import entry_points
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from app.core.errors import ValidationFailed
+from app.core.messages import N_, Message, Template
 
 GROUP = "coopledger.fund_adapters"
 
@@ -100,11 +101,20 @@ class Delivery:
     line_answers: list[LineAnswer] = field(default_factory=list)
 
 
-class DeliveryFailed(Exception):
-    """The fund could not be reached, or refused the batch; nothing was handed over."""
+DELIVERY_FAILED = Template("delivery.failed", N_("%(error)s"))
+"""A third-party adapter's own words for a failed hand-over."""
 
-    def __init__(self, message: str, *, attempts: int = 0, answer: Any = None) -> None:
-        super().__init__(message)
+
+class DeliveryFailed(Exception):
+    """The fund could not be reached, or refused the batch; nothing was handed over. `str()`
+    is its English, `message` the same as a coded message (a third-party adapter may give
+    its own words)."""
+
+    def __init__(self, message: Message | str, *, attempts: int = 0, answer: Any = None) -> None:
+        if isinstance(message, str):
+            message = DELIVERY_FAILED(error=message)
+        super().__init__(message.english())
+        self.message = message
         self.attempts = attempts
         self.answer = answer
 
@@ -130,6 +140,11 @@ class FundAdapter(Protocol):
         """Hand the batch to the fund (see the class docstring)."""
         ...
 
+
+NO_ADAPTER = Template("fund.no_adapter", N_("no fund adapter named %(adapter)s (known: %(names)s)"))
+ADAPTER_BROKEN = Template(
+    "fund.adapter_broken", N_("fund adapter %(adapter)s is installed but does not load: %(error)s")
+)
 
 _registered: dict[str, type[FundAdapter] | FundAdapter] = {}
 
@@ -158,13 +173,11 @@ def get(name: str) -> FundAdapter:
         ep = _discovered().get(name)
         if ep is None:
             known = ", ".join(names()) or "none installed"
-            raise ValidationFailed.field(
-                "adapter", f"no fund adapter named {name!r} (known: {known})"
-            )
+            raise ValidationFailed.field("adapter", NO_ADAPTER(adapter=repr(name), names=known))
         try:
             found = ep.load()
         except Exception as exc:  # a broken third-party package must not take the API down
             raise ValidationFailed.field(
-                "adapter", f"fund adapter {name!r} is installed but does not load: {exc}"
+                "adapter", ADAPTER_BROKEN(adapter=repr(name), error=str(exc))
             ) from None
     return found() if isinstance(found, type) else found

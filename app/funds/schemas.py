@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_serializer
 
 from app.core.schemas import CurrencyCode, Schema
-
-FundKind = Literal["social_security", "health_mutual", "pension", "accident", "other"]
+from app.funds.models import FundKind
 
 SettlementAccount = str | dict[str, str]
 

@@ -13,6 +13,7 @@ from app.core import audit
 from app.core.audit import Actor
 from app.core.database import bound_organisation
 from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.messages import MUST_NOT_BE_NULL, N_, Message, Template
 from app.funds import registry
 from app.funds.models import Fund
 from app.funds.schemas import FundCreate, FundUpdate, mask_secrets
@@ -20,6 +21,32 @@ from app.identity.models import Organisation
 from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
+
+NO_FUND = Template("fund.not_found", N_("no fund %(code)s"))
+CURRENCY_NOT_ORGANISATIONS = Template(
+    "fund.currency_not_organisations",
+    N_("a fund's currency must be the organisation's (%(currency)s)"),
+)
+CODE_TAKEN = Template("fund.code_taken", N_("a fund with code %(code)s already exists"))
+CUSTODY_HOLDS_MONEY = Template(
+    "fund.custody_holds_money",
+    N_(
+        "the custody account still holds money for this fund; custody cannot be turned off "
+        "until it is paid out"
+    ),
+)
+CONFIG_INVALID = Template("fund.adapter_config_invalid", N_("%(error)s"))
+"""What an adapter's validate_config said (a third-party adapter's own words)."""
+CONFIG_NOT_VALID = Template("fund.adapter_config_not_valid", N_("not valid"))
+
+
+def config_message(exc: Exception) -> Message:
+    """An adapter's refusal of a config: its message if it says one, else its words."""
+    message = getattr(exc, "message", None)
+    if isinstance(message, Message):
+        return message
+    text = str(exc)
+    return CONFIG_INVALID(error=text) if text else CONFIG_NOT_VALID()
 
 
 def organisation_currency(session: Session) -> str:
@@ -38,7 +65,7 @@ def _checked_config(adapter_name: str, config: dict[str, Any]) -> dict[str, Any]
     except (ValueError, TypeError) as exc:
         key = getattr(exc, "key", None)  # an address refused (outbound.UnsafeAddress) names it
         field = f"adapter_config.{key}" if isinstance(key, str) else "adapter_config"
-        raise ValidationFailed.field(field, str(exc) or "not valid") from None
+        raise ValidationFailed.field(field, config_message(exc)) from None
     return dict(normalised if normalised is not None else config)
 
 
@@ -75,11 +102,9 @@ def create_fund(session: Session, actor: Actor, data: FundCreate) -> Fund:
     """
     currency = organisation_currency(session)
     if data.currency != currency:
-        raise ValidationFailed.field(
-            "currency", f"a fund's currency must be the organisation's ({currency})"
-        )
+        raise ValidationFailed.field("currency", CURRENCY_NOT_ORGANISATIONS(currency=currency))
     if session.scalar(select(Fund.id).where(Fund.code == data.code)) is not None:
-        raise Conflict(f"a fund with code {data.code} already exists")
+        raise Conflict(CODE_TAKEN(code=data.code))
     config = _checked_config(data.adapter, data.adapter_config)
     codes = account_codes(data.code)
     owed = ledger.open_account(
@@ -126,7 +151,7 @@ def get_fund(session: Session, code: str) -> Fund:
     """The fund with this code in the caller's organisation (404 otherwise)."""
     fund = session.scalar(select(Fund).where(Fund.code == code))
     if fund is None:
-        raise NotFound(f"no fund {code}")
+        raise NotFound(NO_FUND(code=code))
     return fund
 
 
@@ -146,13 +171,13 @@ def update_fund(session: Session, actor: Actor, code: str, data: FundUpdate) -> 
     fund = get_fund(session, code)
     changes = data.model_dump(mode="json", exclude_unset=True)
     if "name" in changes and data.name is None:
-        raise ValidationFailed.field("name", "must not be null")
+        raise ValidationFailed.field("name", MUST_NOT_BE_NULL())
     if "kind" in changes and data.kind is None:
-        raise ValidationFailed.field("kind", "must not be null")
+        raise ValidationFailed.field("kind", MUST_NOT_BE_NULL())
     if "adapter" in changes and data.adapter is None:
-        raise ValidationFailed.field("adapter", "must not be null")
+        raise ValidationFailed.field("adapter", MUST_NOT_BE_NULL())
     if "custody" in changes and data.custody is None:
-        raise ValidationFailed.field("custody", "must not be null")
+        raise ValidationFailed.field("custody", MUST_NOT_BE_NULL())
     if "adapter" in changes or "adapter_config" in changes:
         adapter = data.adapter or fund.adapter
         config = data.adapter_config if data.adapter_config is not None else fund.adapter_config
@@ -171,10 +196,7 @@ def update_fund(session: Session, actor: Actor, code: str, data: FundUpdate) -> 
         elif fund.custody_account_id is not None:
             held = ledger.balances(session, [fund.custody_account_id])[fund.custody_account_id]
             if held != 0:
-                raise Conflict(
-                    "the custody account still holds money for this fund; "
-                    "custody cannot be turned off until it is paid out"
-                )
+                raise Conflict(CUSTODY_HOLDS_MONEY())
         fund.custody = data.custody
     session.flush()
     if "adapter_config" in changes:

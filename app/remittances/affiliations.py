@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from app.core import audit, clock
 from app.core.audit import Actor
 from app.core.database import bind_organisation, utcnow
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.deps import Principal
+from app.core.errors import Conflict, ValidationFailed
 from app.core.ids import uuid7
+from app.core.messages import N_, Template
 from app.core.money import MoneyError, parse_minor
 from app.funds import registry
 from app.funds.models import Fund
@@ -31,8 +33,35 @@ from app.ledger.models import AccountType
 from app.ledger.service import Line
 from app.members.models import Member, MemberAffiliation
 from app.members.service import AffiliationNumberTaken, number_holders
+from app.remittances.lifecycle import AffiliationStatus, LineStatus, require, transition
+from app.remittances.lookups import (
+    NO_FUND_WITH_CODE,
+    fund_of,
+    get_affiliation_batch,
+    list_batches,
+)
+from app.remittances.messages import ADAPTER_MISSING, REJECTION_NEEDS_REASON
 from app.remittances.models import AffiliationBatch, AffiliationLine
 from app.remittances.service import FundUnreachable, message_id, next_number
+
+LISTED_TWICE = Template("affiliation.listed_twice", N_("listed twice"))
+NO_MEMBER = Template("affiliation.no_member", N_("no member %(id)s"))
+ALREADY_AFFILIATED = Template(
+    "affiliation.already_affiliated", N_("already affiliated with %(fund)s as %(number)s")
+)
+ALREADY_WAITING = Template(
+    "affiliation.already_waiting",
+    N_("member %(id)s is already waiting for %(fund)s in batch %(reference)s"),
+)
+NOT_IN_BATCH = Template("affiliation.not_in_batch", N_("not in batch %(reference)s"))
+NEEDS_NUMBER = Template(
+    "affiliation.number_missing", N_("an accepted affiliation needs its number")
+)
+MEMBER_DECIDED = Template("affiliation.decided", N_("member %(id)s was already %(status)s"))
+BAD_COMMISSION = Template(
+    "fund.bad_commission",
+    N_("fund %(fund)s's commission_per_affiliation is not valid: %(error)s"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,27 +80,33 @@ ownership.register(
 )
 
 
-def get_affiliation_batch(
-    session: Session, batch_id: uuid.UUID, *, fund_code: str | None = None, lock: bool = False
+def affiliation_batches(
+    session: Session,
+    caller: Principal | None,
+    *,
+    fund_code: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[tuple[AffiliationBatch, Fund]], str | None]:
+    """Affiliation batches with their funds, newest first, within the caller's scope, and the
+    next page's cursor."""
+    return list_batches(
+        session,
+        AffiliationBatch,
+        caller,
+        fund_code=fund_code,
+        status=status,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+def affiliation_batch(
+    session: Session, caller: Principal | None, batch_id: uuid.UUID
 ) -> AffiliationBatch:
-    """The batch, or 404; a fund office sees only its own fund's."""
-    stmt = select(AffiliationBatch).where(AffiliationBatch.id == batch_id)
-    if fund_code is not None:
-        stmt = stmt.where(
-            AffiliationBatch.fund_id.in_(select(Fund.id).where(Fund.code == fund_code))
-        )
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    batch = session.scalar(stmt)
-    if batch is None:
-        raise NotFound(f"no affiliation batch {batch_id}")
-    return batch
-
-
-def fund_of(session: Session, batch: AffiliationBatch) -> Fund:
-    fund = session.scalar(select(Fund).where(Fund.id == batch.fund_id))
-    assert fund is not None  # a foreign key guarantees it
-    return fund
+    """The batch, if the caller may see it (404 otherwise)."""
+    return get_affiliation_batch(session, batch_id, caller=caller)
 
 
 def create_affiliation_batch(
@@ -81,26 +116,24 @@ def create_affiliation_batch(
     listed twice, is 422 naming the entry; one already waiting in another batch is 409."""
     fund = session.scalar(select(Fund).where(Fund.code == fund_code))
     if fund is None:
-        raise ValidationFailed.field(
-            "fund_code", f"no fund with code {fund_code!r} in this organisation"
-        )
+        raise ValidationFailed.field("fund_code", NO_FUND_WITH_CODE(code=repr(fund_code)))
     ids = list(member_ids)
     seen: dict[uuid.UUID, int] = {}
     for i, member_id in enumerate(ids):
         if member_id in seen:
-            raise ValidationFailed.field(f"member_ids.{i}", "listed twice")
+            raise ValidationFailed.field(f"member_ids.{i}", LISTED_TWICE())
         seen[member_id] = i
     found = set(session.scalars(select(Member.id).where(Member.id.in_(ids))))
     for i, member_id in enumerate(ids):
         if member_id not in found:
-            raise ValidationFailed.field(f"member_ids.{i}", f"no member {member_id}")
+            raise ValidationFailed.field(f"member_ids.{i}", NO_MEMBER(id=member_id))
     for member_id, number in session.execute(
         select(MemberAffiliation.member_id, MemberAffiliation.affiliation_number).where(
             MemberAffiliation.fund_id == fund.id, MemberAffiliation.member_id.in_(ids)
         )
     ):
         raise ValidationFailed.field(
-            f"member_ids.{seen[member_id]}", f"already affiliated with {fund.code} as {number}"
+            f"member_ids.{seen[member_id]}", ALREADY_AFFILIATED(fund=fund.code, number=number)
         )
     waiting = session.execute(
         select(AffiliationLine.member_id, AffiliationBatch.number)
@@ -113,21 +146,21 @@ def create_affiliation_batch(
         )
         .where(
             AffiliationLine.fund_id == fund.id,
-            AffiliationLine.status == "pending",
+            AffiliationLine.status == LineStatus.pending,
             AffiliationLine.member_id.in_(ids),
         )
         .limit(1)
     ).first()
     if waiting is not None:
         raise Conflict(
-            f"member {waiting[0]} is already waiting for {fund.code} in batch AF{waiting[1]:06d}"
+            ALREADY_WAITING(id=waiting[0], fund=fund.code, reference=f"AF{waiting[1]:06d}")
         )
     batch = AffiliationBatch(
         organisation_id=fund.organisation_id,
         id=uuid7(),
         number=next_number(session, "affiliation"),
         fund_id=fund.id,
-        status="open",
+        status=AffiliationStatus.open.value,
         line_count=len(ids),
         created_by=actor.name,
     )
@@ -143,7 +176,7 @@ def create_affiliation_batch(
                 "line_number": n,
                 "fund_id": fund.id,
                 "member_id": member_id,
-                "status": "pending",
+                "status": LineStatus.pending.value,
             }
             for n, member_id in enumerate(ids, start=1)
         ],
@@ -224,23 +257,19 @@ def stream_affiliation_file(
 def submit_affiliations(session: Session, actor: Actor, batch_id: uuid.UUID) -> AffiliationBatch:
     """Hand the batch to the fund's adapter; an answer with per-member statuses is applied."""
     batch = get_affiliation_batch(session, batch_id, lock=True)
-    if batch.status != "open":
-        raise Conflict(
-            f"affiliation batch {batch.reference} is {batch.status}: only an open one is submitted"
-        )
+    require(batch, AffiliationStatus.submitted)
     fund = fund_of(session, batch)
     try:
         adapter = registry.get(fund.adapter)
     except ValidationFailed:
-        raise Conflict(f"fund {fund.code}'s adapter {fund.adapter!r} is not installed") from None
+        raise Conflict(ADAPTER_MISSING(fund=fund.code, adapter=repr(fund.adapter))) from None
     try:
         delivery = adapter.deliver(
             affiliation_document(session, batch, fund), dict(fund.adapter_config or {})
         )
     except DeliveryFailed as exc:
-        raise FundUnreachable(str(exc)) from exc
-    batch.status = "submitted"
-    batch.submitted_at = utcnow()
+        raise FundUnreachable(exc.message) from exc
+    transition(batch, AffiliationStatus.submitted)
     batch.delivery = {
         "adapter": fund.adapter,
         "outcome": delivery.outcome,
@@ -273,7 +302,7 @@ def submit_affiliations(session: Session, actor: Actor, batch_id: uuid.UUID) -> 
         [
             (i, d.member_id, d.affiliation_number)
             for i, d in enumerate(decisions)
-            if d.status == "accepted" and d.affiliation_number
+            if d.status == LineStatus.accepted and d.affiliation_number
         ],
     )
     if taken:
@@ -325,11 +354,13 @@ def acknowledge_affiliations(
     batch_id: uuid.UUID,
     decisions: Sequence[AffiliationDecision],
     *,
-    fund_code: str | None = None,
+    caller: Principal | None = None,
 ) -> AffiliationBatch:
     """Record the fund's answer per member: accepted with the member's affiliation number
-    (stored on the member, commission booked), or rejected with a reason."""
-    batch = get_affiliation_batch(session, batch_id, fund_code=fund_code, lock=True)
+    (stored on the member, commission booked), or rejected with a reason. A batch the caller
+    may not see is 404."""
+    batch = get_affiliation_batch(session, batch_id, caller=caller, lock=True)
+    require(batch, AffiliationStatus.acknowledged)
     fund = fund_of(session, batch)
     org = batch.organisation_id
     lines = {
@@ -345,20 +376,20 @@ def acknowledge_affiliations(
     for i, d in enumerate(decisions):
         line = lines.get(d.member_id)
         if line is None or d.member_id in seen:
-            why = "listed twice" if line is not None else f"not in batch {batch.reference}"
+            why = LISTED_TWICE() if line is not None else NOT_IN_BATCH(reference=batch.reference)
             raise ValidationFailed.field(f"lines.{i}.member_id", why)
         seen.add(d.member_id)
-        if d.status == "accepted" and not (d.affiliation_number and d.affiliation_number.strip()):
-            raise ValidationFailed.field(
-                f"lines.{i}.affiliation_number", "an accepted affiliation needs its number"
-            )
-        if d.status == "rejected" and not (d.reason and d.reason.strip()):
-            raise ValidationFailed.field(f"lines.{i}.reason", "a rejection needs a reason")
+        if d.status == LineStatus.accepted and not (
+            d.affiliation_number and d.affiliation_number.strip()
+        ):
+            raise ValidationFailed.field(f"lines.{i}.affiliation_number", NEEDS_NUMBER())
+        if d.status == LineStatus.rejected and not (d.reason and d.reason.strip()):
+            raise ValidationFailed.field(f"lines.{i}.reason", REJECTION_NEEDS_REASON())
         if line.status == d.status:
             continue
-        if line.status != "pending":
-            raise Conflict(f"member {d.member_id} was already {line.status}")
-        if d.status == "accepted":
+        if line.status != LineStatus.pending:
+            raise Conflict(MEMBER_DECIDED(id=d.member_id, status=LineStatus(line.status)))
+        if d.status == LineStatus.accepted:
             accept.append((line, (d.affiliation_number or "").strip()))
             accepted_at.append(i)
         else:
@@ -407,16 +438,17 @@ def acknowledge_affiliations(
         )
         batch.commission_total += total
     for line, number in accept:
-        line.status, line.affiliation_number, line.decided_at = "accepted", number[:64], now
+        line.status, line.affiliation_number = LineStatus.accepted.value, number[:64]
+        line.decided_at = now
         if journal_id is not None:
             line.commission, line.commission_journal_id = commission, journal_id
     for line, reason in reject:
-        line.status, line.reason, line.decided_at = "rejected", reason, now
+        line.status, line.reason, line.decided_at = LineStatus.rejected.value, reason, now
     _record_numbers(session, org, fund, [(ln.member_id, n[:64]) for ln, n in accept])
     batch.accepted_count += len(accept)
     batch.rejected_count += len(reject)
     if batch.accepted_count + batch.rejected_count == batch.line_count:
-        batch.status, batch.acknowledged_at = "acknowledged", now
+        transition(batch, AffiliationStatus.acknowledged, at=now)
     session.flush()
     audit.record(
         session,
@@ -441,9 +473,7 @@ def _commission(fund: Fund) -> int:
     try:
         return parse_minor(str(text), fund.currency)
     except MoneyError as exc:
-        raise Conflict(
-            f"fund {fund.code}'s commission_per_affiliation is not valid: {exc}"
-        ) from None
+        raise Conflict(BAD_COMMISSION(fund=fund.code, error=exc.message)) from None
 
 
 def _record_numbers(

@@ -12,12 +12,12 @@ from sqlalchemy import select
 from app.core.deps import READERS, Caller, DbSession, Principal
 from app.core.errors import ValidationFailed, problem_response
 from app.core.idempotency import IdempotencyKey, fingerprint, run_idempotent
+from app.core.messages import MUST_BE_POSITIVE
 from app.core.money import MoneyError, format_minor, parse_minor
-from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from app.core.pagination import CursorParam, Limit
 from app.core.roles import Role
 from app.core.schemas import Page
 from app.funds.adapters import csv_file, json_file
-from app.funds.models import Fund
 from app.remittances import affiliations as service
 from app.remittances import commissions
 from app.remittances.models import AffiliationBatch, AffiliationCommissionPayment, AffiliationLine
@@ -43,10 +43,6 @@ FORMATS = {
     "csv": (csv_file.render, csv_file.MEDIA_TYPE),
     "json": (json_file.render, json_file.MEDIA_TYPE),
 }
-
-
-def _scope(who: Principal) -> str | None:
-    return who.fund_code if who.role == Role.fund_office else None
 
 
 def payment_read(payment: AffiliationCommissionPayment, currency: str) -> CommissionPaymentRead:
@@ -147,45 +143,19 @@ def list_affiliations(
 ) -> Page[AffiliationSummaryRead]:
     """Affiliation batches, newest first, without their lines (`GET /affiliations/{id}` has
     them). A fund office sees its own fund's only."""
-    scope = _scope(who)
-    if scope is not None:
-        if fund_code is not None and fund_code != scope:
-            return Page(items=[], next_cursor=None)
-        fund_code = scope
-    after = decode_cursor(cursor, 1)
-    stmt = (
-        select(AffiliationBatch, Fund.code, Fund.currency)
-        .join(
-            Fund,
-            (Fund.organisation_id == AffiliationBatch.organisation_id)
-            & (Fund.id == AffiliationBatch.fund_id),
-        )
-        .order_by(AffiliationBatch.number.desc())
-        .limit(limit + 1)
+    rows, nxt = service.affiliation_batches(
+        session, who, fund_code=fund_code, status=status, limit=limit, cursor=cursor
     )
-    if fund_code is not None:
-        stmt = stmt.where(Fund.code == fund_code)
-    if status is not None:
-        stmt = stmt.where(AffiliationBatch.status == status)
-    if after is not None:
-        if not isinstance(after[0], int):
-            raise ValidationFailed.field("cursor", "not a cursor this list returned")
-        stmt = stmt.where(AffiliationBatch.number < after[0])
-    rows = session.execute(stmt).all()[: limit + 1]
-    nxt = encode_cursor([rows[limit - 1][0].number]) if len(rows) > limit else None
-    rows = rows[:limit]
-    payments = commissions.payments_of(session, [b.id for b, _, _ in rows])
+    payments = commissions.payments_of(session, [b.id for b, _ in rows])
     return Page(
-        items=[summary_read(b, code, cur, payments.get(b.id)) for b, code, cur in rows],
+        items=[summary_read(b, f.code, f.currency, payments.get(b.id)) for b, f in rows],
         next_cursor=nxt,
     )
 
 
 @router.get("/affiliations/{batch_id}", response_model=AffiliationRead)
 def get_affiliations(batch_id: uuid.UUID, session: DbSession, who: Viewer) -> AffiliationRead:
-    return affiliation_read(
-        session, service.get_affiliation_batch(session, batch_id, fund_code=_scope(who))
-    )
+    return affiliation_read(session, service.affiliation_batch(session, who, batch_id))
 
 
 @router.get("/affiliations/{batch_id}/file", response_class=StreamingResponse)
@@ -197,7 +167,7 @@ def affiliation_file(
     format: Annotated[Literal["csv", "json"], Query()] = "csv",
 ) -> StreamingResponse:
     """The members to register, as CSV (header, lines, trailer) or JSON."""
-    batch = service.get_affiliation_batch(session, batch_id, fund_code=_scope(who))
+    batch = service.affiliation_batch(session, who, batch_id)
     render, media_type = FORMATS[format]
     session.commit()  # the download reads with its own session (see the remittance file)
     return StreamingResponse(
@@ -258,7 +228,7 @@ def acknowledge_affiliations(
 
     def operation() -> tuple[int, AffiliationRead]:
         batch = service.acknowledge_affiliations(
-            session, who.actor, batch_id, decisions, fund_code=_scope(who)
+            session, who.actor, batch_id, decisions, caller=who
         )
         return 200, affiliation_read(session, batch)
 
@@ -301,9 +271,9 @@ def record_commission_payment(
         try:
             amount = parse_minor(body.amount, currency)
         except MoneyError as exc:
-            raise ValidationFailed.field("amount", str(exc)) from None
+            raise ValidationFailed.field("amount", exc.message) from None
         if amount <= 0:
-            raise ValidationFailed.field("amount", "must be greater than zero")
+            raise ValidationFailed.field("amount", MUST_BE_POSITIVE())
         batch, _ = commissions.record_commission_payment(
             session,
             who.actor,

@@ -17,11 +17,13 @@ from app.core.deps import DbSession, Principal
 from app.core.documents import ReadFirst, read_first
 from app.core.errors import ValidationFailed
 from app.core.idempotency import IdempotencyKey, fingerprint, run_idempotent
+from app.core.messages import MUST_BE_POSITIVE
 from app.core.money import MoneyError, format_minor, parse_minor
 from app.funds.adapters import pain002
 from app.funds.registry import LineAnswer
 from app.remittances import service, settlement
-from app.remittances.http import Answerer, fund_scope, lifecycle_step, read_batch
+from app.remittances.http import Answerer, lifecycle_step, read_batch
+from app.remittances.messages import REJECTION_NEEDS_REASON
 from app.remittances.models import RemittanceBatch
 from app.remittances.schemas import (
     AcknowledgementCreate,
@@ -54,7 +56,7 @@ def _read_answer(body: bytes, content_type: str) -> _Answer:
         ) from None
     for i, line in enumerate(parsed.lines):
         if line.status == "rejected" and not (line.reason and line.reason.strip()):
-            raise ValidationFailed.field(f"lines.{i}.reason", "a rejection needs a reason")
+            raise ValidationFailed.field(f"lines.{i}.reason", REJECTION_NEEDS_REASON())
     return _Answer(body, None, parsed)
 
 
@@ -119,7 +121,6 @@ def _acknowledge(
     answer: _Answer,
     key: str | None,
 ) -> Response:
-    scope = fund_scope(who)
     report, parsed, body = answer.report, answer.lines, answer.body
     payload: Any = (
         {"pain.002": hashlib.sha256(body).hexdigest()}
@@ -131,7 +132,7 @@ def _acknowledge(
 
     def operation() -> tuple[int, AcknowledgementRead]:
         if report is not None:
-            batch = service.get_batch(session, batch_id, fund_code=scope)
+            batch = service.batch(session, who, batch_id)
             answers = settlement.answers_from_pain002(session, batch, report)
             batch, ack = settlement.acknowledge(
                 session,
@@ -141,14 +142,14 @@ def _acknowledge(
                 source="pain.002",
                 document=body.decode("utf-8", errors="replace"),
                 message_id=report.message_id,
-                fund_code=scope,
+                caller=who,
                 field_prefix="TxInfAndSts",
             )
         else:
             assert parsed is not None
             answers = [LineAnswer(ln.end_to_end_id, ln.status, ln.reason) for ln in parsed.lines]
             batch, ack = settlement.acknowledge(
-                session, who.actor, batch_id, answers, source="json", fund_code=scope
+                session, who.actor, batch_id, answers, source="json", caller=who
             )
         return 200, AcknowledgementRead(
             acknowledgement_id=ack.id,
@@ -182,16 +183,15 @@ def settle_batch(
 ) -> Response:
     """Confirm what was paid to the fund. A settled amount that differs from the accepted sum
     is recorded and flagged (`settlement.flagged`), never absorbed."""
-    scope = fund_scope(who)
 
     def act() -> RemittanceBatch:
-        batch = service.get_batch(session, batch_id, fund_code=scope)
+        batch = service.batch(session, who, batch_id)
         try:
             amount = parse_minor(body.amount, batch.currency)
         except MoneyError as exc:
-            raise ValidationFailed.field("amount", str(exc)) from None
+            raise ValidationFailed.field("amount", exc.message) from None
         if amount == 0:
-            raise ValidationFailed.field("amount", "must be greater than zero")
+            raise ValidationFailed.field("amount", MUST_BE_POSITIVE())
         return settlement.settle(
             session,
             who.actor,
@@ -200,7 +200,7 @@ def settle_batch(
             settled_on=body.settled_on,
             reference=body.reference,
             bank_account_id=body.bank_account_id,
-            fund_code=scope,
+            caller=who,
         )
 
     return lifecycle_step(

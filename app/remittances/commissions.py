@@ -22,12 +22,29 @@ from app.core import audit
 from app.core.audit import Actor
 from app.core.errors import Conflict
 from app.core.ids import uuid7
+from app.core.messages import N_, Template
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
 from app.ledger.service import Line
-from app.remittances.affiliations import fund_of, get_affiliation_batch
+from app.remittances.lifecycle import AffiliationStatus
+from app.remittances.lookups import fund_of, get_affiliation_batch
 from app.remittances.models import AffiliationBatch, AffiliationCommissionPayment
 from app.remittances.settlement import bank_account
+
+NOT_ANSWERED = Template(
+    "commission.not_answered",
+    N_(
+        "affiliation batch %(reference)s is %(status)s: its commissions are paid once the "
+        "fund has answered for every member"
+    ),
+)
+NO_COMMISSION = Template(
+    "commission.none_booked", N_("no commission was booked for affiliation batch %(reference)s")
+)
+ALREADY_PAID = Template(
+    "commission.already_paid",
+    N_("the commissions of affiliation batch %(reference)s were already paid on %(day)s"),
+)
 
 
 def receivable_code(fund_code: str) -> str:
@@ -64,19 +81,15 @@ def record_commission_payment(
     what arrived. 409 before the fund has answered for every member, when no commission was
     booked, or when the payment is already recorded."""
     batch = get_affiliation_batch(session, batch_id, lock=True)
-    if batch.status != "acknowledged":
+    if batch.status != AffiliationStatus.acknowledged:
         raise Conflict(
-            f"affiliation batch {batch.reference} is {batch.status}: its commissions are paid "
-            "once the fund has answered for every member"
+            NOT_ANSWERED(reference=batch.reference, status=AffiliationStatus(batch.status))
         )
     if batch.commission_total == 0:
-        raise Conflict(f"no commission was booked for affiliation batch {batch.reference}")
+        raise Conflict(NO_COMMISSION(reference=batch.reference))
     paid = payments_of(session, [batch.id]).get(batch.id)
     if paid is not None:
-        raise Conflict(
-            f"the commissions of affiliation batch {batch.reference} were already paid "
-            f"on {paid.paid_on.isoformat()}"
-        )
+        raise Conflict(ALREADY_PAID(reference=batch.reference, day=paid.paid_on))
     fund = fund_of(session, batch)
     to_account = bank_account(session, actor, bank_account_id, fund.currency)
     receivable = ledger.ensure_account(

@@ -4,7 +4,8 @@ from the database a chunk at a time."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -12,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from app.core import dialect
 from app.core.database import bind_organisation
+from app.core.messages import N_, Template
+from app.funds.adapters import csv_file, json_file, pain001
 from app.funds.models import Fund
 from app.funds.registry import BatchDocument, BatchHeader, ContributionLine
 from app.identity.models import Organisation
@@ -20,6 +23,28 @@ from app.remittances.lookups import fund_of, get_batch
 from app.remittances.models import RemittanceBatch, RemittanceLine
 
 STREAM_CHUNK = 5000  # lines read per query when a batch is streamed to a file or a fund
+
+FILE_FORMATS: dict[str, tuple[Any, str, str, str]] = {
+    # format: (renderer, media type, file extension, the adapter whose config shapes it)
+    "csv": (csv_file.render, csv_file.MEDIA_TYPE, "csv", "csv"),
+    "json": (json_file.render, json_file.MEDIA_TYPE, "json", "http_json"),
+    "pain.001": (pain001.render, pain001.MEDIA_TYPE, "xml", "pain001"),
+}
+
+
+NO_FORMAT = Template("file.no_format", N_("no format %(format)s"))
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFile:
+    """A batch's download, as the API and the pages stream it (see stream_file)."""
+
+    organisation_id: uuid.UUID
+    batch_id: uuid.UUID
+    render: Callable[..., Iterator[bytes]]
+    media_type: str
+    config: dict[str, Any]
+    filename: str
 
 
 def message_id(organisation_code: str, reference: str) -> str:

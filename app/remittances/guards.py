@@ -15,8 +15,25 @@ from sqlalchemy.orm import Session
 
 from app.collections.models import ContributionShare
 from app.core.errors import Conflict
+from app.core.messages import N_, Template
 from app.funds.models import Fund
+from app.remittances.lifecycle import BatchStatus
 from app.remittances.models import RemittanceBatch, RemittanceShare
+
+IN_DRAFT_BATCH = Template(
+    "receipt.in_draft_batch",
+    N_(
+        "this receipt's contributions are in draft remittance batch %(reference)s: cancel "
+        "that batch first (its lines become owed again), then reverse"
+    ),
+)
+IN_LIVE_BATCH = Template(
+    "receipt.in_live_batch",
+    N_(
+        "this receipt's contributions are in remittance batch %(reference)s, which is "
+        "%(status)s: money sealed for a fund cannot be taken back by reversing the receipt"
+    ),
+)
 
 
 def refuse_undoing_batched_shares(session: Session, share_ids: list[uuid.UUID]) -> None:
@@ -51,12 +68,7 @@ def refuse_undoing_batched_shares(session: Session, share_ids: list[uuid.UUID]) 
         ).first()
         if row is not None:
             number, status = row
-            if status == "draft":
-                raise Conflict(
-                    f"this receipt's contributions are in draft remittance batch RB{number:06d}: "
-                    "cancel that batch first (its lines become owed again), then reverse"
-                )
-            raise Conflict(
-                f"this receipt's contributions are in remittance batch RB{number:06d}, which is "
-                f"{status}: money sealed for a fund cannot be taken back by reversing the receipt"
-            )
+            reference = f"RB{number:06d}"
+            if status == BatchStatus.draft:
+                raise Conflict(IN_DRAFT_BATCH(reference=reference))
+            raise Conflict(IN_LIVE_BATCH(reference=reference, status=BatchStatus(status)))

@@ -1,5 +1,5 @@
-"""What the remittances endpoints share: who may call, the fund-office scope, the batch as
-returned, and one idempotent lifecycle step."""
+"""What the remittances endpoints share: who may call, the batch as returned, and one
+idempotent lifecycle step. (What a caller may see is the services' business: access.py.)"""
 
 from __future__ import annotations
 
@@ -20,11 +20,6 @@ from app.remittances.schemas import BatchRead, SettlementRead
 Viewer = Annotated[Principal, Depends(Caller(*READERS, Role.fund_office))]
 Preparer = Annotated[Principal, Depends(Caller(Role.admin, Role.treasurer))]
 Answerer = Annotated[Principal, Depends(Caller(Role.treasurer, Role.fund_office))]
-
-
-def fund_scope(who: Principal) -> str | None:
-    """A fund office acts only for its own fund; everyone else sees every fund."""
-    return who.fund_code if who.role == Role.fund_office else None
 
 
 def batch_read(batch: RemittanceBatch, fund_code: str) -> BatchRead:

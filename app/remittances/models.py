@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -25,10 +25,18 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, OrgScoped, org_fk, utcnow
+from app.remittances.lifecycle import (
+    AFFILIATION,
+    REMITTANCE,
+    AffiliationStatus,
+    BatchStatus,
+    Lifecycle,
+    LineStatus,
+)
 
-BATCH_STATUSES = ("draft", "sealed", "submitted", "acknowledged", "settled", "cancelled")
-LINE_STATUSES = ("pending", "accepted", "rejected")
-AFFILIATION_BATCH_STATUSES = ("open", "submitted", "acknowledged")
+BATCH_STATUSES = BatchStatus.values()
+LINE_STATUSES = LineStatus.values()
+AFFILIATION_BATCH_STATUSES = AffiliationStatus.values()
 
 
 class RemittanceCounter(Base):
@@ -48,13 +56,12 @@ class RemittanceCounter(Base):
 class RemittanceBatch(OrgScoped, Base):
     """The contributions owed to one fund through a date, with control totals."""
 
+    lifecycle: ClassVar[Lifecycle] = REMITTANCE
+
     __tablename__ = "remittance_batch"
     __table_args__ = (
         UniqueConstraint("organisation_id", "number"),
-        CheckConstraint(
-            "status IN ('draft', 'sealed', 'submitted', 'acknowledged', 'settled', 'cancelled')",
-            name="status",
-        ),
+        CheckConstraint(BatchStatus.check("status"), name="status"),
         CheckConstraint("line_count >= 0 AND control_sum >= 0", name="totals_not_negative"),
         CheckConstraint(
             "accepted_sum + rejected_sum <= control_sum AND accepted_count + rejected_count "
@@ -74,7 +81,7 @@ class RemittanceBatch(OrgScoped, Base):
     number: Mapped[int] = mapped_column(comment="sequential per organisation")
     fund_id: Mapped[uuid.UUID] = mapped_column()
     through: Mapped[date] = mapped_column(comment="periods ending on or before this date")
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status: Mapped[str] = mapped_column(String(16), default=BatchStatus.draft.value)
     currency: Mapped[str] = mapped_column(String(3))
     line_count: Mapped[int] = mapped_column(comment="control total: number of lines")
     control_sum: Mapped[int] = mapped_column(comment="control total: sum of lines, minor units")
@@ -136,7 +143,7 @@ class RemittanceLine(OrgScoped, Base):
         UniqueConstraint("organisation_id", "batch_id", "line_number"),
         UniqueConstraint("organisation_id", "batch_id", "member_id", "period_start", "period_end"),
         CheckConstraint("amount > 0", name="amount_positive"),
-        CheckConstraint("status IN ('pending', 'accepted', 'rejected')", name="status"),
+        CheckConstraint(LineStatus.check("status"), name="status"),
     )
 
     organisation_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-10)
@@ -152,7 +159,7 @@ class RemittanceLine(OrgScoped, Base):
     period_start: Mapped[date] = mapped_column()
     period_end: Mapped[date] = mapped_column()
     amount: Mapped[int] = mapped_column(comment="minor units")
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=LineStatus.pending.value)
     reason: Mapped[str | None] = mapped_column(String(500), comment="why the fund rejected it")
     decided_at: Mapped[datetime | None] = mapped_column()
     acknowledgement_id: Mapped[uuid.UUID | None] = mapped_column()
@@ -213,16 +220,18 @@ class RemittanceAcknowledgement(OrgScoped, Base):
 class AffiliationBatch(OrgScoped, Base):
     """Members to register with a fund, sent through the fund's adapter like a remittance."""
 
+    lifecycle: ClassVar[Lifecycle] = AFFILIATION
+
     __tablename__ = "affiliation_batch"
     __table_args__ = (
         UniqueConstraint("organisation_id", "number"),
-        CheckConstraint("status IN ('open', 'submitted', 'acknowledged')", name="status"),
+        CheckConstraint(AffiliationStatus.check("status"), name="status"),
         org_fk(["fund_id"], "fund"),
     )
 
     number: Mapped[int] = mapped_column(comment="sequential per organisation")
     fund_id: Mapped[uuid.UUID] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=AffiliationStatus.open.value)
     line_count: Mapped[int] = mapped_column()
     accepted_count: Mapped[int] = mapped_column(default=0)
     rejected_count: Mapped[int] = mapped_column(default=0)
@@ -245,7 +254,7 @@ class AffiliationLine(OrgScoped, Base):
     __table_args__ = (
         UniqueConstraint("organisation_id", "batch_id", "member_id"),
         UniqueConstraint("organisation_id", "batch_id", "line_number"),
-        CheckConstraint("status IN ('pending', 'accepted', 'rejected')", name="status"),
+        CheckConstraint(LineStatus.check("status"), name="status"),
         CheckConstraint(
             "status <> 'accepted' OR affiliation_number IS NOT NULL", name="accepted_has_number"
         ),
@@ -268,7 +277,7 @@ class AffiliationLine(OrgScoped, Base):
     line_number: Mapped[int] = mapped_column()
     fund_id: Mapped[uuid.UUID] = mapped_column(comment="the batch's, for the pending index")
     member_id: Mapped[uuid.UUID] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=LineStatus.pending.value)
     affiliation_number: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(String(500))
     decided_at: Mapped[datetime | None] = mapped_column()

@@ -4,30 +4,27 @@ and settlement, a fund office's view, and the per-fund report (mounted under /ap
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import select
 
 from app.core.deps import DbSession
-from app.core.errors import Conflict, NotFound, ValidationFailed, problem_response
+from app.core.errors import problem_response
 from app.core.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.core.money import format_minor
-from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from app.core.pagination import CursorParam, Limit
 from app.core.schemas import BusinessDate, Page
-from app.funds.adapters import csv_file, json_file, pain001
 from app.funds.models import Fund
-from app.remittances import reports, service
+from app.remittances import access, reports, service
 from app.remittances.http import (
     Preparer,
     Viewer,
     batch_read,
-    fund_scope,
     lifecycle_step,
     read_batch,
 )
-from app.remittances.models import RemittanceBatch, RemittanceLine
+from app.remittances.models import RemittanceBatch
 from app.remittances.schemas import (
     BatchCreate,
     BatchRead,
@@ -42,12 +39,7 @@ from app.remittances.schemas import (
 router: APIRouter = APIRouter(tags=["remittances"])
 
 
-FILE_FORMATS: dict[str, tuple[Any, str, str, str]] = {
-    # format: (renderer, media type, file extension, the adapter whose config shapes it)
-    "csv": (csv_file.render, csv_file.MEDIA_TYPE, "csv", "csv"),
-    "json": (json_file.render, json_file.MEDIA_TYPE, "json", "http_json"),
-    "pain.001": (pain001.render, pain001.MEDIA_TYPE, "xml", "pain001"),
-}
+FILE_FORMATS = service.FILE_FORMATS  # (the pages import it from here)
 
 
 # -- batches ------------------------------------------------------------------------------------
@@ -80,36 +72,8 @@ def create_batch(
     )
 
 
-def _list(
-    session: DbSession,
-    *,
-    fund_code: str | None,
-    status: str | None,
-    limit: int,
-    cursor: str | None,
-) -> Page[BatchRead]:
-    after = decode_cursor(cursor, 1)
-    stmt = (
-        select(RemittanceBatch, Fund.code)
-        .join(
-            Fund,
-            (Fund.organisation_id == RemittanceBatch.organisation_id)
-            & (Fund.id == RemittanceBatch.fund_id),
-        )
-        .order_by(RemittanceBatch.number.desc())
-        .limit(limit + 1)
-    )
-    if fund_code is not None:
-        stmt = stmt.where(Fund.code == fund_code)
-    if status is not None:
-        stmt = stmt.where(RemittanceBatch.status == status)
-    if after is not None:
-        if not isinstance(after[0], int):
-            raise ValidationFailed.field("cursor", "not a cursor this list returned")
-        stmt = stmt.where(RemittanceBatch.number < after[0])
-    rows = session.execute(stmt).all()
-    nxt = encode_cursor([rows[limit - 1][0].number]) if len(rows) > limit else None
-    return Page(items=[batch_read(b, code) for b, code in rows[:limit]], next_cursor=nxt)
+def _page(rows: list[tuple[RemittanceBatch, Fund]], nxt: str | None) -> Page[BatchRead]:
+    return Page(items=[batch_read(b, fund.code) for b, fund in rows], next_cursor=nxt)
 
 
 @router.get("/remittances", response_model=Page[BatchRead])
@@ -122,12 +86,11 @@ def list_batches(
     cursor: CursorParam = None,
 ) -> Page[BatchRead]:
     """Batches, newest first. A fund office sees its own fund's only."""
-    scope = fund_scope(who)
-    if scope is not None:
-        if fund_code is not None and fund_code != scope:
-            return Page(items=[], next_cursor=None)
-        fund_code = scope
-    return _list(session, fund_code=fund_code, status=status, limit=limit, cursor=cursor)
+    return _page(
+        *service.batches(
+            session, who, fund_code=fund_code, status=status, limit=limit, cursor=cursor
+        )
+    )
 
 
 @router.get("/funds/{code}/remittances", response_model=Page[BatchRead])
@@ -140,16 +103,14 @@ def list_fund_batches(
     cursor: CursorParam = None,
 ) -> Page[BatchRead]:
     """One fund's batches, newest first: what a fund office pulls. Another fund's is 404."""
-    scope = fund_scope(who)
-    if scope is not None and scope != code:
-        raise NotFound(f"no fund {code!r}")
-    service.fund_by_code(session, code, field=None)
-    return _list(session, fund_code=code, status=status, limit=limit, cursor=cursor)
+    return _page(
+        *service.fund_batches(session, who, code, status=status, limit=limit, cursor=cursor)
+    )
 
 
 @router.get("/remittances/{batch_id}", response_model=BatchRead)
 def get_batch(batch_id: uuid.UUID, session: DbSession, who: Viewer) -> BatchRead:
-    return read_batch(session, service.get_batch(session, batch_id, fund_code=fund_scope(who)))
+    return read_batch(session, service.batch(session, who, batch_id))
 
 
 @router.get("/remittances/{batch_id}/lines", response_model=Page[LineRead])
@@ -162,21 +123,9 @@ def list_lines(
     cursor: CursorParam = None,
 ) -> Page[LineRead]:
     """The batch's lines in order (`?status=rejected` lists what the fund refused)."""
-    batch = service.get_batch(session, batch_id, fund_code=fund_scope(who))
-    after = decode_cursor(cursor, 1)
-    stmt = (
-        select(RemittanceLine)
-        .where(RemittanceLine.batch_id == batch.id)
-        .order_by(RemittanceLine.line_number)
-        .limit(limit + 1)
+    batch, rows, nxt = service.lines(
+        session, who, batch_id, status=status, limit=limit, cursor=cursor
     )
-    if status is not None:
-        stmt = stmt.where(RemittanceLine.status == status)
-    if after is not None:
-        if not isinstance(after[0], int):
-            raise ValidationFailed.field("cursor", "not a cursor this list returned")
-        stmt = stmt.where(RemittanceLine.line_number > after[0])
-    rows = list(session.scalars(stmt))
     c = batch.currency
     items = [
         LineRead(
@@ -192,9 +141,8 @@ def list_lines(
             reason=ln.reason,
             decided_at=ln.decided_at,
         )
-        for ln in rows[:limit]
+        for ln in rows
     ]
-    nxt = encode_cursor([rows[limit - 1].line_number]) if len(rows) > limit else None
     return Page(items=items, next_cursor=nxt)
 
 
@@ -298,22 +246,20 @@ def download_file(
 ) -> StreamingResponse:
     """The sealed batch as a file: CSV (header, lines, trailer with the control totals), JSON,
     or ISO 20022 pain.001.001.09 (valid against the official XSD). Streamed."""
-    batch = service.get_batch(session, batch_id, fund_code=fund_scope(who))
-    if batch.status in ("draft", "cancelled"):
-        raise Conflict(f"batch {batch.reference} is {batch.status}: seal it to have its file")
-    fund = service.fund_of(session, batch)
-    render, media_type, ext, adapter_name = FILE_FORMATS[format]
-    config = dict(fund.adapter_config or {}) if fund.adapter == adapter_name else {}
+    file = service.batch_file(session, who, batch_id, format)
     # The download reads with its own session; end this read-only transaction now so the
     # stream never waits on it (SQLite takes its lock at BEGIN).
     session.commit()
-    stream = service.stream_file(
-        request.app.state.session_factory, batch.organisation_id, batch.id, render, config
-    )
     return StreamingResponse(
-        stream,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{batch.reference}.{ext}"'},
+        service.stream_file(
+            request.app.state.session_factory,
+            file.organisation_id,
+            file.batch_id,
+            file.render,
+            file.config,
+        ),
+        media_type=file.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
     )
 
 
@@ -324,7 +270,7 @@ def download_file(
 def funds_report(session: DbSession, who: Viewer, as_of: BusinessDate | None = None) -> FundsReport:
     """Per fund: owed (collected, not sealed), in transit (sealed, not settled), settled, and
     any settlement difference, flagged. A fund office sees its own fund only."""
-    return reports.funds_report(session, as_of=as_of, fund_code=fund_scope(who))
+    return reports.funds_report(session, as_of=as_of, fund_code=access.fund_scope(who))
 
 
 # The fund's answers (acknowledgement, settlement) and affiliations live beside this module.

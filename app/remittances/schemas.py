@@ -9,9 +9,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from app.core.schemas import AmountText, BusinessDate, Schema
+from app.remittances.lifecycle import AffiliationStatus, BatchStatus, LineStatus
 
-BatchStatus = Literal["draft", "sealed", "submitted", "acknowledged", "settled", "cancelled"]
-LineStatus = Literal["pending", "accepted", "rejected"]
 FileFormat = Literal["csv", "json", "pain.001"]
 
 
@@ -145,9 +144,6 @@ class AffiliationLineRead(Schema):
     affiliation_number: str | None
     reason: str | None
     commission: str | None
-
-
-AffiliationStatus = Literal["open", "submitted", "acknowledged"]
 
 
 class CommissionPaymentCreate(Schema):

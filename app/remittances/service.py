@@ -33,21 +33,37 @@ from app.collections.models import ContributionShare
 from app.core import audit, clock, dialect
 from app.core.audit import Actor
 from app.core.database import bound_organisation, utcnow
+from app.core.deps import Principal
 from app.core.errors import Conflict, DomainError, ValidationFailed
 from app.core.ids import uuid7
+from app.core.messages import N_, Message, Template
+from app.core.pagination import decode_cursor, encode_cursor
 from app.funds import registry
 from app.funds.models import Fund
 from app.funds.registry import DeliveryFailed
 from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.service import Line
+from app.remittances import access
 from app.remittances.documents import (
+    FILE_FORMATS,
     STREAM_CHUNK,
+    BatchFile,
     message_id,
     remittance_document,
     stream_file,
 )
-from app.remittances.lookups import bulk_joins, fund_by_code, fund_of, get_batch, require_status
+from app.remittances.lifecycle import BatchStatus, LineStatus, require, transition
+from app.remittances.lookups import (
+    NO_FUND_WITH_CODE,
+    NOT_A_CURSOR,
+    bulk_joins,
+    fund_by_code,
+    fund_of,
+    get_batch,
+    list_batches,
+)
+from app.remittances.messages import ADAPTER_NOT_INSTALLED
 from app.remittances.models import (
     RemittanceBatch,
     RemittanceCounter,
@@ -61,6 +77,15 @@ class FundUnreachable(DomainError):
     """The fund's adapter could not hand the batch over (502); the batch stays sealed."""
 
     status, slug, title = 502, "fund-unreachable", "The fund did not take the batch"
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message)
+
+
+NOTHING_OWED = Template(
+    "batch.nothing_owed",
+    N_("nothing is owed to fund %(fund)s for periods ending on or before %(day)s"),
+)
 
 
 ownership.register(
@@ -108,16 +133,14 @@ def create_batch(
     org = _org(session)
     fund = session.scalar(select(Fund).where(Fund.code == fund_code).with_for_update())
     if fund is None:
-        raise ValidationFailed.field(
-            "fund_code", f"no fund with code {fund_code!r} in this organisation"
-        )
+        raise ValidationFailed.field("fund_code", NO_FUND_WITH_CODE(code=repr(fund_code)))
     batch = RemittanceBatch(
         organisation_id=org,
         id=uuid7(),
         number=next_number(session, "remittance"),
         fund_id=fund.id,
         through=through,
-        status="draft",
+        status=BatchStatus.draft.value,
         currency=fund.currency,
         line_count=0,
         control_sum=0,
@@ -216,9 +239,7 @@ def create_batch(
         ).one()
     restore()
     if count == 0:
-        raise Conflict(
-            f"nothing is owed to fund {fund.code} for periods ending on or before {through}"
-        )
+        raise Conflict(NOTHING_OWED(fund=fund.code, day=through))
     reference = batch.reference
     batch.line_count = int(count)
     batch.control_sum = int(total)
@@ -301,7 +322,7 @@ def seal(session: Session, actor: Actor, batch_id: uuid.UUID) -> RemittanceBatch
     """Fix the batch (no line changes after this) and move its control sum from owed to in
     transit, in one entry."""
     batch = get_batch(session, batch_id, lock=True)
-    require_status(batch, "draft", action="sealed")
+    require(batch, BatchStatus.sealed)
     fund = fund_of(session, batch)
     batch.seal_journal_id = ledger.post(
         session,
@@ -315,8 +336,7 @@ def seal(session: Session, actor: Actor, batch_id: uuid.UUID) -> RemittanceBatch
         kind="remittance.seal",
         owner=ledger.Owner("remittance_batch", batch.reference),
     )
-    batch.status = "sealed"
-    batch.sealed_at = utcnow()
+    transition(batch, BatchStatus.sealed)
     session.flush()
     audit.record(
         session,
@@ -338,7 +358,7 @@ def cancel(
 ) -> RemittanceBatch:
     """Cancel a draft: its shares are free again and go into the fund's next batch."""
     batch = get_batch(session, batch_id, lock=True)
-    require_status(batch, "draft", action="cancelled")
+    require(batch, BatchStatus.cancelled)
     session.execute(
         update(RemittanceShare)
         .where(
@@ -348,8 +368,7 @@ def cancel(
         )
         .values(released_at=utcnow())
     )
-    batch.status = "cancelled"
-    batch.cancelled_at = utcnow()
+    transition(batch, BatchStatus.cancelled)
     batch.cancel_reason = reason
     session.flush()
     audit.record(
@@ -370,20 +389,21 @@ def submit(session: Session, actor: Actor, batch_id: uuid.UUID) -> RemittanceBat
     adapter cannot hand it over, FundUnreachable (502) and the batch stays sealed.
     """
     batch = get_batch(session, batch_id, lock=True)
-    require_status(batch, "sealed", action="submitted")
+    require(batch, BatchStatus.submitted)
     fund = fund_of(session, batch)
     try:
         adapter = registry.get(fund.adapter)
     except ValidationFailed:
         raise Conflict(
-            f"fund {fund.code}'s adapter {fund.adapter!r} is not installed: "
-            f"installed are {', '.join(registry.names())}"
+            ADAPTER_NOT_INSTALLED(
+                fund=fund.code, adapter=repr(fund.adapter), names=", ".join(registry.names())
+            )
         ) from None
     document = remittance_document(session, batch, fund)
     try:
         delivery = adapter.deliver(document, dict(fund.adapter_config or {}))
     except DeliveryFailed as exc:
-        raise FundUnreachable(str(exc)) from exc
+        raise FundUnreachable(exc.message) from exc
     batch.delivery = {
         "adapter": fund.adapter,
         "outcome": delivery.outcome,
@@ -392,8 +412,7 @@ def submit(session: Session, actor: Actor, batch_id: uuid.UUID) -> RemittanceBat
         "answer": delivery.answer,
         "at": utcnow().isoformat(),
     }
-    batch.status = "submitted"
-    batch.submitted_at = utcnow()
+    transition(batch, BatchStatus.submitted)
     session.flush()
     audit.record(
         session,
@@ -429,16 +448,113 @@ def record_failed_delivery(session: Session, actor: Actor, batch_id: uuid.UUID, 
     )
 
 
+# -- what the caller may see (the API and the pages ask the same functions) --------------------
+
+
+def batches(
+    session: Session,
+    caller: Principal | None,
+    *,
+    fund_code: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[tuple[RemittanceBatch, Fund]], str | None]:
+    """Batches with their funds, newest first, within the caller's scope (a fund office's own
+    fund; another fund asked for is an empty list), and the next page's cursor."""
+    return list_batches(
+        session,
+        RemittanceBatch,
+        caller,
+        fund_code=fund_code,
+        status=status,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+def fund_batches(
+    session: Session,
+    caller: Principal | None,
+    code: str,
+    *,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[tuple[RemittanceBatch, Fund]], str | None]:
+    """One fund's batches, newest first; a fund outside the caller's scope is 404."""
+    access.require_fund(caller, code)
+    fund_by_code(session, code, field=None)
+    return batches(session, caller, fund_code=code, status=status, limit=limit, cursor=cursor)
+
+
+def batch(session: Session, caller: Principal | None, batch_id: uuid.UUID) -> RemittanceBatch:
+    """The batch, if the caller may see it (404 otherwise)."""
+    return get_batch(session, batch_id, caller=caller)
+
+
+def lines(
+    session: Session,
+    caller: Principal | None,
+    batch_id: uuid.UUID,
+    *,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[RemittanceBatch, list[RemittanceLine], str | None]:
+    """The batch (if the caller may see it), a page of its lines in order, and the next
+    page's cursor."""
+    found = batch(session, caller, batch_id)
+    after = decode_cursor(cursor, 1)
+    stmt = (
+        select(RemittanceLine)
+        .where(RemittanceLine.batch_id == found.id)
+        .order_by(RemittanceLine.line_number)
+        .limit(limit + 1)
+    )
+    if status is not None:
+        stmt = stmt.where(RemittanceLine.status == LineStatus(status).value)
+    if after is not None:
+        if not isinstance(after[0], int):
+            raise ValidationFailed.field("cursor", NOT_A_CURSOR())
+        stmt = stmt.where(RemittanceLine.line_number > after[0])
+    rows = list(session.scalars(stmt))
+    nxt = encode_cursor([rows[limit - 1].line_number]) if len(rows) > limit else None
+    return found, rows[:limit], nxt
+
+
+def batch_file(
+    session: Session, caller: Principal | None, batch_id: uuid.UUID, format: str
+) -> BatchFile:
+    """What a download of the batch in `format` needs: 404 for a batch the caller may not
+    see, 409 for one that has no file (a draft or cancelled batch)."""
+    found = batch(session, caller, batch_id)
+    access.require_file(found)
+    fund = fund_of(session, found)
+    render, media_type, ext, adapter_name = FILE_FORMATS[format]
+    config = dict(fund.adapter_config or {}) if fund.adapter == adapter_name else {}
+    return BatchFile(
+        found.organisation_id, found.id, render, media_type, config, f"{found.reference}.{ext}"
+    )
+
+
 # The batch as a document lives in documents.py and the look-ups in lookups.py; these names
 # stay importable from here (the web pages and the benchmark use them).
 __all__ = [
+    "FILE_FORMATS",
     "STREAM_CHUNK",
+    "BatchFile",
     "FundUnreachable",
+    "batch",
+    "batch_file",
+    "batches",
     "cancel",
     "create_batch",
+    "fund_batches",
     "fund_by_code",
     "fund_of",
     "get_batch",
+    "lines",
     "message_id",
     "next_number",
     "record_failed_delivery",

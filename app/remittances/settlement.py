@@ -24,20 +24,40 @@ from app.collections.models import ContributionShare
 from app.core import audit, clock, dialect
 from app.core.audit import Actor
 from app.core.database import utcnow
+from app.core.deps import Principal
 from app.core.errors import Conflict, ValidationFailed
 from app.core.ids import uuid7
+from app.core.messages import N_, Template
 from app.funds.adapters.pain002 import Pain002, transaction_status
 from app.funds.registry import LineAnswer
 from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
 from app.ledger.service import Line
-from app.remittances.lookups import bulk_joins, fund_of, get_batch, require_status
+from app.remittances.lifecycle import BatchStatus, LineStatus, require, transition
+from app.remittances.lookups import bulk_joins, fund_of, get_batch
 from app.remittances.models import (
     RemittanceAcknowledgement,
     RemittanceBatch,
     RemittanceLine,
     RemittanceShare,
+)
+
+LINE_LISTED_TWICE = Template("answer.line_twice", N_("%(line)s is listed twice"))
+NO_LINE = Template("answer.no_line", N_("no line %(line)s in batch %(reference)s"))
+LINE_DECIDED = Template(
+    "line.decided", N_("line %(line)s was already %(status)s; it cannot now be %(wanted)s")
+)
+NOTHING_TO_SETTLE = Template(
+    "batch.nothing_to_settle",
+    N_("every line of batch %(reference)s was rejected: nothing to settle"),
+)
+CUSTODY_SETTLES_INTO_CUSTODY = Template(
+    "settlement.custody_account",
+    N_("a custody fund settles into its custody account at the intermediary"),
+)
+NO_CUSTODY_ACCOUNT = Template(
+    "fund.no_custody_account", N_("custody fund %(fund)s has no custody account")
 )
 
 
@@ -59,7 +79,7 @@ def answers_from_pain002(
         return list(by_key.values())
     pending = session.scalars(
         select(RemittanceLine.end_to_end_id).where(
-            RemittanceLine.batch_id == batch.id, RemittanceLine.status == "pending"
+            RemittanceLine.batch_id == batch.id, RemittanceLine.status == LineStatus.pending
         )
     ).all()
     out = list(by_key.values())
@@ -76,12 +96,13 @@ def acknowledge(
     source: str,
     document: str | None = None,
     message_id: str | None = None,
-    fund_code: str | None = None,
+    caller: Principal | None = None,
     field_prefix: str = "lines",
 ) -> tuple[RemittanceBatch, RemittanceAcknowledgement]:
-    """Record the fund's decisions on lines of a submitted batch (see the module docstring)."""
-    batch = get_batch(session, batch_id, fund_code=fund_code, lock=True)
-    require_status(batch, "submitted", "acknowledged", action="acknowledged")
+    """Record the fund's decisions on lines of a submitted batch (see the module docstring);
+    a batch the caller may not see is 404."""
+    batch = get_batch(session, batch_id, caller=caller, lock=True)
+    require(batch, BatchStatus.acknowledged)
     org = batch.organisation_id
     lines = {
         e2e: (line_id, status, amount)
@@ -100,21 +121,23 @@ def acknowledge(
     for i, answer in enumerate(answers):
         where = f"{field_prefix}.{i}.end_to_end_id"
         if answer.key in seen:
-            raise ValidationFailed.field(where, f"{answer.key} is listed twice")
+            raise ValidationFailed.field(where, LINE_LISTED_TWICE(line=answer.key))
         seen.add(answer.key)
         found = lines.get(answer.key)
         if found is None:
             raise ValidationFailed.field(
-                where, f"no line {answer.key!r} in batch {batch.reference}"
+                where, NO_LINE(line=repr(answer.key), reference=batch.reference)
             )
         line_id, status, amount = found
         if status == answer.status:
             continue  # the same decision sent again
-        if status != "pending":
+        if status != LineStatus.pending:
             raise Conflict(
-                f"line {answer.key} was already {status}; it cannot now be {answer.status}"
+                LINE_DECIDED(
+                    line=answer.key, status=LineStatus(status), wanted=LineStatus(answer.status)
+                )
             )
-        if answer.status == "accepted":
+        if answer.status == LineStatus.accepted:
             accept.append((line_id, amount))
         else:
             reject.append((line_id, answer.reason, amount))
@@ -134,8 +157,12 @@ def acknowledge(
     session.add(ack)
     session.flush()
     now = utcnow()
-    decided: list[tuple[uuid.UUID, str, str | None]] = [(i, "accepted", None) for i, _ in accept]
-    decided += [(i, "rejected", (r or "rejected by the fund")[:500]) for i, r, _ in reject]
+    decided: list[tuple[uuid.UUID, str, str | None]] = [
+        (i, LineStatus.accepted.value, None) for i, _ in accept
+    ]
+    decided += [
+        (i, LineStatus.rejected.value, (r or "rejected by the fund")[:500]) for i, r, _ in reject
+    ]
     _decide_lines(session, org, ack.id, now, decided)
     if reject:
         _release_rejected(session, org, batch.id, ack.id)
@@ -155,12 +182,8 @@ def acknowledge(
     batch.accepted_sum += sum(a for _, a in accept)
     batch.rejected_count += len(reject)
     batch.rejected_sum += ack.rejected_sum
-    if (
-        batch.accepted_count + batch.rejected_count == batch.line_count
-        and batch.status == "submitted"
-    ):
-        batch.status = "acknowledged"
-        batch.acknowledged_at = now
+    if batch.accepted_count + batch.rejected_count == batch.line_count:
+        transition(batch, BatchStatus.acknowledged, at=now)  # (kept if acknowledged already)
     session.flush()
     audit.record(
         session,
@@ -253,7 +276,7 @@ def _release_rejected(
         .where(
             ContributionShare.organisation_id == org,
             RemittanceLine.acknowledgement_id == ack_id,
-            RemittanceLine.status == "rejected",
+            RemittanceLine.status == LineStatus.rejected,
         )
     )
     restore = bulk_joins(session)
@@ -282,24 +305,22 @@ def settle(
     settled_on: date,
     reference: str,
     bank_account_id: uuid.UUID | None = None,
-    fund_code: str | None = None,
+    caller: Principal | None = None,
 ) -> RemittanceBatch:
     """Book what actually moved for an acknowledged batch: in transit -> bank (an external
     fund) or -> the fund's custody account (a custody fund). A difference from the accepted
-    sum is recorded on the batch and left in transit, visible until explained."""
-    batch = get_batch(session, batch_id, fund_code=fund_code, lock=True)
-    require_status(batch, "acknowledged", action="settled")
+    sum is recorded on the batch and left in transit, visible until explained. A batch the
+    caller may not see is 404."""
+    batch = get_batch(session, batch_id, caller=caller, lock=True)
+    require(batch, BatchStatus.settled)
     if batch.accepted_sum == 0:
-        raise Conflict(f"every line of batch {batch.reference} was rejected: nothing to settle")
+        raise Conflict(NOTHING_TO_SETTLE(reference=batch.reference))
     fund = fund_of(session, batch)
     if fund.custody:
         if bank_account_id is not None:
-            raise ValidationFailed.field(
-                "bank_account_id",
-                "a custody fund settles into its custody account at the intermediary",
-            )
+            raise ValidationFailed.field("bank_account_id", CUSTODY_SETTLES_INTO_CUSTODY())
         if fund.custody_account_id is None:
-            raise Conflict(f"custody fund {fund.code} has no custody account")
+            raise Conflict(NO_CUSTODY_ACCOUNT(fund=fund.code))
         to_account = fund.custody_account_id
     else:
         to_account = bank_account(session, actor, bank_account_id, batch.currency)
@@ -312,8 +333,7 @@ def settle(
         kind="remittance.settlement",
         owner=ledger.Owner("remittance_batch", batch.reference),
     )
-    batch.status = "settled"
-    batch.settled_at = utcnow()
+    transition(batch, BatchStatus.settled)
     batch.settled_on = settled_on
     batch.settled_amount = amount
     batch.settlement_reference = reference

@@ -27,9 +27,22 @@ import httpx
 
 from app.core import documents
 from app.core.errors import DomainError
+from app.core.messages import N_, Template
 from app.funds import outbound
 from app.funds.adapters import _config, json_file
 from app.funds.registry import BatchDocument, Delivery, DeliveryFailed, LineAnswer
+
+NOT_HTTP_URL = Template(
+    "adapter_config.url_not_http", N_("%(key)s must be an http:// or https:// address")
+)
+CONFIG_BROKEN = Template(
+    "delivery.config_not_valid", N_("the fund's adapter_config is not valid: %(error)s")
+)
+FUND_REFUSED = Template("delivery.refused", N_("the fund refused the batch (HTTP %(status)s)"))
+NOT_TAKEN = Template(
+    "delivery.not_taken",
+    N_("the fund did not take the batch after %(count)s attempt(s): %(error)s"),
+)
 
 RETRYABLE = frozenset({408, 425, 429})
 REPLY_CHARS = 500  # characters of a fund's answer kept with the batch, as `fund_reply`
@@ -136,7 +149,7 @@ class HttpJsonAdapter:
             if url is None and key == "affiliations_url":
                 continue
             if url is None or not url.startswith(("http://", "https://")):
-                raise outbound.UnsafeAddress(f"{key} must be an http:// or https:// address", key)
+                raise outbound.UnsafeAddress(NOT_HTTP_URL(key=key), key)
             # UnsafeAddress is a ValueError: 422 when saved. At delivery the transport checks
             # the address as it is then (and refuses it before any connection).
             out[key] = outbound.check_url(url, key) if addresses else url
@@ -152,7 +165,7 @@ class HttpJsonAdapter:
         try:
             config = self._checked(config, addresses=False)
         except ValueError as exc:  # a config saved before a rule it now breaks
-            raise DeliveryFailed(f"the fund's adapter_config is not valid: {exc}") from None
+            raise DeliveryFailed(CONFIG_BROKEN(error=str(exc))) from None
         url = config["url"]
         if document.header.kind == "affiliation":
             url = config.get("affiliations_url", url)
@@ -182,7 +195,7 @@ class HttpJsonAdapter:
                     finally:
                         response.close()
                 except outbound.UnsafeAddress as exc:
-                    raise DeliveryFailed(str(exc), attempts=attempt) from None
+                    raise DeliveryFailed(exc.message, attempts=attempt) from None
                 except httpx.TimeoutException:
                     last_error = f"no answer within {config['timeout_seconds']} s"
                 except _AnswerTooLarge as exc:
@@ -204,7 +217,7 @@ class HttpJsonAdapter:
                         )
                     if status not in RETRYABLE and status < 500:
                         raise DeliveryFailed(
-                            f"the fund refused the batch (HTTP {status})",
+                            FUND_REFUSED(status=status),
                             attempts=attempt,
                             answer=_recordable(status, raw, answer),
                         )
@@ -216,6 +229,6 @@ class HttpJsonAdapter:
                         break
                     time.sleep(pause)
         raise DeliveryFailed(
-            f"the fund did not take the batch after {made} attempt(s): {last_error}",
+            NOT_TAKEN(count=made, error=last_error),
             attempts=made,
         )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core import clock
+from app.core.messages import N_, Template
 from app.funds.adapters import _config, _text
 from app.funds.adapters._text import xml
 from app.funds.registry import BatchDocument, ContributionLine, Delivery
@@ -24,6 +25,8 @@ from app.funds.registry import BatchDocument, ContributionLine, Delivery
 NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"
 XSD_PATH = Path(__file__).parent / "xsd" / "pain.001.001.09.xsd"
 MEDIA_TYPE = "application/xml"
+NOT_IBAN = Template("adapter_config.not_iban", N_("debtor_iban is not an IBAN"))
+NOT_BIC = Template("adapter_config.not_bic", N_("debtor_bic is not a BIC"))
 NOT_PROVIDED = "NOTPROVIDED"
 
 
@@ -136,9 +139,9 @@ class Pain001Adapter:
             if value is not None:
                 out[key] = value
         if "debtor_iban" in out and not _text.is_iban(out["debtor_iban"].replace(" ", "").upper()):
-            raise ValueError("debtor_iban is not an IBAN")
+            raise _config.ConfigRefused(NOT_IBAN())
         if "debtor_bic" in out and not _text.is_bic(out["debtor_bic"]):
-            raise ValueError("debtor_bic is not a BIC")
+            raise _config.ConfigRefused(NOT_BIC())
         return out
 
     def deliver(self, document: BatchDocument, config: dict[str, Any]) -> Delivery:

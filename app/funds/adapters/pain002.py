@@ -15,6 +15,7 @@ from lxml import etree
 
 from app.core.documents import XmlBounds, parse_xml
 from app.core.errors import ValidationFailed
+from app.core.messages import N_, Template
 from app.funds.registry import LineAnswer
 
 PAIN002_NAMESPACE = re.compile(r"^urn:iso:std:iso:20022:tech:xsd:pain\.002\.001\.\d{2}$")
@@ -34,6 +35,16 @@ class Pain002:
     answers: list[LineAnswer]
 
 
+NOT_PAIN002 = Template(
+    "pain002.not_pain002",
+    N_("expected an ISO 20022 pain.002 Document (urn:iso:std:iso:20022:tech:xsd:pain.002.001.xx)"),
+)
+NO_REPORT = Template("pain002.no_report", N_("no CstmrPmtStsRpt in the document"))
+INCOMPLETE_TRANSACTION = Template(
+    "pain002.incomplete_transaction", N_("a TxInfAndSts lacks OrgnlEndToEndId or TxSts")
+)
+
+
 def parse_pain002(body: bytes) -> Pain002:
     """Read a pain.002 status report (any pain.002.001.xx version) within `PAIN002_BOUNDS`
     (`app.core.documents.parse_xml`): a DOCTYPE, hence any entity, is refused, nothing is
@@ -42,10 +53,7 @@ def parse_pain002(body: bytes) -> Pain002:
     root = parse_xml(body, field="body", bounds=PAIN002_BOUNDS)
     ns = etree.QName(root).namespace or ""
     if etree.QName(root).localname != "Document" or not PAIN002_NAMESPACE.match(ns):
-        raise ValidationFailed.field(
-            "body",
-            "expected an ISO 20022 pain.002 Document (urn:iso:std:iso:20022:tech:xsd:pain.002.001.xx)",
-        )
+        raise ValidationFailed.field("body", NOT_PAIN002())
     q = {"p": ns}
 
     def text(node: Any, path: str) -> str | None:
@@ -54,14 +62,14 @@ def parse_pain002(body: bytes) -> Pain002:
 
     report = root.find("p:CstmrPmtStsRpt", q)
     if report is None:
-        raise ValidationFailed.field("body", "no CstmrPmtStsRpt in the document")
+        raise ValidationFailed.field("body", NO_REPORT())
     group = report.find("p:OrgnlGrpInfAndSts", q)
     answers: list[LineAnswer] = []
     for tx in report.iterfind(".//p:TxInfAndSts", q):
         key = text(tx, "p:OrgnlEndToEndId")
         code = text(tx, "p:TxSts")
         if key is None or code is None:
-            raise ValidationFailed.field("body", "a TxInfAndSts lacks OrgnlEndToEndId or TxSts")
+            raise ValidationFailed.field("body", INCOMPLETE_TRANSACTION())
         status = transaction_status(code)
         if status is None:
             continue  # pending or received: not a decision yet

@@ -17,8 +17,11 @@ from app.core.roles import Role
 from app.funds import service as funds
 from app.funds.adapters import csv_file, json_file
 from app.members.models import Member, MemberAffiliation
+from app.remittances import access
 from app.remittances import affiliations as service
-from app.remittances.models import AffiliationBatch, AffiliationLine
+from app.remittances.documents import NO_FORMAT
+from app.remittances.lifecycle import LineStatus
+from app.remittances.models import AffiliationLine
 from app.remittances.service import FundUnreachable
 from app.web import forms
 from app.web.deps import DbSession, Form, WebRole, WebUser
@@ -41,15 +44,11 @@ FORMATS = {
 CANDIDATES = 500
 
 
-def _scope(who: WebUser) -> str | None:
-    return who.principal.fund_code if who.role is Role.fund_office else None
-
-
 def candidates(db: DbSession, fund_id: uuid.UUID) -> list[Member]:
     """Members with no affiliation number at the fund and no request waiting for it."""
     affiliated = select(MemberAffiliation.member_id).where(MemberAffiliation.fund_id == fund_id)
     waiting = select(AffiliationLine.member_id).where(
-        AffiliationLine.fund_id == fund_id, AffiliationLine.status == "pending"
+        AffiliationLine.fund_id == fund_id, AffiliationLine.status == LineStatus.pending
     )
     return list(
         db.scalars(
@@ -68,19 +67,11 @@ def candidates(db: DbSession, fund_id: uuid.UUID) -> list[Member]:
 def _list_page(
     request: Request, db: DbSession, who: WebUser, fund: str | None, **ctx: Any
 ) -> Response:
-    fund_list = funds.list_funds(db)
-    scope = _scope(who)
-    if scope is not None:
-        fund_list = [f for f in fund_list if f.code == scope]
+    scope = access.fund_scope(who.principal)
+    fund_list = [f for f in funds.list_funds(db) if scope is None or f.code == scope]
     codes = {f.id: f.code for f in fund_list}
-    batches = list(
-        db.scalars(
-            select(AffiliationBatch)
-            .where(AffiliationBatch.fund_id.in_(list(codes)))
-            .order_by(AffiliationBatch.created_at.desc())
-            .limit(100)
-        )
-    )
+    rows, _ = service.affiliation_batches(db, who.principal, limit=100)
+    batches = [b for b, _ in rows]
     chosen = next((f for f in fund_list if f.code == fund), None)
     ctx.setdefault("errors", {})
     ctx.setdefault("selected", set())
@@ -151,7 +142,7 @@ def create_affiliations(request: Request, db: DbSession, who: Preparer, form: Fo
 def _batch_page(
     request: Request, db: DbSession, who: WebUser, batch_id: uuid.UUID, **ctx: Any
 ) -> Response:
-    batch = service.get_affiliation_batch(db, batch_id, fund_code=_scope(who))
+    batch = service.affiliation_batch(db, who.principal, batch_id)
     fund = service.fund_of(db, batch)
     rows = db.execute(
         select(AffiliationLine, Member)
@@ -192,8 +183,8 @@ def download(
     request: Request, db: DbSession, who: Viewer, batch_id: uuid.UUID, format: str = "csv"
 ) -> Response:
     if format not in FORMATS:
-        raise NotFound(f"no format {format}")
-    batch = service.get_affiliation_batch(db, batch_id, fund_code=_scope(who))
+        raise NotFound(NO_FORMAT(format=format))
+    batch = service.affiliation_batch(db, who.principal, batch_id)
     render_file, media_type = FORMATS[format]
     db.commit()  # the download reads with its own session, as the API's does
     return StreamingResponse(
@@ -227,12 +218,14 @@ def acknowledge(
     request: Request, db: DbSession, who: Answerer, batch_id: uuid.UUID, form: Form
 ) -> Response:
     """The fund's answer for the members decided on the form; the others stay pending."""
-    scope = _scope(who)
-    batch = service.get_affiliation_batch(db, batch_id, fund_code=scope)
+    batch = service.affiliation_batch(db, who.principal, batch_id)
     pending = list(
         db.scalars(
             select(AffiliationLine)
-            .where(AffiliationLine.batch_id == batch.id, AffiliationLine.status == "pending")
+            .where(
+                AffiliationLine.batch_id == batch.id,
+                AffiliationLine.status == LineStatus.pending,
+            )
             .order_by(AffiliationLine.line_number)
         )
     )
@@ -262,7 +255,7 @@ def acknowledge(
     if errors:
         return _batch_page(request, db, who, batch_id, errors=errors, values=values)
     try:
-        service.acknowledge_affiliations(db, who.actor, batch.id, decisions, fund_code=scope)
+        service.acknowledge_affiliations(db, who.actor, batch.id, decisions, caller=who.principal)
     except DomainError as exc:
         db.rollback()
         return _batch_page(

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
-from app.core.errors import NotFound
 from app.core.money import parse_minor
 from app.core.roles import Role
 from app.funds import service as funds
+from app.remittances import access
 from app.remittances.models import AffiliationBatch, RemittanceBatch
 from app.remittances.reports import funds_report
 from app.web.deps import DbSession, WebRole, WebUser
@@ -33,8 +33,7 @@ def _minor(text: str | None, currency: str) -> int | None:
 @router.get("/funds/{code}")
 def fund_page(request: Request, db: DbSession, who: Viewer, code: str) -> Response:
     code = code[:32]
-    if who.role is Role.fund_office and code != who.principal.fund_code:
-        raise NotFound(f"no fund {code}")
+    access.require_fund(who.principal, code)
     fund = funds.get_fund(db, code)
     day = today(who)
     figures = funds_report(db, as_of=None, fund_code=fund.code).funds[0]

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
 
-from app.core.errors import DomainError, NotFound
+from app.core.errors import Conflict, DomainError, NotFound
 from app.core.money import MoneyError
 from app.core.roles import Role
 from app.funds import service as funds
@@ -20,8 +20,8 @@ from app.funds.adapters import pain002
 from app.funds.registry import LineAnswer
 from app.members.models import Member
 from app.remittances import service, settlement
-from app.remittances.models import RemittanceBatch, RemittanceLine
-from app.remittances.router import FILE_FORMATS
+from app.remittances.documents import FILE_FORMATS, NO_FORMAT
+from app.remittances.models import RemittanceLine
 from app.web import forms
 from app.web.deps import DbSession, Form, WebRole, WebUser
 from app.web.i18n import parse_amount_input
@@ -41,24 +41,17 @@ Answerer = Annotated[WebUser, Depends(WebRole(Role.treasurer, Role.fund_office))
 LINES_SHOWN = 500
 
 
-def _scope(who: WebUser) -> str | None:
-    return who.principal.fund_code if who.role is Role.fund_office else None
-
-
 def _list_page(request: Request, db: DbSession, who: WebUser, **ctx: Any) -> Response:
-    stmt = select(RemittanceBatch).order_by(RemittanceBatch.created_at.desc()).limit(100)
-    scope = _scope(who)
+    rows, _ = service.batches(db, who.principal, limit=100)
     fund_list = funds.list_funds(db)
     codes = {f.id: f.code for f in fund_list}
-    if scope is not None:
-        stmt = stmt.where(RemittanceBatch.fund_id.in_([f.id for f in fund_list if f.code == scope]))
     ctx.setdefault("errors", {})
     ctx.setdefault("values", {"through": today(who).isoformat()})
     ctx.setdefault("form_key", forms.new_form_key())
     return render(
         request,
         "remittances/list.html",
-        {"batches": list(db.scalars(stmt)), "codes": codes, "funds": fund_list, **ctx},
+        {"batches": [b for b, _ in rows], "codes": codes, "funds": fund_list, **ctx},
         status=422 if ctx["errors"] else 200,
     )
 
@@ -105,7 +98,7 @@ def create_batch(request: Request, db: DbSession, who: Preparer, form: Form) -> 
 def _batch_page(
     request: Request, db: DbSession, who: WebUser, batch_id: uuid.UUID, **ctx: Any
 ) -> Response:
-    batch = service.get_batch(db, batch_id, fund_code=_scope(who))
+    batch = service.batch(db, who.principal, batch_id)
     fund = service.fund_of(db, batch)
     lines = list(
         db.scalars(
@@ -217,24 +210,24 @@ def download(
     request: Request, db: DbSession, who: Viewer, batch_id: uuid.UUID, format: str = "csv"
 ) -> Response:
     if format not in FILE_FORMATS:
-        raise NotFound(f"no format {format}")
-    batch = service.get_batch(db, batch_id, fund_code=_scope(who))
-    if batch.status in ("draft", "cancelled"):
-        load_session(request).add_flash(
-            "error", translate(request, N_("Seal the batch to have its file."))
-        )
+        raise NotFound(NO_FORMAT(format=format))
+    try:
+        file = service.batch_file(db, who.principal, batch_id, format)
+    except Conflict as exc:  # a draft or cancelled batch has no file: said on its page
+        load_session(request).add_flash("error", forms.refusal(request, exc))
         return redirect(request, f"{PREFIX}/remittances/{batch_id}")
-    fund = service.fund_of(db, batch)
-    render_file, media_type, ext, adapter_name = FILE_FORMATS[format]
-    config = dict(fund.adapter_config or {}) if fund.adapter == adapter_name else {}
     db.commit()
     stream = service.stream_file(
-        request.app.state.session_factory, batch.organisation_id, batch.id, render_file, config
+        request.app.state.session_factory,
+        file.organisation_id,
+        file.batch_id,
+        file.render,
+        file.config,
     )
     return StreamingResponse(
         stream,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{batch.reference}.{ext}"'},
+        media_type=file.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
     )
 
 
@@ -274,12 +267,11 @@ def _acknowledge(
     decisions: dict[str, str],
     reasons: dict[str, str],
 ) -> Response:
-    scope = _scope(who)
     errors: dict[str, str] = {}
     try:
         if document:
             report = pain002.parse_pain002(document)
-            batch = service.get_batch(db, batch_id, fund_code=scope)
+            batch = service.batch(db, who.principal, batch_id)
             answers = settlement.answers_from_pain002(db, batch, report)
             settlement.acknowledge(
                 db,
@@ -289,7 +281,7 @@ def _acknowledge(
                 source="pain.002",
                 document=document.decode("utf-8", errors="replace"),
                 message_id=report.message_id,
-                fund_code=scope,
+                caller=who.principal,
                 field_prefix="TxInfAndSts",
             )
         else:
@@ -317,7 +309,9 @@ def _acknowledge(
                         **{f"decision:{k}": v for k, v in decisions.items()},
                     },
                 )
-            settlement.acknowledge(db, who.actor, batch_id, answers, source="json", fund_code=scope)
+            settlement.acknowledge(
+                db, who.actor, batch_id, answers, source="json", caller=who.principal
+            )
     except DomainError as exc:
         db.rollback()
         return _batch_page(
@@ -333,7 +327,7 @@ def _acknowledge(
 def settle(
     request: Request, db: DbSession, who: Answerer, batch_id: uuid.UUID, form: Form
 ) -> Response:
-    batch = service.get_batch(db, batch_id, fund_code=_scope(who))
+    batch = service.batch(db, who.principal, batch_id)
     values = forms.values_of(form, "amount", "settled_on", "reference")
     errors: dict[str, str] = {}
     amount = 0
@@ -358,7 +352,7 @@ def settle(
             amount=amount,
             settled_on=settled_on,
             reference=values["reference"][:140],
-            fund_code=_scope(who),
+            caller=who.principal,
         )
     except DomainError as exc:
         db.rollback()
