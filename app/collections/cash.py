@@ -10,12 +10,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.collections import accounts, lookups
+from app.collections.fields import instant_error, minor_amount
+from app.collections.messages import NO_HANDOVER, NO_SUCH_COLLECTOR
 from app.collections.models import Collector, Handover
 from app.core import audit, clock
 from app.core.audit import Actor
 from app.core.database import bound_organisation
 from app.core.errors import NotFound, ValidationFailed
 from app.core.ids import uuid7
+from app.core.messages import N_, FieldError, Template
 from app.core.money import MAX_MINOR_UNITS
 from app.core.roles import Role
 from app.identity.models import ApiKey, Organisation, User
@@ -70,6 +73,20 @@ def on_principal_created(
         open_collector(session, actor, kind, principal)
 
 
+NOT_A_COLLECTOR = Template("collector.not_caller", N_("the caller is not a collector"))
+NO_COLLECTOR = Template("collector.not_found", N_("no collector %(id)s"))
+TOO_MUCH_COUNTED = Template(
+    "handover.too_much_counted",
+    N_(
+        "%(amount)s minor units is more than %(factor)s times the amount handed over; check the count"
+    ),
+)
+MORE_THAN_HELD = Template(
+    "handover.more_than_held",
+    N_("the collector's cash account holds %(held)s minor units, less than this"),
+)
+
+
 def collector_for(session: Session, actor: Actor, kind: str, subject_id: uuid.UUID) -> Collector:
     """The collector a calling user or key is (opened now if it predates collections)."""
     column = Collector.user_id if kind == "user" else Collector.api_key_id
@@ -82,7 +99,7 @@ def collector_for(session: Session, actor: Actor, kind: str, subject_id: uuid.UU
     else:
         principal = session.scalar(select(ApiKey).where(ApiKey.id == subject_id))
     if principal is None or principal.role != Role.collector.value:
-        raise NotFound("the caller is not a collector")
+        raise NotFound(NOT_A_COLLECTOR())
     return open_collector(session, actor, kind, principal)
 
 
@@ -104,8 +121,8 @@ def get_collector(
     found = session.scalar(select(Collector).where(Collector.id == collector_id))
     if found is None:
         if field:
-            raise ValidationFailed.field(field, "no such collector in this organisation")
-        raise NotFound(f"no collector {collector_id}")
+            raise ValidationFailed.field(field, NO_SUCH_COLLECTOR())
+        raise NotFound(NO_COLLECTOR(id=collector_id))
     return found
 
 
@@ -193,6 +210,36 @@ class HandoverDraft:
     reference: str
 
 
+def handover_amounts(
+    amount: str,
+    counted_amount: str | None,
+    currency: str,
+    book_currency: str,
+    handed_over_at: datetime,
+) -> tuple[int, int]:
+    """A hand-over's amount and what was counted (default: the amount), in minor units of the
+    book currency, from the decimal texts of a request; 422 naming each field at fault."""
+    errors: list[FieldError] = []
+    minor = minor_amount(amount, currency, book_currency)
+    counted = minor
+    if isinstance(minor, FieldError):
+        errors.append(minor)
+    elif counted_amount is not None:
+        # zero counted is possible: nothing at all arrived, the whole amount is short
+        counted = minor_amount(
+            counted_amount, currency, book_currency, field="counted_amount", allow_zero=True
+        )
+        if isinstance(counted, FieldError):
+            errors.append(counted)
+    late = instant_error(handed_over_at, "handed_over_at")
+    if late is not None:
+        errors.append(late)
+    if errors:
+        raise ValidationFailed.fields(errors)
+    assert isinstance(minor, int) and isinstance(counted, int)
+    return minor, counted
+
+
 def hand_over(session: Session, actor: Actor, draft: HandoverDraft) -> Handover:
     """Move a collector's cash to a bank or treasury account, recording any difference.
 
@@ -201,11 +248,14 @@ def hand_over(session: Session, actor: Actor, draft: HandoverDraft) -> Handover:
     shortfall expense account, a surplus credited to the surplus income account. The
     collector is locked for the hand-over, so two hand-overs cannot both spend its cash.
     """
+    late = instant_error(draft.handed_over_at, "handed_over_at")
+    if late is not None:
+        raise ValidationFailed.fields([late])
     collector = session.scalar(
         select(Collector).where(Collector.id == draft.collector_id).with_for_update(key_share=True)
     )
     if collector is None:
-        raise ValidationFailed.field("collector_id", "no such collector in this organisation")
+        raise ValidationFailed.field("collector_id", NO_SUCH_COLLECTOR())
     # a bank or treasury account the organisation opened for manual use: never a collector's
     # cash (its own or another's) nor any account a service keeps
     target = ownership.manual_account(
@@ -213,15 +263,11 @@ def hand_over(session: Session, actor: Actor, draft: HandoverDraft) -> Handover:
     )
     if draft.counted_amount > max_counted(draft.amount):
         raise ValidationFailed.field(
-            "counted_amount",
-            f"{draft.counted_amount} minor units is more than {COUNTED_FACTOR} times the amount "
-            "handed over; check the count",
+            "counted_amount", TOO_MUCH_COUNTED(amount=draft.counted_amount, factor=COUNTED_FACTOR)
         )
     held = ledger.balance(session, collector.cash_account_id).signed
     if draft.amount > held:
-        raise ValidationFailed.field(
-            "amount", f"the collector's cash account holds {held} minor units, less than this"
-        )
+        raise ValidationFailed.field("amount", MORE_THAN_HELD(held=held))
     lines = []
     if draft.counted_amount:
         lines.append(ledger.Line.debit(target.id, draft.counted_amount))
@@ -276,7 +322,7 @@ def hand_over(session: Session, actor: Actor, draft: HandoverDraft) -> Handover:
 def get_handover(session: Session, handover_id: uuid.UUID) -> Handover:
     found = session.scalar(select(Handover).where(Handover.id == handover_id))
     if found is None:
-        raise NotFound(f"no hand-over {handover_id}")
+        raise NotFound(NO_HANDOVER(id=handover_id))
     return found
 
 

@@ -9,12 +9,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from sqlalchemy import select, tuple_
 
-from app.collections import cash
+from app.collections import access, cash
 from app.collections.models import Collector, Handover
 from app.collections.schemas import CollectorRead, CollectorUpdate, HandoverCreate, HandoverRead
-from app.collections.service import amount_errors, instant_errors, raise_errors
 from app.core.deps import Caller, DbSession, Principal
-from app.core.errors import Forbidden, NotFound
 from app.core.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.core.money import format_minor
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
@@ -145,22 +143,10 @@ def create_handover(
     typed with an extra digit would otherwise book a surplus no cash stands behind."""
 
     def operation() -> tuple[int, HandoverRead]:
-        if who.role is Role.collector:
-            own = cash.collector_for(session, who.actor, who.subject_kind, who.subject_id)
-            if own.id != body.collector_id:
-                raise Forbidden("a collector hands over its own cash only")
-        amount, errors = amount_errors(body.amount, body.currency, who.currency)
-        counted = amount
-        if body.counted_amount is not None and not errors:
-            # zero counted is possible: nothing at all arrived, the whole amount is short
-            counted, errors = amount_errors(
-                body.counted_amount,
-                body.currency,
-                who.currency,
-                field="counted_amount",
-                allow_zero=True,
-            )
-        raise_errors(errors + instant_errors(body.handed_over_at, "handed_over_at"))
+        access.handover_collector(session, who, body.collector_id)
+        amount, counted = cash.handover_amounts(
+            body.amount, body.counted_amount, body.currency, who.currency, body.handed_over_at
+        )
         handover = cash.hand_over(
             session,
             who.actor,
@@ -194,10 +180,10 @@ def list_handovers(
     cursor: CursorParam = None,
 ) -> Page[HandoverRead]:
     """Hand-overs, newest first. A collector sees its own only."""
-    if who.role is Role.collector:
-        collector_id = cash.collector_for(session, who.actor, who.subject_kind, who.subject_id).id
-    stmt = select(Handover).order_by(Handover.handed_over_at.desc(), Handover.id.desc())
-    if collector_id is not None:
+    seen = access.handovers_seen(session, who)
+    stmt = select(Handover).where(*seen)
+    stmt = stmt.order_by(Handover.handed_over_at.desc(), Handover.id.desc())
+    if collector_id is not None and not seen:  # a collector's list is its own whatever it names
         stmt = stmt.where(Handover.collector_id == collector_id)
     after = decode_cursor(cursor, 2)
     if after:
@@ -210,9 +196,5 @@ def list_handovers(
 
 @router.get("/handovers/{handover_id}", response_model=HandoverRead)
 def get_handover(handover_id: uuid.UUID, session: DbSession, who: HandoverReader) -> HandoverRead:
-    handover = cash.get_handover(session, handover_id)
-    if who.role is Role.collector:
-        own = cash.collector_for(session, who.actor, who.subject_kind, who.subject_id)
-        if handover.collector_id != own.id:
-            raise NotFound(f"no hand-over {handover_id}")
+    handover = access.visible_handover(session, who, cash.get_handover(session, handover_id))
     return handover_read(handover)

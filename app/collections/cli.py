@@ -31,7 +31,6 @@ def import_file(
     Importing the same file again creates nothing twice: each row's client_id is checked.
     """
     from app.collections import cash, imports
-    from app.collections.router import import_receipts
     from app.identity.models import Organisation
     from app.identity.service import organisation_by_code
 
@@ -52,7 +51,7 @@ def import_file(
             default = cash.collector_by_name(session, collector)
             if default is None:
                 fail(f"no collector named {collector!r} in {org}")
-        result = import_receipts(
+        result = imports.import_receipts(
             session,
             CLI_ACTOR,
             content,

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.collections import cash, service, sheets
-from app.collections import receipts as engine
 from app.collections.models import Collector
+from app.collections.vocabulary import Channel
 from app.core import clock
 from app.core.audit import CLI_ACTOR
 from app.core.money import format_minor
@@ -54,20 +54,20 @@ def week_of_collections(session: Session, org: Organisation) -> None:
     today = clock.now_local(org.time_zone).replace(hour=8, minute=0, second=0, microsecond=0)
     for day in range(6, 0, -1):  # six days of receipts, one a payer
         for n, ((kind, payer_id), amount) in enumerate(payers):
-            service.post_receipt(
-                session,
-                CLI_ACTOR,
-                engine.ReceiptDraft(
+            draft = service.receipt_draft(
+                service.ReceiptInput(
                     member_id=payer_id if kind == "member" else None,  # type: ignore[arg-type]
                     unit_id=payer_id if kind == "unit" else None,  # type: ignore[arg-type]
-                    amount=amount,
+                    amount=format_minor(amount, org.currency),
                     currency=org.currency,
                     received_at=today - timedelta(days=day, minutes=-15 * n),
-                    channel="cash",
-                    collector_id=collector.id,
+                    channel=Channel.cash,
                     reference=f"slip {7 - day}-{n + 1}",
                 ),
+                book_currency=org.currency,
+                collector_id=collector.id,
             )
+            service.post_receipt(session, CLI_ACTOR, draft)
     # the seventh day arrives as one collection sheet, captured offline
     at = (today - timedelta(hours=1)).isoformat()
     items = [
@@ -77,7 +77,7 @@ def week_of_collections(session: Session, org: Organisation) -> None:
             "amount": format_minor(amount, org.currency),
             "currency": org.currency,
             "received_at": at,
-            "channel": "cash",
+            "channel": Channel.cash.value,
         }
         for n, ((kind, payer_id), amount) in enumerate(payers)
     ]

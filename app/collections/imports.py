@@ -17,14 +17,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.collections import access, sheets
 from app.collections import receipts as engine
 from app.collections.models import Collector
-from app.collections.service import field_error
+from app.collections.schemas import ImportResult, ImportRowResult
 from app.collections.sheets import Candidate, validate_item
 from app.core import clock
+from app.core.audit import Actor
+from app.core.deps import Principal
 from app.core.documents import CsvBounds
 from app.core.documents import read_csv as read_csv_table
 from app.core.errors import ValidationFailed
+from app.core.messages import N_, FieldError, Template
 from app.members.models import Member, TransportUnit
 
 COLUMNS = (
@@ -44,7 +48,25 @@ REQUIRED = ("client_id", "amount", "received_at", "channel")
 MAX_ROWS = 20_000
 CSV_BOUNDS = CsvBounds(max_bytes=8 * 1024 * 1024, max_rows=MAX_ROWS, max_field_chars=1_000)
 """A receipt row is a dozen short values: 1,000 characters a value is generous."""
-EXTRA_VALUES = "more values than the header has columns"
+
+UNKNOWN_COLUMN = Template(
+    "receipt_import.unknown_column", N_("unknown column %(column)s; the columns are %(columns)s")
+)
+MISSING_COLUMN = Template(
+    "receipt_import.missing_column", N_("the header has no column %(column)s")
+)
+COLUMN_TWICE = Template("receipt_import.column_twice", N_("a column is named twice in the header"))
+NO_PAYER_COLUMN = Template(
+    "receipt_import.no_payer_column",
+    N_("name the payer: a member_number, member_id, unit_registration or unit_id column"),
+)
+EXTRA_VALUES = Template(
+    "receipt_import.extra_values", N_("more values than the header has columns")
+)
+UNKNOWN_COLLECTOR = Template("receipt_import.unknown_collector", N_("no collector named %(name)s"))
+UNKNOWN_MEMBER = Template("receipt_import.unknown_member", N_("no member %(id)s"))
+UNKNOWN_UNIT = Template("receipt_import.unknown_unit", N_("no unit %(registration)s"))
+ONE_PAYER_PER_ROW = Template("receipt_import.one_payer", N_("name one payer per row"))
 _DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
 
 
@@ -66,18 +88,15 @@ def read_csv(content: bytes) -> list[Row]:
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
         raise ValidationFailed.field(
-            "file", f"unknown column {unknown[0]!r}; the columns are {', '.join(COLUMNS)}"
+            "file", UNKNOWN_COLUMN(column=repr(unknown[0]), columns=COLUMNS)
         )
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise ValidationFailed.field("file", f"the header has no column {missing[0]!r}")
+        raise ValidationFailed.field("file", MISSING_COLUMN(column=repr(missing[0])))
     if len(set(header)) != len(header):
-        raise ValidationFailed.field("file", "a column is named twice in the header")
+        raise ValidationFailed.field("file", COLUMN_TWICE())
     if not {"member_number", "member_id", "unit_registration", "unit_id"} & set(header):
-        raise ValidationFailed.field(
-            "file",
-            "name the payer: a member_number, member_id, unit_registration or unit_id column",
-        )
+        raise ValidationFailed.field("file", NO_PAYER_COLUMN())
     rows: list[Row] = []
     for record in table.records:
         cells = record.cells
@@ -136,20 +155,16 @@ def to_candidates(
     out: list[Candidate] = []
     for position, row in enumerate(rows):
         v = row.values
-        errors: list[dict[str, str]] = []
+        errors: list[FieldError] = []
         collector = default_collector
         if row.extra:  # never drop a value silently: the row is refused, naming why
-            errors.append(field_error("row", EXTRA_VALUES))
+            errors.append(FieldError("row", EXTRA_VALUES()))
         if v.get("collector"):
             collector = collectors.get(v["collector"])
             if collector is None:
-                errors.append(field_error("collector", f"no collector named {v['collector']!r}"))
-        if (
-            caller_collector is not None
-            and collector is not None
-            and collector.id != caller_collector.id
-        ):
-            errors.append(field_error("collector", "a collector imports only its own receipts"))
+                errors.append(FieldError("collector", UNKNOWN_COLLECTOR(name=repr(v["collector"]))))
+        if not access.may_import_for(caller_collector, collector):
+            errors.append(FieldError("collector", access.OWN_IMPORTS_ONLY()))
         item: dict[str, Any] = {
             "client_id": v.get("client_id") or None,
             "amount": v.get("amount", ""),
@@ -167,13 +182,12 @@ def to_candidates(
                 payer_given += 1
                 found = table.get(v[column])
                 if found is None:
-                    # each text written out whole, in the call: the pages translate it
                     errors.append(
-                        field_error(
+                        FieldError(
                             column,
-                            f"no member {v[column]!r}"
+                            UNKNOWN_MEMBER(id=repr(v[column]))
                             if column == "member_number"
-                            else f"no unit {v[column]!r}",
+                            else UNKNOWN_UNIT(registration=repr(v[column])),
                         )
                     )
                 item[key] = found
@@ -182,7 +196,7 @@ def to_candidates(
                 payer_given += 1
                 item[key] = v[key]
         if payer_given > 1:
-            errors.append(field_error("member_id", "name one payer per row"))
+            errors.append(FieldError("member_id", ONE_PAYER_PER_ROW()))
         collector_id = collector.id if collector else None
         if errors:
             c = Candidate(position, item["client_id"], collector_id)
@@ -214,3 +228,71 @@ def collectors_by_name(session: Session, names: set[str]) -> dict[str, Collector
         elif len(same) == 1:
             out[name] = same[0]
     return out
+
+
+def import_receipts(
+    session: Session,
+    actor: Actor,
+    content: bytes | ReceiptsFile,
+    *,
+    book_currency: str,
+    dry_run: bool,
+    caller_collector: Collector | None,
+    default_collector: Collector | None,
+) -> ImportResult:
+    """Check (and unless `dry_run`, post) the receipts of a CSV file, one result a row.
+    `content` is the file, or the file read already (`read_receipts_file`, bounded). The CLI
+    calls this with the collectors it was given; the API and the pages through
+    `import_for`."""
+    upload = content if isinstance(content, ReceiptsFile) else read_receipts_file(content)
+    rows = upload.rows
+    candidates = to_candidates(
+        session,
+        rows,
+        book_currency=book_currency,
+        caller_collector=caller_collector,
+        default_collector=default_collector,
+    )
+    outcome = sheets.post_candidates(
+        session,
+        actor,
+        candidates,
+        dry_run=dry_run,
+        action="receipt_import.post",
+        details={"rows": len(rows), "sha256": upload.sha256},
+    )
+    results = [
+        ImportRowResult(row=rows[c.position].number, **sheets.item_result(c).model_dump())
+        for c in candidates
+    ]
+    return ImportResult(
+        dry_run=dry_run,
+        results=results,
+        created=outcome.count("created"),
+        duplicates=outcome.count("duplicate"),
+        rejected=outcome.count("rejected"),
+        valid=outcome.count("valid"),
+    )
+
+
+def import_for(
+    session: Session,
+    who: Principal,
+    content: bytes | ReceiptsFile,
+    *,
+    dry_run: bool,
+    collector_id: uuid.UUID | None = None,
+) -> ImportResult:
+    """The caller's import (the API and the pages): a collector's rows are its own (a row
+    naming another is rejected, see `access`); a treasurer may name the collector of the rows
+    that name none (422 naming `collector_id` if there is no such collector)."""
+    own, default = access.import_collectors(session, who, collector_id)
+    return import_receipts(
+        session,
+        who.actor,
+        content,
+        book_currency=who.currency,
+        dry_run=dry_run,
+        caller_collector=own,
+        default_collector=default,
+    )

@@ -12,9 +12,8 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.collections.vocabulary import Channel, ReceiptStatus
 from app.core.database import Base, OrgScoped, org_fk, utcnow
-
-CHANNELS = ("cash", "mobile_money", "bank")
 
 
 class Collector(OrgScoped, Base):
@@ -64,8 +63,8 @@ class Receipt(OrgScoped, Base):
         CheckConstraint("(member_id IS NULL) <> (unit_id IS NULL)", name="one_payer"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("credit >= 0 AND credit <= amount", name="credit_within_amount"),
-        CheckConstraint("channel IN ('cash', 'mobile_money', 'bank')", name="channel"),
-        CheckConstraint("status IN ('posted', 'reversed')", name="status"),
+        CheckConstraint(Channel.check("channel"), name="channel"),
+        CheckConstraint(ReceiptStatus.check("status"), name="status"),
         org_fk(["member_id"], "member"),
         org_fk(["unit_id"], "transport_unit"),
         org_fk(["collector_id"], "collector"),
@@ -101,7 +100,7 @@ class Receipt(OrgScoped, Base):
     credit: Mapped[int] = mapped_column(
         comment="minor units no due took: the payer's prepaid credit"
     )
-    status: Mapped[str] = mapped_column(String(16), default="posted")
+    status: Mapped[str] = mapped_column(String(16), default=ReceiptStatus.posted.value)
     journal_id: Mapped[uuid.UUID] = mapped_column()
     reversal_journal_id: Mapped[uuid.UUID | None] = mapped_column()
     reversed_at: Mapped[datetime | None] = mapped_column()

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.collections import lookups
 from app.collections.allocation import DueQueue, OpenDue
+from app.collections.vocabulary import PayerKind
 from app.core import dialect
 from app.core.database import bound_organisation
 from app.funds.models import Fund
@@ -64,7 +65,7 @@ def organisation(session: Session) -> uuid.UUID:
 
 @dataclass(slots=True)
 class PayerInfo:
-    kind: str  # "member" or "unit"
+    kind: PayerKind
     id: uuid.UUID
     label: str  # member number or registration
     credit_account_id: uuid.UUID
@@ -72,7 +73,7 @@ class PayerInfo:
 
     @property
     def field(self) -> str:
-        return f"{self.kind}_id"
+        return PayerKind(self.kind).field
 
 
 def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dict[Payer, PayerInfo]:
@@ -81,15 +82,17 @@ def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dic
     A unit's payments count for its covered crew; with no covered crew, for its owner; with
     neither, `attributed_to` is empty and nothing can be allocated for it.
     """
-    member_ids = sorted({i for kind, i in payers if kind == "member"})
-    unit_ids = sorted({i for kind, i in payers if kind == "unit"})
+    member_ids = sorted({i for kind, i in payers if kind == PayerKind.member})
+    unit_ids = sorted({i for kind, i in payers if kind == PayerKind.unit})
     out: dict[Payer, PayerInfo] = {}
     if member_ids and dialect.is_postgres(session):
         params = {"org": organisation(session), "ids": member_ids}
         for mid, number, account_id in dialect.run(
             session, _MEMBERS_LOCKED_PG if lock else _MEMBERS_PG, params
         ):
-            out[("member", mid)] = PayerInfo("member", mid, number, account_id, [mid])
+            out[(PayerKind.member, mid)] = PayerInfo(
+                PayerKind.member, mid, number, account_id, [mid]
+            )
         member_ids = []
     for criterion in among(session, Member.id, member_ids):
         stmt: Any = (
@@ -100,7 +103,9 @@ def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dic
         if lock:
             stmt = stmt.with_for_update(key_share=True)
         for mid, number, account_id in session.execute(stmt):
-            out[("member", mid)] = PayerInfo("member", mid, number, account_id, [mid])
+            out[(PayerKind.member, mid)] = PayerInfo(
+                PayerKind.member, mid, number, account_id, [mid]
+            )
     owners: dict[uuid.UUID, uuid.UUID | None] = {}
     for criterion in among(session, TransportUnit.id, unit_ids):
         stmt = (
@@ -116,7 +121,9 @@ def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dic
         if lock:
             stmt = stmt.with_for_update(key_share=True)
         for uid, registration, account_id, owner in session.execute(stmt):
-            out[("unit", uid)] = PayerInfo("unit", uid, registration, account_id, [])
+            out[(PayerKind.unit, uid)] = PayerInfo(
+                PayerKind.unit, uid, registration, account_id, []
+            )
             owners[uid] = owner
     if owners:
         crews: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
@@ -130,7 +137,7 @@ def load_payers(session: Session, payers: Iterable[Payer], *, lock: bool) -> dic
                 crews[uid].append(mid)
         for uid, owner in owners.items():
             covered = sorted(crews.get(uid, []))
-            out[("unit", uid)].attributed_to = covered or ([owner] if owner else [])
+            out[(PayerKind.unit, uid)].attributed_to = covered or ([owner] if owner else [])
     return out
 
 
@@ -302,9 +309,9 @@ def lock_member_with_dues(
     if not members:
         return None, DueQueue()
     mid, number, account_id = members[0]
-    return PayerInfo("member", mid, number, account_id, [mid]), _queues(session, [payer], rows)[
-        payer
-    ]
+    return PayerInfo(PayerKind.member, mid, number, account_id, [mid]), _queues(
+        session, [payer], rows
+    )[payer]
 
 
 class _Row(dict[str, Any]):

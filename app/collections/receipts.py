@@ -43,10 +43,12 @@ from app.collections.payers import (
     organisation,
     units_paid_through,
 )
+from app.collections.vocabulary import Channel, PayerKind, ReceiptStatus
 from app.core import clock, dialect, metrics
 from app.core.audit import Actor
 from app.core.database import utcnow
 from app.core.ids import uuid7
+from app.core.messages import N_, FieldError, Template
 from app.ledger import service as ledger
 from app.schemes.models import Due
 from app.schemes.service import Payer
@@ -88,14 +90,15 @@ DUE = cast(Table, Due.__table__)
 
 @dataclass(slots=True)
 class ReceiptDraft:
-    """A receipt to post, already validated at the edge (amount in minor units)."""
+    """A receipt that may be posted (amount in minor units): made by
+    `app.collections.service.check_receipt`, the one place a receipt's values are checked."""
 
     member_id: uuid.UUID | None
     unit_id: uuid.UUID | None
     amount: int
     currency: str
     received_at: datetime
-    channel: str
+    channel: Channel
     collector_id: uuid.UUID | None
     reference: str | None = None
     client_id: str | None = None
@@ -104,9 +107,9 @@ class ReceiptDraft:
     @property
     def payer(self) -> Payer:
         if self.member_id is not None:
-            return ("member", self.member_id)
+            return (PayerKind.member, self.member_id)
         assert self.unit_id is not None
-        return ("unit", self.unit_id)
+        return (PayerKind.unit, self.unit_id)
 
 
 def debit_accounts(
@@ -135,7 +138,27 @@ class PlannedReceipt:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    errors: list[dict[str, str]]
+    errors: list[FieldError]
+
+
+NO_CREW = Template(
+    "receipt.unit_without_crew",
+    N_(
+        "this unit has no covered crew member and no owner to count its contributions for; "
+        "add its crew first"
+    ),
+)
+MISSING_FUND = Template(
+    "receipt.fund_missing",
+    N_("a scheme of this payer splits to fund %(fund)s, which does not exist"),
+)
+OWED_ON_UNIT = Template(
+    "receipt.member_owes_on_unit",
+    N_(
+        "member %(number)s has no enrolment of their own: their contributions are owed on "
+        "unit %(units)s, where they are covered crew; post the receipt to the unit (unit_id)"
+    ),
+)
 
 
 def plan_receipt(
@@ -147,26 +170,10 @@ def plan_receipt(
 ) -> PlannedReceipt | Rejection:
     """Allocate a receipt to the payer's oldest open dues; the rest is prepaid credit."""
     if not payer.attributed_to:
-        return Rejection(
-            [
-                {
-                    "field": payer.field,
-                    "message": "this unit has no covered crew member and no owner to count "
-                    "its contributions for; add its crew first",
-                }
-            ]
-        )
+        return Rejection([FieldError(payer.field, NO_CREW())])
     missing = {str(s["fund"]) for d in queue.dues for s in d.rules["split"]} - funds.keys()
     if missing:
-        return Rejection(
-            [
-                {
-                    "field": payer.field,
-                    "message": f"a scheme of this payer splits to fund {sorted(missing)[0]}, "
-                    "which does not exist",
-                }
-            ]
-        )
+        return Rejection([FieldError(payer.field, MISSING_FUND(fund=sorted(missing)[0]))])
     payments, credit = queue.take(draft.amount)
     return PlannedReceipt(draft, payer, payments, credit, debit_account_id)
 
@@ -181,7 +188,7 @@ def refuse_stranded_credit(
     unit's dues stay in arrears. Such a receipt is refused, pointing to the unit. Only
     receipts that leave credit are looked at, so a receipt that pays dues costs nothing more.
     """
-    leaving = [p for p in planned if p.credit > 0 and p.payer.kind == "member"]
+    leaving = [p for p in planned if p.credit > 0 and p.payer.kind == PayerKind.member]
     if not leaving:
         return {}
     on = clock.local_date(
@@ -194,12 +201,9 @@ def refuse_stranded_credit(
         if registrations:
             out[p.draft.id] = Rejection(
                 [
-                    {
-                        "field": "member_id",
-                        "message": f"member {p.payer.label} has no enrolment of their own: "
-                        f"their contributions are owed on unit {', '.join(registrations)}, "
-                        "where they are covered crew; post the receipt to the unit (unit_id)",
-                    }
+                    FieldError(
+                        "member_id", OWED_ON_UNIT(number=p.payer.label, units=list(registrations))
+                    )
                 ]
             )
     return out
@@ -462,7 +466,7 @@ def _receipt_row(
         "reference": r.draft.reference,
         "client_id": r.draft.client_id,
         "credit": r.credit,
-        "status": "posted",
+        "status": ReceiptStatus.posted.value,
         "journal_id": r.journal_id,
         "reversal_journal_id": None,
         "reversed_at": None,

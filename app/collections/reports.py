@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.collections.models import Allocation, Collector, ContributionShare, Receipt
 from app.core import clock, dialect
 from app.core.errors import NotFound
+from app.core.messages import N_, Template
 from app.funds.models import Fund
 from app.members.models import Member
 from app.schemes.models import Due, Scheme
@@ -55,6 +56,9 @@ class StatementData:
     closing: int
 
 
+NO_MEMBER = Template("statement.no_member", N_("no member %(id)s"))
+
+
 def member_statement(
     session: Session, member_id: uuid.UUID, from_: date | None, to: date | None
 ) -> StatementData:
@@ -69,7 +73,7 @@ def member_statement(
     """
     member = session.scalar(select(Member).where(Member.id == member_id))
     if member is None:
-        raise NotFound(f"no member {member_id}")
+        raise NotFound(NO_MEMBER(id=member_id))
     tz = clock.zone(clock.session_zone(session))  # a receipt's line is on the organisation's day
     lines: list[Line] = []
     dues = session.execute(

@@ -16,6 +16,7 @@ from app.collections.schemas import (
 )
 from app.core.deps import Caller, DbSession, Principal
 from app.core.errors import ValidationFailed
+from app.core.messages import N_, Template
 from app.core.money import format_minor
 from app.core.roles import Role
 from app.core.schemas import BusinessDate
@@ -36,9 +37,12 @@ To = Annotated[
 ]
 
 
+TO_BEFORE_FROM = Template("report.to_before_from", N_("must not be before from"))
+
+
 def check_range(from_: object, to: object) -> None:
     if from_ is not None and to is not None and from_ > to:  # type: ignore[operator]
-        raise ValidationFailed.field("to", "must not be before from")
+        raise ValidationFailed.field("to", TO_BEFORE_FROM())
 
 
 @router.get("/members/{member_id}/statement", response_model=Statement, tags=["members"])

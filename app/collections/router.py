@@ -9,19 +9,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import Response
-from sqlalchemy import select
 
-from app.collections import cash, imports, reports, service, sheets
+from app.collections import access, imports, reports, service, sheets
 from app.collections import receipts as engine
 from app.collections.cash_router import router as cash_router
-from app.collections.models import Collector, Receipt
+from app.collections.models import Receipt
 from app.collections.reports_router import router as reports_router
 from app.collections.schemas import (
     AllocationRead,
     ImportResult,
-    ImportRowResult,
-    ItemError,
-    ItemResult,
     ReceiptCreate,
     ReceiptRead,
     ReversalRead,
@@ -29,10 +25,11 @@ from app.collections.schemas import (
     SheetCreate,
     SheetResult,
 )
+from app.core import pagination
 from app.core.audit import Actor
 from app.core.deps import Caller, DbSession, Principal
 from app.core.documents import ReadFirst, read_first
-from app.core.errors import Forbidden, NotFound, ValidationFailed
+from app.core.errors import ValidationFailed
 from app.core.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.core.money import format_minor
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
@@ -54,18 +51,6 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     409: {"description": "Idempotency-Key reused with another payload, or a state conflict"},
     422: {"description": "invalid request; `errors` names each field"},
 }
-
-
-def acting_collector(
-    session: DbSession, who: Principal, named: uuid.UUID | None
-) -> uuid.UUID | None:
-    """The collector a request is for: a collector is always itself; a treasurer names one."""
-    if who.role is not Role.collector:
-        return named
-    own = cash.collector_id_for(session, who.actor, who.subject_kind, who.subject_id)
-    if named is not None and named != own:
-        raise Forbidden("a collector posts and sees its own receipts only")
-    return own
 
 
 # -- receipts -----------------------------------------------------------------------------------
@@ -150,24 +135,16 @@ def create_receipt(
     takes), its allocations to the payer's oldest open dues and its gapless number."""
 
     def operation() -> tuple[int, ReceiptRead]:
-        collector_id = acting_collector(session, who, body.collector_id)
-        minor, errors = service.amount_errors(body.amount, body.currency, who.currency)
-        service.raise_errors(
-            service.payer_errors(body.member_id, body.unit_id)
-            + errors
-            + service.instant_errors(body.received_at, "received_at")
-        )
-        draft = engine.ReceiptDraft(
+        raw = service.ReceiptInput(
             member_id=body.member_id,
             unit_id=body.unit_id,
-            amount=minor,
+            amount=body.amount,
             currency=body.currency,
             received_at=body.received_at,
             channel=body.channel,
-            collector_id=collector_id,
             reference=body.reference,
         )
-        posted = service.post_receipt(session, who.actor, draft)
+        draft, posted = service.record_receipt(session, who, raw, collector_id=body.collector_id)
         return 201, posted_read(draft, posted, who.actor)
 
     response = run_idempotent(
@@ -200,20 +177,17 @@ def list_receipts(
     cursor: CursorParam = None,
 ) -> Page[ReceiptRead]:
     """Receipts, newest number first. A collector sees its own receipts only."""
-    collector_id = acting_collector(session, who, collector_id)
-    stmt = select(Receipt).order_by(Receipt.receipt_number.desc())
+    stmt = service.receipts_seen(session, who, collector_id=collector_id)
     if member_id is not None:
         stmt = stmt.where(Receipt.member_id == member_id)
     if unit_id is not None:
         stmt = stmt.where(Receipt.unit_id == unit_id)
-    if collector_id is not None:
-        stmt = stmt.where(Receipt.collector_id == collector_id)
     # days are the organisation's (its time zone), as in the reports
     stmt = stmt.where(*reports.received_within(who.time_zone, from_, to))
     after = decode_cursor(cursor, 1)
     if after:
         if not isinstance(after[0], int):
-            raise ValidationFailed.field("cursor", "not a cursor this list returned")
+            raise ValidationFailed.field("cursor", pagination.NOT_A_CURSOR())
         stmt = stmt.where(Receipt.receipt_number < after[0])
     rows = list(session.scalars(stmt.limit(limit + 1)))
     page = rows[:limit]
@@ -221,18 +195,9 @@ def list_receipts(
     return Page(items=receipt_reads(session, page), next_cursor=nxt)
 
 
-def visible_receipt(session: DbSession, who: Principal, receipt_id: uuid.UUID) -> Receipt:
-    receipt = service.get_receipt(session, receipt_id)
-    if who.role is Role.collector:
-        own = cash.collector_for(session, who.actor, who.subject_kind, who.subject_id)
-        if receipt.collector_id != own.id:
-            raise NotFound(f"no receipt {receipt_id}")
-    return receipt
-
-
 @router.get("/receipts/{receipt_id}", response_model=ReceiptRead)
 def get_receipt(receipt_id: uuid.UUID, session: DbSession, who: Viewer) -> ReceiptRead:
-    return receipt_reads(session, [visible_receipt(session, who, receipt_id)])[0]
+    return receipt_reads(session, [service.get_receipt(session, receipt_id, who)])[0]
 
 
 @router.post(
@@ -268,16 +233,6 @@ def reverse_receipt(
 # -- collection sheets and imports --------------------------------------------------------------
 
 
-def item_result(c: sheets.Candidate) -> ItemResult:
-    return ItemResult(
-        client_id=c.client_id,
-        status=c.status,
-        receipt_id=c.receipt_id,
-        receipt_number=c.receipt_number,
-        errors=[ItemError.of(e) for e in c.errors] if c.status == "rejected" else None,
-    )
-
-
 @router.post("/collection-sheets", status_code=200, response_model=SheetResult, responses=PROBLEMS)
 def post_sheet(
     body: SheetCreate,
@@ -292,10 +247,7 @@ def post_sheet(
     errors and never blocks or loses the others. A treasurer names `collector_id`."""
 
     def operation() -> tuple[int, SheetResult]:
-        collector_id = acting_collector(session, who, body.collector_id)
-        if collector_id is None:
-            raise ValidationFailed.field("collector_id", "name the collector whose sheet this is")
-        cash.get_collector(session, collector_id, field="collector_id")
+        collector_id = access.sheet_collector(session, who, body.collector_id)
         candidates = [
             sheets.validate_item(i, raw, collector_id, who.currency)
             for i, raw in enumerate(body.receipts)
@@ -308,7 +260,7 @@ def post_sheet(
             details={"collector_id": str(collector_id), "collected_on": str(body.collected_on)},
         )
         return 200, SheetResult(
-            results=[item_result(c) for c in candidates],
+            results=[sheets.item_result(c) for c in candidates],
             created=outcome.count("created"),
             duplicates=outcome.count("duplicate"),
             rejected=outcome.count("rejected"),
@@ -320,53 +272,6 @@ def post_sheet(
         idempotency_key,
         fingerprint("POST", "/collection-sheets", body.model_dump(mode="json")),
         operation,
-    )
-
-
-def import_receipts(
-    session: DbSession,
-    actor: Actor,
-    content: bytes | imports.ReceiptsFile,
-    *,
-    book_currency: str,
-    dry_run: bool,
-    caller_collector: Collector | None,
-    default_collector: Collector | None,
-) -> ImportResult:
-    """Validate (and unless `dry_run`, post) the receipts of a CSV file: the API and the CLI.
-    `content` is the file, or the file read already (`imports.read_receipts_file`, bounded)."""
-    upload = (
-        content
-        if isinstance(content, imports.ReceiptsFile)
-        else imports.read_receipts_file(content)
-    )
-    rows = upload.rows
-    candidates = imports.to_candidates(
-        session,
-        rows,
-        book_currency=book_currency,
-        caller_collector=caller_collector,
-        default_collector=default_collector,
-    )
-    outcome = sheets.post_candidates(
-        session,
-        actor,
-        candidates,
-        dry_run=dry_run,
-        action="receipt_import.post",
-        details={"rows": len(rows), "sha256": upload.sha256},
-    )
-    results = [
-        ImportRowResult(row=rows[c.position].number, **item_result(c).model_dump())
-        for c in candidates
-    ]
-    return ImportResult(
-        dry_run=dry_run,
-        results=results,
-        created=outcome.count("created"),
-        duplicates=outcome.count("duplicate"),
-        rejected=outcome.count("rejected"),
-        valid=outcome.count("valid"),
     )
 
 
@@ -399,19 +304,7 @@ def import_receipts_csv(
     content = upload.get()
 
     def operation() -> tuple[int, ImportResult]:
-        own = None
-        if who.role is Role.collector:
-            own = cash.collector_for(session, who.actor, who.subject_kind, who.subject_id)
-        result = import_receipts(
-            session,
-            who.actor,
-            content,
-            book_currency=who.currency,
-            dry_run=dry_run,
-            caller_collector=own,
-            default_collector=own,
-        )
-        return 200, result
+        return 200, imports.import_for(session, who, content, dry_run=dry_run)
 
     payload = {"sha256": content.sha256, "dry_run": dry_run}
     return run_idempotent(

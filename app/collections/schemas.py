@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
+from app.collections.vocabulary import Channel, ReceiptStatus
+from app.core.messages import FieldError
 from app.core.schemas import AmountText, BusinessDate, CurrencyCode, ReasonText, Schema
 
-Channel = Literal["cash", "mobile_money", "bank"]
 Reference = str
 
 MAX_SHEET_ITEMS = 5000
@@ -60,7 +60,7 @@ class ReceiptRead(Schema):
     collector_id: uuid.UUID | None
     reference: str | None
     client_id: str | None = Field(description="the collector's id of a sheet or import item")
-    status: Literal["posted", "reversed"]
+    status: ReceiptStatus
     journal_id: uuid.UUID
     allocations: list[AllocationRead] = Field(
         description="what the receipt paid on each due, oldest due first"
@@ -123,8 +123,9 @@ class ItemError(Schema):
     )
 
     @classmethod
-    def of(cls, error: Mapping[str, Any]) -> ItemError:
-        return cls(**{k: error.get(k) for k in ("field", "message", "code", "params")})
+    def of(cls, error: FieldError) -> ItemError:
+        said = error.to_json()
+        return cls(**{k: said.get(k) for k in ("field", "message", "code", "params")})
 
 
 class ItemResult(Schema):

@@ -7,22 +7,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
+from app.collections import access, lookups
 from app.collections import credit as credit_book
-from app.collections import lookups
 from app.collections import receipts as engine
 from app.collections.allocation import DueQueue
+from app.collections.fields import instant_error, minor_amount
+from app.collections.messages import NO_RECEIPT, NO_SUCH_COLLECTOR, NO_SUCH_PAYER
 from app.collections.models import Allocation, Collector, Receipt
 from app.collections.payers import lock_member_with_dues
+from app.collections.vocabulary import Channel, PayerKind, ReceiptStatus
 from app.core import audit, dialect, metrics
 from app.core.audit import Actor
+from app.core.deps import Principal
 from app.core.errors import Conflict, NotFound, ValidationFailed
-from app.core.money import MoneyError, check_currency, parse_minor
-from app.core.schemas import EARLIEST_DATE
+from app.core.messages import AT_MOST_CHARS, N_, FieldError, Template
 from app.ledger import ownership
 from app.ledger import service as ledger
 from app.schemes.models import Due
@@ -59,8 +63,6 @@ ownership.register(
     undo="it is given back when the receipt that paid the credit is reversed",
 )
 
-FUTURE_TOLERANCE = timedelta(days=1)  # a collector's phone clock may run ahead
-
 
 def run_reversal_guards(session: Session, share_ids: list[uuid.UUID]) -> None:
     """Ask every registered guard whether these shares may be undone (each may raise)."""
@@ -68,63 +70,94 @@ def run_reversal_guards(session: Session, share_ids: list[uuid.UUID]) -> None:
         guard(session, share_ids)
 
 
-# -- validation at the edge ---------------------------------------------------------------------
+# -- the checks of a receipt --------------------------------------------------------------------
 
 
-def field_error(field: str, message: str) -> dict[str, str]:
-    return {"field": field, "message": message}
+ONE_PAYER = Template("receipt.one_payer", N_("give member_id or unit_id: exactly one of them"))
+NOT_A_CHANNEL = Template("receipt.unknown_channel", N_("must be one of %(expected)s"))
+REFERENCE_CHARS = 120
+NEEDS_REASON = Template("receipt.reversal_needs_reason", N_("a reversal needs a reason"))
+ALREADY_REVERSED = Template(
+    "receipt.already_reversed", N_("receipt %(number)s was already reversed")
+)
+CREDIT_MOVED = Template(
+    "receipt.credit_moved",
+    N_(
+        "the payer's prepaid credit was moved outside receipts (e.g. by a manual journal "
+        "entry): this receipt's credit cannot be taken back; correct that entry first"
+    ),
+)
+ENTRY_REVERSED = Template(
+    "receipt.entry_reversed_in_journal",
+    N_(
+        "the journal entry of receipt %(number)s was reversed directly in the journal; the "
+        "receipt cannot be reversed again"
+    ),
+)
 
 
-def amount_errors(
-    text: str,
-    currency: str,
-    book_currency: str,
-    *,
-    field: str = "amount",
-    allow_zero: bool = False,
-) -> tuple[int, list[dict[str, str]]]:
-    """Minor units of a positive (or, with `allow_zero`, non-negative) amount in the book
-    currency, or the errors naming the fields."""
-    try:
-        check_currency(currency)
-    except MoneyError as exc:
-        return 0, [field_error("currency", str(exc))]
-    if currency != book_currency:
-        return 0, [field_error("currency", f"receipts are taken in {book_currency}")]
-    try:
-        minor = parse_minor(text, currency)
-    except MoneyError as exc:
-        return 0, [field_error(field, str(exc))]
-    if minor < 0 or (minor == 0 and not allow_zero):
-        return 0, [field_error(field, "must be greater than zero")]
-    return minor, []
+@dataclass(frozen=True, slots=True)
+class ReceiptInput:
+    """A receipt as a caller has it, nothing checked yet: the amount as decimal text in
+    `currency`, the payer (a member or a unit: exactly one), the channel's word. Every way a
+    receipt comes in (the API, the pages, collection sheets, CSV imports, and whatever comes
+    next) turns it into a `ReceiptDraft` through `check_receipt`, and only there."""
+
+    member_id: uuid.UUID | None
+    unit_id: uuid.UUID | None
+    amount: str
+    currency: str
+    received_at: datetime
+    channel: str
+    reference: str | None = None
+    client_id: str | None = None
 
 
-def instant_errors(value: datetime, field: str) -> list[dict[str, str]]:
-    if value.tzinfo is None:
-        return [field_error(field, "must carry a UTC offset")]
-    if value.astimezone(UTC).date() < EARLIEST_DATE:
-        return [field_error(field, f"must not be before {EARLIEST_DATE}")]
-    if value > datetime.now(UTC) + FUTURE_TOLERANCE:
-        return [field_error(field, "is in the future")]
-    return []
+def check_receipt(
+    raw: ReceiptInput, *, book_currency: str, collector_id: uuid.UUID | None
+) -> engine.ReceiptDraft | list[FieldError]:
+    """The draft of a receipt that may be posted, or what is wrong with it (one error per
+    field at fault): one payer, a positive amount in the book currency, a known channel, a
+    time with its offset that is neither before the service's first day nor in the future."""
+    errors: list[FieldError] = []
+    if (raw.member_id is None) == (raw.unit_id is None):
+        errors.append(FieldError("member_id", ONE_PAYER()))
+    minor = minor_amount(raw.amount, raw.currency, book_currency)
+    if isinstance(minor, FieldError):
+        errors.append(minor)
+    late = instant_error(raw.received_at, "received_at")
+    if late is not None:
+        errors.append(late)
+    if raw.channel not in Channel.values():
+        expected = " or ".join(
+            [", ".join(repr(v) for v in Channel.values()[:-1]), repr(Channel.values()[-1])]
+        )
+        errors.append(FieldError("channel", NOT_A_CHANNEL(expected=expected)))
+    if raw.reference is not None and len(raw.reference) > REFERENCE_CHARS:
+        errors.append(FieldError("reference", AT_MOST_CHARS(count=REFERENCE_CHARS)))
+    if errors or isinstance(minor, FieldError):
+        return errors
+    return engine.ReceiptDraft(
+        member_id=raw.member_id,
+        unit_id=raw.unit_id,
+        amount=minor,
+        currency=raw.currency,
+        received_at=raw.received_at,
+        channel=Channel(raw.channel),
+        collector_id=collector_id,
+        reference=raw.reference,
+        client_id=raw.client_id,
+    )
 
 
-def payer_errors(member_id: uuid.UUID | None, unit_id: uuid.UUID | None) -> list[dict[str, str]]:
-    if (member_id is None) == (unit_id is None):
-        return [field_error("member_id", "give member_id or unit_id: exactly one of them")]
-    return []
-
-
-def invalid(errors: list[dict[str, str]]) -> ValidationFailed:
-    """The 422 for these field errors (its detail names the first)."""
-    first = errors[0]
-    return ValidationFailed(f"{first['field']}: {first['message']}", errors=errors)
-
-
-def raise_errors(errors: list[dict[str, str]]) -> None:
-    if errors:
-        raise invalid(errors)
+def receipt_draft(
+    raw: ReceiptInput, *, book_currency: str, collector_id: uuid.UUID | None
+) -> engine.ReceiptDraft:
+    """`check_receipt`'s draft, or its errors as a 422."""
+    checked = check_receipt(raw, book_currency=book_currency, collector_id=collector_id)
+    if isinstance(checked, list):
+        raise ValidationFailed.fields(checked)
+    return checked
 
 
 # -- posting ------------------------------------------------------------------------------------
@@ -144,11 +177,11 @@ def post_receipt(
     else:
         info = engine.load_payers(session, [payer], lock=True).get(payer)
     if info is None:
-        raise ValidationFailed.field(f"{payer[0]}_id", f"no such {payer[0]} in this organisation")
+        raise ValidationFailed.field(f"{payer[0]}_id", NO_SUCH_PAYER[payer[0]]())
     if draft.collector_id is not None:
         cash_accounts = collector_cash_accounts(session, [draft.collector_id])
         if draft.collector_id not in cash_accounts:
-            raise ValidationFailed.field("collector_id", "no such collector in this organisation")
+            raise ValidationFailed.field("collector_id", NO_SUCH_COLLECTOR())
         debit_account_id = cash_accounts[draft.collector_id]
     else:
         debit_account_id = engine.debit_accounts(session, actor, [draft], draft.currency)[
@@ -161,16 +194,29 @@ def post_receipt(
     funds = engine.load_funds(session, engine.fund_codes([queue]))
     planned = engine.plan_receipt(draft, info, queue, funds, debit_account_id)
     if isinstance(planned, engine.Rejection):
-        raise invalid(planned.errors)
+        raise ValidationFailed.fields(planned.errors)
     stranded = engine.refuse_stranded_credit(session, [planned])
     if stranded:
-        raise invalid(stranded[draft.id].errors)
+        raise ValidationFailed.fields(stranded[draft.id].errors)
     # No audit event per receipt: the receipt row itself (immutable but for its reversal)
     # records who took it and when, under a gapless number, and its journal entry is
     # append-only. A chained audit event would add a second per-organisation lock (the
     # chain head) and three statements to every receipt. Reversals are audited.
     (posted,) = engine.write_receipts(session, actor, [planned], funds)
     return posted
+
+
+def record_receipt(
+    session: Session, who: Principal, raw: ReceiptInput, *, collector_id: uuid.UUID | None
+) -> tuple[engine.ReceiptDraft, engine.PostedReceipt]:
+    """Take one receipt from the caller: the API's `POST /receipts` and the pages' form.
+
+    The collector it is for: a collector's own always (403 naming another, see `access`); a
+    treasurer names one or none. Checked (`check_receipt`: 422 naming each field) and posted
+    (`post_receipt`) in the caller's transaction."""
+    collector = access.acting_collector(session, who, collector_id)
+    draft = receipt_draft(raw, book_currency=who.currency, collector_id=collector)
+    return draft, post_receipt(session, who.actor, draft)
 
 
 def collector_cash_accounts(
@@ -190,11 +236,24 @@ def collector_cash_accounts(
     )
 
 
-def get_receipt(session: Session, receipt_id: uuid.UUID) -> Receipt:
+def get_receipt(session: Session, receipt_id: uuid.UUID, who: Principal | None = None) -> Receipt:
+    """The receipt (404 if there is none); given the caller, only one it may see (404 too)."""
     found = session.scalar(select(Receipt).where(Receipt.id == receipt_id))
     if found is None:
-        raise NotFound(f"no receipt {receipt_id}")
-    return found
+        raise NotFound(NO_RECEIPT(id=receipt_id))
+    return found if who is None else access.visible_receipt(session, who, found)
+
+
+def receipts_seen(
+    session: Session, who: Principal, *, collector_id: uuid.UUID | None = None
+) -> Select[Receipt]:
+    """The receipts the caller may see, newest number first: a collector's own only (403 if
+    it names another collector); any other caller's, or the named collector's."""
+    collector = access.acting_collector(session, who, collector_id)
+    stmt = select(Receipt).order_by(Receipt.receipt_number.desc())
+    if collector is not None:
+        stmt = stmt.where(Receipt.collector_id == collector)
+    return stmt
 
 
 def receipt_allocations(
@@ -236,18 +295,20 @@ def reverse_receipt(session: Session, actor: Actor, receipt_id: uuid.UUID, reaso
     """
     reason = reason.strip()
     if not reason:
-        raise ValidationFailed.field("reason", "a reversal needs a reason")
+        raise ValidationFailed.field("reason", NEEDS_REASON())
     receipt = get_receipt(session, receipt_id)
-    if receipt.status == "reversed":
-        raise Conflict(f"receipt {receipt.receipt_number} was already reversed")
+    if receipt.status == ReceiptStatus.reversed:
+        raise Conflict(ALREADY_REVERSED(number=receipt.receipt_number))
     payer: engine.Payer = (
-        ("member", receipt.member_id) if receipt.member_id else ("unit", receipt.unit_id)  # type: ignore[assignment]
+        (PayerKind.member, receipt.member_id)  # type: ignore[assignment]
+        if receipt.member_id
+        else (PayerKind.unit, receipt.unit_id)
     )
     info = engine.load_payers(session, [payer], lock=True)[payer]
     # Re-read under the payer's lock: a concurrent reversal of it has committed or waits.
     session.refresh(receipt)
-    if receipt.status == "reversed":
-        raise Conflict(f"receipt {receipt.receipt_number} was already reversed")
+    if receipt.status == ReceiptStatus.reversed:
+        raise Conflict(ALREADY_REVERSED(number=receipt.receipt_number))
 
     own = credit_book.live_allocations(
         session, Allocation.receipt_id == receipt.id, Allocation.source == "receipt"
@@ -263,10 +324,7 @@ def reverse_receipt(session: Session, actor: Actor, receipt_id: uuid.UUID, reaso
                 if shortfall <= 0:
                     break
         if shortfall > 0:
-            raise Conflict(
-                "the payer's prepaid credit was moved outside receipts (e.g. by a manual journal "
-                "entry): this receipt's credit cannot be taken back; correct that entry first"
-            )
+            raise Conflict(CREDIT_MOVED())
     own_shares = credit_book.shares_of(session, [a.id for a in own])
     back_shares = credit_book.shares_of(session, [a.id for a in give_back])
     run_reversal_guards(session, [s.id for s in own_shares] + [s.id for s in back_shares])
@@ -277,7 +335,7 @@ def reverse_receipt(session: Session, actor: Actor, receipt_id: uuid.UUID, reaso
         )
     reversal_id = reverse_entry(session, actor, receipt, reason)
     credit_book.undo_rows(session, own, own_shares, reversal_id)
-    receipt.status = "reversed"
+    receipt.status = ReceiptStatus.reversed
     receipt.reversal_journal_id = reversal_id
     receipt.reversed_at = datetime.now(UTC)
     receipt.reversal_reason = reason
@@ -306,7 +364,4 @@ def reverse_entry(session: Session, actor: Actor, receipt: Receipt, reason: str)
     try:
         return ledger.reverse(session, actor, receipt.journal_id, reason=reason)
     except Conflict:
-        raise Conflict(
-            f"the journal entry of receipt {receipt.receipt_number} was reversed directly in "
-            "the journal; the receipt cannot be reversed again"
-        ) from None
+        raise Conflict(ENTRY_REVERSED(number=receipt.receipt_number)) from None

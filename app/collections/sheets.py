@@ -18,14 +18,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.collections import receipts as engine
+from app.collections.messages import NO_SUCH_PAYER
 from app.collections.models import Collector, Receipt
-from app.collections.schemas import SheetItem
-from app.collections.service import amount_errors, field_error, instant_errors, payer_errors
+from app.collections.schemas import ItemError, ItemResult, SheetItem
+from app.collections.service import ReceiptInput, check_receipt
 from app.core import audit
 from app.core.audit import Actor
 from app.core.errors import validation_errors
+from app.core.messages import N_, FieldError, Template
 
 _ITEM = TypeAdapter(SheetItem)
+
+NOT_AN_OBJECT = Template("sheet.item_not_object", N_("each receipt must be a JSON object"))
+REPEATS_REJECTED = Template(
+    "sheet.repeats_rejected_item", N_("repeats an earlier item of this request, which was rejected")
+)
 
 NO_ACCOUNT = uuid.UUID(int=0)
 """Where a dry run's plans say the money would go: nowhere, since nothing is posted."""
@@ -39,13 +46,13 @@ class Candidate:
     client_id: str | None
     collector_id: uuid.UUID | None
     draft: engine.ReceiptDraft | None = None
-    errors: list[dict[str, str]] = field(default_factory=list)
+    errors: list[FieldError] = field(default_factory=list)
     status: str = "pending"
     receipt_id: uuid.UUID | None = None
     receipt_number: int | None = None
     duplicate_of: Candidate | None = None  # an earlier item of the same request
 
-    def reject(self, errors: list[dict[str, str]]) -> None:
+    def reject(self, errors: list[FieldError]) -> None:
         self.status, self.errors, self.draft = "rejected", errors, None
 
 
@@ -55,36 +62,42 @@ def validate_item(
     """Check one item's shape and values; a Candidate with a draft, or with its errors."""
     if not isinstance(raw, dict):
         c = Candidate(position, None, collector_id)
-        c.reject([field_error("item", "each receipt must be a JSON object")])
+        c.reject([FieldError("item", NOT_AN_OBJECT())])
         return c
     client_id = raw.get("client_id")
     c = Candidate(position, client_id if isinstance(client_id, str) else None, collector_id)
     try:
         item = _ITEM.validate_python(raw)
     except ValidationError as exc:
-        c.reject([e.to_json() for e in validation_errors(exc.errors())])
+        c.reject(validation_errors(exc.errors()))
         return c
-    minor, errors = amount_errors(item.amount, item.currency, book_currency)
-    errors = (
-        payer_errors(item.member_id, item.unit_id)
-        + errors
-        + instant_errors(item.received_at, "received_at")
-    )
-    if errors:
-        c.reject(errors)
-        return c
-    c.draft = engine.ReceiptDraft(
+    raw_receipt = ReceiptInput(
         member_id=item.member_id,
         unit_id=item.unit_id,
-        amount=minor,
+        amount=item.amount,
         currency=item.currency,
         received_at=item.received_at,
         channel=item.channel,
-        collector_id=collector_id,
         reference=item.reference,
         client_id=item.client_id,
     )
+    checked = check_receipt(raw_receipt, book_currency=book_currency, collector_id=collector_id)
+    if isinstance(checked, list):
+        c.reject(checked)
+    else:
+        c.draft = checked
     return c
+
+
+def item_result(c: Candidate) -> ItemResult:
+    """The answer for one item (or row): its status, its receipt, or why it was rejected."""
+    return ItemResult(
+        client_id=c.client_id,
+        status=c.status,
+        receipt_id=c.receipt_id,
+        receipt_number=c.receipt_number,
+        errors=[ItemError.of(e) for e in c.errors] if c.status == "rejected" else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +136,7 @@ def post_candidates(
         assert c.draft is not None
         if c.draft.payer not in payers:
             kind = c.draft.payer[0]
-            c.reject([field_error(f"{kind}_id", f"no such {kind} in this organisation")])
+            c.reject([FieldError(f"{kind}_id", NO_SUCH_PAYER[kind]())])
     live = [c for c in live if c.status == "pending"]
     currency = live[0].draft.currency if live and live[0].draft else ""
     drafts = [c.draft for c in live if c.draft]
@@ -245,10 +258,4 @@ def resolve_in_request_duplicates(candidates: list[Candidate]) -> None:
         if original.status in {"created", "valid"}:
             c.receipt_id, c.receipt_number = original.receipt_id, original.receipt_number
         else:
-            c.reject(
-                [
-                    field_error(
-                        "client_id", "repeats an earlier item of this request, which was rejected"
-                    )
-                ]
-            )
+            c.reject([FieldError("client_id", REPEATS_REJECTED())])

@@ -13,8 +13,8 @@ from starlette.responses import Response
 
 from app.collections import cash
 from app.collections.models import Collector, Handover
-from app.collections.service import instant_errors, raise_errors
 from app.core.errors import DomainError, ValidationFailed
+from app.core.messages import Template
 from app.core.money import MoneyError
 from app.ledger import service as ledger
 from app.ledger.models import Account
@@ -37,6 +37,12 @@ FIELDS = (
 )
 SERVICE_FIELDS = {f: f for f in FIELDS}
 RECENT = 50
+
+# the form's own rule: an amount left blank hands over everything the collector holds
+HOLDS_NO_CASH = Template("handover.nothing_held", N_("This collector holds no cash."))
+HOLDS_LESS = Template(
+    "handover.held_is_less", N_("The collector holds %(held)s: hand over at most that.")
+)
 
 
 def collectors_with_cash(db: DbSession) -> list[dict[str, Any]]:
@@ -164,21 +170,13 @@ def record_handover(request: Request, db: DbSession, who: Treasurer, form: Form)
 
     def operation() -> dict[str, Any]:
         # checked here, not before: a form sent again finds its first answer, not "no cash"
-        raise_errors(instant_errors(handed_over_at, "handed_over_at"))
+        # (the service checks the rest: the time, the destination, the count)
         held = ledger.balance(db, cash_account_id).signed
         if held <= 0:
-            raise ValidationFailed.field(
-                "collector_id", translate(request, N_("This collector holds no cash."))
-            )
+            raise ValidationFailed.field("collector_id", HOLDS_NO_CASH())
         if amount is not None and amount > held:
-            raise ValidationFailed.field(
-                "amount",
-                translate(
-                    request,
-                    N_("The collector holds %(held)s: hand over at most that."),
-                    held=format_money(held, who.currency, who.locale),
-                ),
-            )
+            said = format_money(held, who.currency, who.locale)  # in the reader's own way
+            raise ValidationFailed.field("amount", HOLDS_LESS(held=said))
         draft = cash.HandoverDraft(
             collector_id=collector.id,
             amount=held if amount is None else amount,

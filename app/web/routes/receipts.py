@@ -10,12 +10,11 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
-from app.collections import cash
-from app.collections import receipts as engine
 from app.collections import service as collections
-from app.collections.models import CHANNELS, Collector, Receipt
-from app.core.errors import DomainError, NotFound
-from app.core.money import MoneyError
+from app.collections.models import Collector, Receipt
+from app.collections.vocabulary import Channel
+from app.core.errors import DomainError, Forbidden
+from app.core.money import MoneyError, format_minor
 from app.core.roles import Role
 from app.members.models import Member, TransportUnit
 from app.schemes.models import Due, Scheme
@@ -47,16 +46,10 @@ SERVICE_FIELDS = {
 }
 
 
-def _own_collector(db: DbSession, who: WebUser) -> Collector | None:
-    if who.role is not Role.collector:
-        return None
-    return cash.collector_for(db, who.actor, "user", who.principal.subject_id)
-
-
 def _form(request: Request, db: DbSession, who: WebUser, **ctx: Any) -> Response:
     ctx.setdefault("errors", {})
     ctx.setdefault("form_key", forms.new_form_key())
-    ctx["channels"] = CHANNELS
+    ctx["channels"] = Channel.values()
     ctx["collectors"] = (
         list(db.scalars(select(Collector).order_by(Collector.name)))
         if who.role is not Role.collector
@@ -113,9 +106,8 @@ def post_receipt(request: Request, db: DbSession, who: Taker, form: Form) -> Res
             )
     minor = 0
     try:
+        # the reader's way of writing an amount (a decimal comma); the service checks the rest
         minor = parse_amount_input(values["amount"], who.currency, who.locale)
-        if minor <= 0:
-            errors["amount"] = translate(request, N_("The amount must be greater than zero."))
     except MoneyError as exc:
         errors["amount"] = translate(
             request,
@@ -126,34 +118,29 @@ def post_receipt(request: Request, db: DbSession, who: Taker, form: Form) -> Res
     received_at = forms.parse_local_datetime(values["received_at"], who.time_zone)
     if received_at is None:
         errors["received_at"] = translate(request, N_("Enter the date and time it was received."))
-    if values["channel"] not in CHANNELS:
+    if values["channel"] not in Channel.values():
         errors["channel"] = translate(request, N_("Choose one of the options."))
     collector_id: uuid.UUID | None = None
-    own = _own_collector(db, who)
-    if own is not None:
-        collector_id = own.id
-    elif values["collector_id"]:
+    if values["collector_id"]:
         try:
             collector_id = uuid.UUID(values["collector_id"])
         except ValueError:
             errors["collector_id"] = translate(request, N_("Choose one of the options."))
     if errors or received_at is None:
         return _form(request, db, who, values=values, errors=errors)
+    raw = collections.ReceiptInput(
+        member_id=member_id,
+        unit_id=unit_id,
+        amount=format_minor(minor, who.currency),
+        currency=who.currency,
+        received_at=received_at,
+        channel=values["channel"],
+        reference=values["reference"][:120] or None,
+    )
 
     def operation() -> dict[str, Any]:
-        service_errors = collections.instant_errors(received_at, "received_at")
-        collections.raise_errors(service_errors)
-        draft = engine.ReceiptDraft(
-            member_id=member_id,
-            unit_id=unit_id,
-            amount=minor,
-            currency=who.currency,
-            received_at=received_at,
-            channel=values["channel"],
-            collector_id=collector_id,
-            reference=values["reference"][:120] or None,
-        )
-        posted = collections.post_receipt(db, who.actor, draft)
+        # the API's POST /receipts does the same: who may post for which collector, the checks
+        _, posted = collections.record_receipt(db, who.principal, raw, collector_id=collector_id)
         return {"id": str(posted.id), "number": posted.receipt_number}
 
     payload = {
@@ -170,26 +157,16 @@ def post_receipt(request: Request, db: DbSession, who: Taker, form: Form) -> Res
             db, who, forms.text(form, forms.FORM_KEY, 64), "receipts/new", payload, operation
         )
     except DomainError as exc:
-        return _form(
-            request,
-            db,
-            who,
-            values=values,
-            errors=forms.domain_errors(request, exc, SERVICE_FIELDS, "amount"),
-        )
+        if isinstance(exc, Forbidden):  # another collector's: said where the collector is chosen
+            refused = {"collector_id": forms.refusal(request, exc)}
+        else:
+            refused = forms.domain_errors(request, exc, SERVICE_FIELDS, "amount")
+        return _form(request, db, who, values=values, errors=refused)
     load_session(request).add_flash(
         "info",
         translate(request, N_("Receipt number %(number)s was posted."), number=result["number"]),
     )
     return redirect(request, f"{PREFIX}/receipts/{result['id']}")
-
-
-def _visible(db: DbSession, who: WebUser, receipt_id: uuid.UUID) -> Receipt:
-    receipt = collections.get_receipt(db, receipt_id)
-    own = _own_collector(db, who)
-    if own is not None and receipt.collector_id != own.id:
-        raise NotFound(f"no receipt {receipt_id}")
-    return receipt
 
 
 def _receipt_page(
@@ -236,7 +213,7 @@ def _receipt_page(
 
 @router.get("/receipts/{receipt_id}")
 def receipt_page(request: Request, db: DbSession, who: Viewer, receipt_id: uuid.UUID) -> Response:
-    return _receipt_page(request, db, who, _visible(db, who, receipt_id))
+    return _receipt_page(request, db, who, collections.get_receipt(db, receipt_id, who.principal))
 
 
 @router.post("/receipts/{receipt_id}/reverse")
@@ -248,15 +225,15 @@ def reverse_receipt(
     if not reason:
         errors = {"reason": translate(request, N_("Say why this receipt is reversed."))}
         return _receipt_page(request, db, who, receipt, errors=errors)
-    if receipt.status == "reversed":
-        load_session(request).add_flash(
-            "info", translate(request, N_("This receipt was already reversed."))
-        )
-        return redirect(request, f"{PREFIX}/receipts/{receipt.id}")
     try:
         collections.reverse_receipt(db, who.actor, receipt.id, reason)
     except DomainError as exc:
         db.rollback()
+        if exc.code == collections.ALREADY_REVERSED.code:  # sent twice: the first one did it
+            load_session(request).add_flash(
+                "info", translate(request, N_("This receipt was already reversed."))
+            )
+            return redirect(request, f"{PREFIX}/receipts/{receipt_id}")
         receipt = collections.get_receipt(db, receipt_id)
         return _receipt_page(
             request,
@@ -279,10 +256,7 @@ def reverse_receipt(
 def list_receipts(
     request: Request, db: DbSession, who: Viewer, before: int | None = None
 ) -> Response:
-    stmt = select(Receipt).order_by(Receipt.receipt_number.desc()).limit(51)
-    own = _own_collector(db, who)
-    if own is not None:
-        stmt = stmt.where(Receipt.collector_id == own.id)
+    stmt = collections.receipts_seen(db, who.principal).limit(51)
     if before is not None:
         stmt = stmt.where(Receipt.receipt_number < before)
     rows = list(db.scalars(stmt))

@@ -14,9 +14,8 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from app.collections import cash
+from app.collections import imports
 from app.collections.models import Collector
-from app.collections.router import import_receipts
 from app.core.errors import DomainError
 from app.core.roles import Role
 from app.members import importer
@@ -71,33 +70,18 @@ def members_form(request: Request, db: DbSession, who: Bookkeeper) -> Response:
     return _page(request, db, who, "members")
 
 
-def _collector(db: DbSession, who: WebUser, form: Any) -> tuple[Collector | None, Collector | None]:
-    """(the caller's own collector, the default collector for rows that name none)."""
-    if who.role is Role.collector:
-        own = cash.collector_for(db, who.actor, "user", who.principal.subject_id)
-        return own, own
-    chosen = forms.text(form, "collector_id", 64)
-    if not chosen:
-        return None, None
-    try:
-        return None, cash.get_collector(db, uuid.UUID(chosen), field="collector_id")
-    except ValueError:
-        return None, None
-
-
 def _run(db: DbSession, who: WebUser, kind: str, content: bytes, dry_run: bool, form: Any) -> Any:
     if kind == "members":
         return importer.import_members(db, who.actor, content, dry_run=dry_run, source="web upload")
-    own, default = _collector(db, who, form)
-    return import_receipts(
-        db,
-        who.actor,
-        content,
-        book_currency=who.currency,
-        dry_run=dry_run,
-        caller_collector=own,
-        default_collector=default,
-    )
+    # whose rows these are: the API's rule (a collector's own; a treasurer may name one)
+    named: uuid.UUID | None = None
+    try:
+        named = (
+            uuid.UUID(forms.text(form, "collector_id", 64)) if form.get("collector_id") else None
+        )
+    except ValueError:
+        named = None
+    return imports.import_for(db, who.principal, content, dry_run=dry_run, collector_id=named)
 
 
 async def _upload(request: Request, db: DbSession, who: WebUser, form: Any, kind: str) -> Response:
