@@ -29,17 +29,18 @@ from app.core.database import bound_organisation, utcnow
 from app.core.documents import CsvBounds, CsvTable, read_csv
 from app.core.errors import Conflict, ValidationFailed, validation_errors
 from app.core.ids import uuid7
+from app.core.messages import AT_MOST_CHARS, N_, FieldError, Template
 from app.funds.service import funds_by_code, organisation_currency
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
 from app.members.models import Member, MemberAffiliation
-from app.members.schemas import ImportResult, ImportRowResult, MemberCreate
+from app.members.schemas import ImportResult, ImportRowResult, ImportRowStatus, MemberCreate
 from app.members.service import (
     AFFILIATION_MAX,
-    AffiliationNumberTaken,
     credit_account_code,
     number_holders,
     search_text,
+    taken_number,
 )
 
 REQUIRED = ("member_number", "full_name", "joined_on")
@@ -50,14 +51,51 @@ MAX_BYTES = 64 * 1024 * 1024
 CSV_BOUNDS = CsvBounds(max_bytes=MAX_BYTES, max_rows=MAX_ROWS, max_field_chars=1_000)
 """A member row is a handful of short values: 1,000 characters a value is generous."""
 
+EMPTY_FILE = Template(
+    "member_import.empty", N_("the file is empty: the first line names the columns")
+)
+LACKS_COLUMNS = Template(
+    "member_import.lacks_columns", N_("the header lacks column(s): %(columns)s")
+)
+COLUMN_TWICE = Template(
+    "member_import.column_twice", N_("the header names column %(column)s twice")
+)
+UNKNOWN_COLUMNS = Template(
+    "member_import.unknown_columns", N_("unknown column(s) %(columns)s; allowed: %(allowed)s")
+)
+NO_SUCH_FUND_COLUMN = Template(
+    "member_import.no_fund", N_("column %(column)s names no fund of this organisation")
+)
+TOO_MANY_VALUES = Template(
+    "member_import.too_many_values", N_("more values than the header has columns")
+)
+EMPTY_ROW = Template("member_import.empty_row", N_("empty row"))
+NUMBER_REPEATED = Template(
+    "member_import.number_repeated", N_("%(number)s appears already on line %(line)s")
+)
+EXISTS_ALREADY = Template("member_import.exists", N_("exists already; not changed"))
+CREATED_MEANWHILE = Template(
+    "member_import.created_meanwhile",
+    N_(
+        "another request created some of these members meanwhile; nothing was imported: "
+        "send the file again (existing members come back as duplicates)"
+    ),
+)
+
 
 @dataclass(slots=True)
 class _Row:
     line: int
     data: MemberCreate | None = None
     result: ImportRowResult = field(
-        default_factory=lambda: ImportRowResult(row=0, status="rejected")
+        default_factory=lambda: ImportRowResult(row=0, status=ImportRowStatus.rejected)
     )
+
+    def refuse(self, errors: Sequence[FieldError], status: ImportRowStatus) -> None:
+        """This row is not created: `status` (rejected, duplicate), saying why."""
+        self.data = None
+        self.result.status = status
+        self.result.errors = [e.to_json() for e in errors]
 
 
 def read_members_csv(content: bytes, name: str = "upload") -> CsvTable:
@@ -69,33 +107,31 @@ def read_members_csv(content: bytes, name: str = "upload") -> CsvTable:
 def _check_header(session: Session, header: Sequence[str] | None) -> dict[str, str]:
     """The affiliation columns {column: fund_code}; 422 for a header that cannot be read."""
     if not header:
-        raise ValidationFailed.field("file", "the file is empty: the first line names the columns")
+        raise ValidationFailed.field("file", EMPTY_FILE())
     names = [h.strip() for h in header]
     missing = [c for c in REQUIRED if c not in names]
     if missing:
-        raise ValidationFailed.field("file", f"the header lacks column(s): {', '.join(missing)}")
+        raise ValidationFailed.field("file", LACKS_COLUMNS(columns=missing))
     seen: set[str] = set()
     affiliations: dict[str, str] = {}
     unknown = []
     for name in names:
         if name in seen:
-            raise ValidationFailed.field("file", f"the header names column {name!r} twice")
+            raise ValidationFailed.field("file", COLUMN_TWICE(column=repr(name)))
         seen.add(name)
         if name.startswith(AFFILIATION_PREFIX):
             affiliations[name] = name[len(AFFILIATION_PREFIX) :].strip()
         elif name not in REQUIRED and name not in OPTIONAL:
             unknown.append(name)
     if unknown:
-        allowed = ", ".join((*REQUIRED, *OPTIONAL, "affiliation:FUND"))
+        allowed = [*REQUIRED, *OPTIONAL, "affiliation:FUND"]
         raise ValidationFailed.field(
-            "file", f"unknown column(s) {', '.join(map(repr, unknown))}; allowed: {allowed}"
+            "file", UNKNOWN_COLUMNS(columns=[repr(u) for u in unknown], allowed=allowed)
         )
     funds = funds_by_code(session, affiliations.values())
     for column, code in affiliations.items():
         if code not in funds:
-            raise ValidationFailed.field(
-                "file", f"column {column!r} names no fund of this organisation"
-            )
+            raise ValidationFailed.field("file", NO_SUCH_FUND_COLUMN(column=repr(column)))
     return affiliations
 
 
@@ -118,19 +154,17 @@ def import_members(
     for record in table.records:
         line = record.line
         row = _Row(line)
-        row.result = ImportRowResult(row=line, status="rejected")
+        row.result = ImportRowResult(row=line, status=ImportRowStatus.rejected)
         rows.append(row)
         cells = record.cells
         if len(cells) > len(names):  # never drop a value silently
-            row.result.errors = [
-                {"field": "row", "message": "more values than the header has columns"}
-            ]
+            row.refuse([FieldError("row", TOO_MANY_VALUES())], ImportRowStatus.rejected)
             continue
         values = {
             name: (cells[j].strip() if j < len(cells) else "") for j, name in enumerate(names)
         }
         if not any(values.values()):
-            row.result.errors = [{"field": "row", "message": "empty row"}]
+            row.refuse([FieldError("row", EMPTY_ROW())], ImportRowStatus.rejected)
             continue
         number = values.get("member_number") or None
         row.result.member_number = number
@@ -142,42 +176,32 @@ def import_members(
             for k, v in values.items()
             if k.startswith(AFFILIATION_PREFIX) and v
         }
-        errors: list[dict[str, Any]] = []
+        errors: list[FieldError] = []
         try:
             row.data = MemberCreate.model_validate(payload)
         except ValidationError as exc:
-            errors = [e.to_json() for e in validation_errors(exc.errors())]
+            errors = validation_errors(exc.errors())
         for code, value in payload["affiliations"].items():
             if len(value) > AFFILIATION_MAX:
                 errors.append(
-                    {
-                        "field": f"affiliation:{code}",
-                        "message": f"at most {AFFILIATION_MAX} characters",
-                    }
+                    FieldError(f"{AFFILIATION_PREFIX}{code}", AT_MOST_CHARS(count=AFFILIATION_MAX))
                 )
         if number and number in first_line:
-            errors.append(
-                {
-                    "field": "member_number",
-                    "message": f"{number} appears already on line {first_line[number]}",
-                }
-            )
+            repeated = NUMBER_REPEATED(number=number, line=first_line[number])
+            errors.append(FieldError("member_number", repeated))
         elif number:
             first_line[number] = line
         if errors:
-            row.data = None
-            row.result.errors = errors
+            row.refuse(errors, ImportRowStatus.rejected)
     candidates = [r for r in rows if r.data is not None]
     existing = _existing(session, [r.data.member_number for r in candidates if r.data])
     for r in candidates:
         assert r.data is not None
         if r.data.member_number in existing:
-            r.result.status = "duplicate"
             r.result.member_id = existing[r.data.member_number]
-            r.result.errors = [{"field": "member_number", "message": "exists already; not changed"}]
-            r.data = None
+            r.refuse([FieldError("member_number", EXISTS_ALREADY())], ImportRowStatus.duplicate)
         else:
-            r.result.status = "valid"
+            r.result.status = ImportRowStatus.valid
     _refuse_taken_numbers(session, [r for r in rows if r.data is not None], funds)
     good = [r for r in rows if r.data is not None]
     if not dry_run and good:
@@ -186,10 +210,7 @@ def import_members(
             with session.begin_nested():
                 _write(session, actor, good, funds)
         except IntegrityError:
-            raise Conflict(
-                "another request created some of these members meanwhile; nothing was "
-                "imported: send the file again (existing members come back as duplicates)"
-            ) from None
+            raise Conflict(CREATED_MEANWHILE()) from None
         audit.record(
             session,
             actor,
@@ -206,10 +227,10 @@ def import_members(
     results = [r.result for r in rows]
     return ImportResult(
         dry_run=dry_run,
-        created=sum(r.status == "created" for r in results),
-        valid=sum(r.status == "valid" for r in results),
-        duplicates=sum(r.status == "duplicate" for r in results),
-        rejected=sum(r.status == "rejected" for r in results),
+        created=sum(r.status == ImportRowStatus.created for r in results),
+        valid=sum(r.status == ImportRowStatus.valid for r in results),
+        duplicates=sum(r.status == ImportRowStatus.duplicate for r in results),
+        rejected=sum(r.status == ImportRowStatus.rejected for r in results),
         results=results,
     )
 
@@ -226,20 +247,13 @@ def _refuse_taken_numbers(session: Session, rows: list[_Row], funds: dict[str, A
         holders[code] = {number: member for number, (_, member) in held.items()}
     for r in rows:
         assert r.data is not None
-        errors = []
-        for code, number in r.data.affiliations.items():
-            holder = holders[code].get(number)
-            if holder is not None and holder != r.data.member_number:
-                errors.append(
-                    {
-                        "field": f"{AFFILIATION_PREFIX}{code}",
-                        "message": AffiliationNumberTaken(
-                            field=code, fund_code=code, number=number, holder=holder
-                        ).detail,
-                    }
-                )
+        errors = [
+            taken_number(f"{AFFILIATION_PREFIX}{code}", code, number, holder)
+            for code, number in r.data.affiliations.items()
+            if (holder := holders[code].get(number)) is not None and holder != r.data.member_number
+        ]
         if errors:
-            r.data, r.result.status, r.result.errors = None, "rejected", errors
+            r.refuse(errors, ImportRowStatus.rejected)
             continue
         for code, number in r.data.affiliations.items():
             holders[code][number] = r.data.member_number  # a later row of the file is refused
@@ -309,7 +323,7 @@ def _write(session: Session, actor: Actor, good: list[_Row], funds: dict[str, An
                     "updated_at": now,
                 }
             )
-        r.result.status = "created"
+        r.result.status = ImportRowStatus.created
         r.result.member_id = member_id
     # Core executemany: one prepared statement per table, pipelined, no ORM work per row
     tables: list[tuple[Any, list[dict[str, Any]]]] = [

@@ -11,10 +11,28 @@ from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, OrgScoped, org_fk, utcnow
+from app.core.messages import N_
+from app.core.vocabulary import Vocabulary
 
-MEMBER_STATUSES = ("active", "suspended", "exited")
-UNIT_STATUSES = ("active", "suspended", "retired")
-CREW_ROLES = ("owner", "driver", "conductor")
+
+class MemberStatus(Vocabulary):
+    active = "active", N_("active")
+    suspended = "suspended", N_("suspended")
+    exited = "exited", N_("exited")
+
+
+class UnitStatus(Vocabulary):
+    active = "active", N_("active")
+    suspended = "suspended", N_("suspended")
+    retired = "retired", N_("retired")
+
+
+class CrewRole(Vocabulary):
+    """Who a crew member is on a unit (listed in this order: owner first)."""
+
+    owner = "owner", N_("owner")
+    driver = "driver", N_("driver")
+    conductor = "conductor", N_("conductor")
 
 
 class Member(OrgScoped, Base):
@@ -24,7 +42,7 @@ class Member(OrgScoped, Base):
     __tablename__ = "member"
     __table_args__ = (
         UniqueConstraint("organisation_id", "member_number"),
-        CheckConstraint("status IN ('active', 'suspended', 'exited')", name="status"),
+        CheckConstraint(MemberStatus.check("status"), name="status"),
         org_fk(["credit_account_id"], "account"),
         Index("ix_member_org_national_id", "organisation_id", "national_id"),
         Index("ix_member_org_phone", "organisation_id", "phone"),
@@ -35,7 +53,7 @@ class Member(OrgScoped, Base):
     national_id: Mapped[str | None] = mapped_column(String(64))
     phone: Mapped[str | None] = mapped_column(String(32))
     sector: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=MemberStatus.active.value)
     joined_on: Mapped[date] = mapped_column()
     credit_account_id: Mapped[uuid.UUID] = mapped_column(
         comment="liability: the member's prepaid credit (money no due has taken yet)"
@@ -79,7 +97,7 @@ class TransportUnit(OrgScoped, Base):
     __tablename__ = "transport_unit"
     __table_args__ = (
         UniqueConstraint("organisation_id", "registration"),
-        CheckConstraint("status IN ('active', 'suspended', 'retired')", name="status"),
+        CheckConstraint(UnitStatus.check("status"), name="status"),
         org_fk(["owner_member_id"], "member"),
         org_fk(["credit_account_id"], "account"),
     )
@@ -87,7 +105,7 @@ class TransportUnit(OrgScoped, Base):
     registration: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(32), comment="minibus, motorcycle taxi, ...")
     owner_member_id: Mapped[uuid.UUID | None] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=UnitStatus.active.value)
     credit_account_id: Mapped[uuid.UUID] = mapped_column(
         comment="liability: prepaid credit paid on this unit"
     )
@@ -99,7 +117,7 @@ class UnitCrew(OrgScoped, Base):
     __tablename__ = "unit_crew"
     __table_args__ = (
         UniqueConstraint("organisation_id", "unit_id", "member_id"),
-        CheckConstraint("role IN ('owner', 'driver', 'conductor')", name="role"),
+        CheckConstraint(CrewRole.check("role"), name="role"),
         org_fk(["unit_id"], "transport_unit"),
         org_fk(["member_id"], "member"),
         # a member's standing reads the units they are crew of

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Any
 
 from pydantic import Field
 
+from app.core.messages import N_
 from app.core.schemas import BusinessDate, Schema
-
-MemberStatus = Literal["active", "suspended", "exited"]
-UnitStatus = Literal["active", "suspended", "retired"]
-CrewRole = Literal["owner", "driver", "conductor"]
+from app.core.vocabulary import Vocabulary
+from app.members.models import CrewRole, MemberStatus, UnitStatus
 
 MEMBER_NUMBER = Field(
     min_length=1,
@@ -38,7 +37,7 @@ class MemberCreate(Schema):
     national_id: str | None = Field(default=None, min_length=1, max_length=64)
     phone: str | None = Field(default=None, min_length=3, max_length=32, pattern=r"^\+?[0-9 ()-]+$")
     sector: str | None = Field(default=None, min_length=1, max_length=64)
-    status: MemberStatus = "active"
+    status: MemberStatus = MemberStatus.active
     joined_on: BusinessDate
     affiliations: Affiliations = Field(
         default_factory=dict, description=_AFFILIATIONS, examples=[{"PENSION": "SS-99812"}]
@@ -87,7 +86,7 @@ class UnitCreate(Schema):
     owner_member_id: uuid.UUID | None = Field(
         default=None, description="also the crew member with role owner (added if not listed)"
     )
-    status: UnitStatus = "active"
+    status: UnitStatus = UnitStatus.active
     crew: list[CrewMember] = Field(default_factory=list, max_length=50)
 
 
@@ -112,15 +111,28 @@ class UnitRead(Schema):
     updated_at: datetime
 
 
+class ImportRowStatus(Vocabulary):
+    """What the import did with one row of the file."""
+
+    created = "created", N_("created")
+    valid = "valid", N_("would be created")
+    duplicate = "duplicate", N_("duplicate")
+    rejected = "rejected", N_("rejected")
+
+
 class ImportRowResult(Schema):
     row: int = Field(description="line number in the file (the header is line 1)")
-    status: Literal["created", "valid", "duplicate", "rejected"] = Field(
+    status: ImportRowStatus = Field(
         description="valid: a dry run found nothing wrong; duplicate: the member number exists "
         "already (not changed); rejected: see errors"
     )
     member_number: str | None = None
     member_id: uuid.UUID | None = None
-    errors: list[dict[str, str]] | None = None
+    errors: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="each: field, message (English), code and params (the message's stable "
+        "code and its parameters, as in the Problem schema's errors)",
+    )
 
 
 class ImportResult(Schema):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from app.core import audit
 from app.core.audit import Actor
 from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.messages import MUST_NOT_BE_NULL, N_, FieldError, Template
 from app.funds.models import Fund
 from app.funds.service import funds_by_code, organisation_currency
 from app.ledger import ownership
@@ -27,6 +28,17 @@ from app.members.models import Member, MemberAffiliation
 from app.members.schemas import MemberCreate, MemberRead, MemberUpdate
 
 AFFILIATION_MAX = 64
+
+NUMBER_TAKEN = Template("member.number_taken", N_("member number %(number)s is taken"))
+MEMBER_NOT_FOUND = Template("member.not_found", N_("no member %(id)s"))
+NO_FUND = Template("affiliation.no_fund", N_("no fund %(code)s in this organisation"))
+AFFILIATION_LENGTH = Template(
+    "affiliation.number_length", N_("an affiliation number has 1-%(count)s characters")
+)
+AFFILIATION_TAKEN = Template(
+    "affiliation.number_taken",
+    N_("affiliation number %(number)s at %(fund)s is held by member %(holder)s"),
+)
 
 
 def fold(text: str) -> str:
@@ -58,12 +70,10 @@ def check_affiliations(
     funds = funds if funds is not None else funds_by_code(session, numbers.keys())
     for code, number in numbers.items():
         if code not in funds:
-            raise ValidationFailed.field(
-                f"affiliations.{code}", f"no fund {code} in this organisation"
-            )
+            raise ValidationFailed.field(f"affiliations.{code}", NO_FUND(code=code))
         if number is not None and not (1 <= len(number.strip()) <= AFFILIATION_MAX):
             raise ValidationFailed.field(
-                f"affiliations.{code}", f"an affiliation number has 1-{AFFILIATION_MAX} characters"
+                f"affiliations.{code}", AFFILIATION_LENGTH(count=AFFILIATION_MAX)
             )
     return {code: funds[code] for code in numbers}
 
@@ -75,9 +85,15 @@ class AffiliationNumberTaken(Conflict):
     slug, title = "affiliation-number-taken", "Affiliation number held by another member"
 
     def __init__(self, *, field: str, fund_code: str, number: str, holder: str) -> None:
-        message = f"affiliation number {number} at {fund_code} is held by member {holder}"
-        super().__init__(message, errors=[{"field": field, "message": message, "holder": holder}])
+        error = taken_number(field, fund_code, number, holder)
+        super().__init__(error.message, errors=[error])
         self.field, self.fund_code, self.number, self.holder = field, fund_code, number, holder
+
+
+def taken_number(field: str, fund_code: str, number: str, holder: str) -> FieldError:
+    """The field error of an affiliation number another member holds (naming the holder)."""
+    message = AFFILIATION_TAKEN(number=number, fund=fund_code, holder=holder)
+    return FieldError(field, message, {"holder": holder})
 
 
 def number_holders(
@@ -155,7 +171,7 @@ def create_member(session: Session, actor: Actor, data: MemberCreate) -> Member:
     """Create a member and open its prepaid-credit account (409 if the number is taken, or
     if another member holds one of its affiliation numbers)."""
     if session.scalar(select(Member.id).where(Member.member_number == data.member_number)):
-        raise Conflict(f"member number {data.member_number} is taken")
+        raise Conflict(NUMBER_TAKEN(number=data.member_number))
     funds = check_affiliations(session, data.affiliations)
     refuse_taken_numbers(session, dict(data.affiliations), funds, None)
     account = ledger.open_account(
@@ -195,7 +211,7 @@ def get_member(session: Session, member_id: uuid.UUID) -> Member:
     """The member with this id in the caller's organisation (404 otherwise)."""
     member = session.scalar(select(Member).where(Member.id == member_id))
     if member is None:
-        raise NotFound(f"no member {member_id}")
+        raise NotFound(MEMBER_NOT_FOUND(id=member_id))
     return member
 
 
@@ -243,7 +259,7 @@ def update_member(
     changes = data.model_dump(mode="json", exclude_unset=True)
     for name in ("full_name", "status", "joined_on"):
         if name in changes and changes[name] is None:
-            raise ValidationFailed.field(name, "must not be null")
+            raise ValidationFailed.field(name, MUST_NOT_BE_NULL())
     for name in ("full_name", "national_id", "phone", "sector", "status", "joined_on"):
         if name in changes:
             setattr(member, name, getattr(data, name))

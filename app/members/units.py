@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -16,14 +16,85 @@ from sqlalchemy.orm import Session
 from app.core import audit
 from app.core.audit import Actor
 from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.messages import MUST_NOT_BE_NULL, N_, FieldError, Template
 from app.funds.service import organisation_currency
 from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
-from app.members.models import Member, TransportUnit, UnitCrew
+from app.members.messages import NO_SUCH_MEMBER
+from app.members.models import CrewRole, Member, TransportUnit, UnitCrew
 from app.members.schemas import CrewMember, UnitCreate, UnitRead, UnitUpdate
 
 ownership.reserve("UNIT:", "the transport units")
+
+REGISTRATION_TAKEN = Template(
+    "unit.registration_taken", N_("a unit with registration %(registration)s exists already")
+)
+UNIT_NOT_FOUND = Template("unit.not_found", N_("no transport unit %(id)s"))
+TWO_OWNERS = Template("unit.two_owners", N_("a unit has one owner"))
+LISTED_TWICE = Template("unit.member_listed_twice", N_("this member is listed twice"))
+OWNER_DIFFERS = Template(
+    "unit.owner_differs", N_("differs from the crew member whose role is owner")
+)
+OWNER_IN_OTHER_ROLE = Template(
+    "unit.owner_in_other_role", N_("the owner is listed in the crew with another role")
+)
+NO_MEMBER_NUMBERED = Template("unit.no_member_numbered", N_("No member with number %(numbers)s."))
+NUMBER_LISTED_TWICE = Template("unit.number_listed_twice", N_("%(number)s is listed twice."))
+
+CREW_FIELDS = {
+    CrewRole.owner: "owner",
+    CrewRole.driver: "drivers",
+    CrewRole.conductor: "conductors",
+}
+"""The field that names each role's members by member number (`crew_by_numbers`)."""
+
+
+def crew_by_numbers(
+    session: Session,
+    numbers: Mapping[CrewRole, Sequence[str]],
+    covered: Mapping[uuid.UUID, bool] | None = None,
+) -> tuple[uuid.UUID | None, list[CrewMember]]:
+    """The owner and the crew (owner included) named by member numbers, {role: numbers}.
+
+    422 naming each role's field (`CREW_FIELDS`: owner, drivers, conductors) for numbers no
+    member has, a second owner, or a number listed twice. A member keeps `covered[member_id]`
+    (covered by default)."""
+    wanted = [n for role in CrewRole for n in numbers.get(role, ())]
+    found = (
+        {
+            m.member_number: m.id
+            for m in session.scalars(select(Member).where(Member.member_number.in_(wanted)))
+        }
+        if wanted
+        else {}
+    )
+    errors: dict[str, FieldError] = {}
+    if len(numbers.get(CrewRole.owner, ())) > 1:
+        errors["owner"] = FieldError("owner", TWO_OWNERS())
+    for role in CrewRole:
+        unknown = [n for n in numbers.get(role, ()) if n not in found]
+        if unknown and CREW_FIELDS[role] not in errors:
+            errors[CREW_FIELDS[role]] = FieldError(
+                CREW_FIELDS[role], NO_MEMBER_NUMBERED(numbers=unknown)
+            )
+    listed: set[str] = set()
+    for role in CrewRole:
+        for n in numbers.get(role, ()):
+            if n in listed and CREW_FIELDS[role] not in errors:
+                errors[CREW_FIELDS[role]] = FieldError(
+                    CREW_FIELDS[role], NUMBER_LISTED_TWICE(number=n)
+                )
+            listed.add(n)
+    if errors:
+        raise ValidationFailed.fields(list(errors.values()))
+    crew = [
+        CrewMember(member_id=found[n], role=role, covered=(covered or {}).get(found[n], True))
+        for role in CrewRole
+        for n in numbers.get(role, ())
+    ]
+    owner = next((c.member_id for c in crew if c.role == CrewRole.owner), None)
+    return owner, crew
 
 
 def credit_account_code(registration: str) -> str:
@@ -35,13 +106,13 @@ def _checked_crew(
 ) -> tuple[list[CrewMember], uuid.UUID | None]:
     """The crew with its owner in it, and the owner; 422 naming the field for a stranger, a
     member listed twice, two owners, or an owner that contradicts the crew."""
-    owners = [i for i, c in enumerate(crew) if c.role == "owner"]
+    owners = [i for i, c in enumerate(crew) if c.role == CrewRole.owner]
     if len(owners) > 1:
-        raise ValidationFailed.field(f"crew[{owners[1]}].role", "a unit has one owner")
+        raise ValidationFailed.field(f"crew[{owners[1]}].role", TWO_OWNERS())
     seen: set[uuid.UUID] = set()
     for i, c in enumerate(crew):
         if c.member_id in seen:
-            raise ValidationFailed.field(f"crew[{i}].member_id", "this member is listed twice")
+            raise ValidationFailed.field(f"crew[{i}].member_id", LISTED_TWICE())
         seen.add(c.member_id)
     wanted = seen | ({owner_member_id} if owner_member_id else set())
     found = (
@@ -49,27 +120,21 @@ def _checked_crew(
     )
     for i, c in enumerate(crew):
         if c.member_id not in found:
-            raise ValidationFailed.field(
-                f"crew[{i}].member_id", "no such member in this organisation"
-            )
+            raise ValidationFailed.field(f"crew[{i}].member_id", NO_SUCH_MEMBER())
     if owner_member_id is not None and owner_member_id not in found:
-        raise ValidationFailed.field("owner_member_id", "no such member in this organisation")
+        raise ValidationFailed.field("owner_member_id", NO_SUCH_MEMBER())
     if owners:
         listed = crew[owners[0]].member_id
         if owner_member_id is not None and owner_member_id != listed:
-            raise ValidationFailed.field(
-                "owner_member_id", "differs from the crew member whose role is owner"
-            )
+            raise ValidationFailed.field("owner_member_id", OWNER_DIFFERS())
         return list(crew), listed
     if owner_member_id is None:
         return list(crew), None
     if owner_member_id in seen:
-        raise ValidationFailed.field(
-            "owner_member_id", "the owner is listed in the crew with another role"
-        )
+        raise ValidationFailed.field("owner_member_id", OWNER_IN_OTHER_ROLE())
     return [
         *crew,
-        CrewMember(member_id=owner_member_id, role="owner", covered=True),
+        CrewMember(member_id=owner_member_id, role=CrewRole.owner, covered=True),
     ], owner_member_id
 
 
@@ -91,7 +156,7 @@ def create_unit(session: Session, actor: Actor, data: UnitCreate) -> TransportUn
     if session.scalar(
         select(TransportUnit.id).where(TransportUnit.registration == data.registration)
     ):
-        raise Conflict(f"a unit with registration {data.registration} exists already")
+        raise Conflict(REGISTRATION_TAKEN(registration=data.registration))
     crew, owner = _checked_crew(session, data.crew, data.owner_member_id)
     account = ledger.open_account(
         session,
@@ -123,7 +188,7 @@ def get_unit(session: Session, unit_id: uuid.UUID) -> TransportUnit:
     """The unit with this id in the caller's organisation (404 otherwise)."""
     unit = session.scalar(select(TransportUnit).where(TransportUnit.id == unit_id))
     if unit is None:
-        raise NotFound(f"no transport unit {unit_id}")
+        raise NotFound(UNIT_NOT_FOUND(id=unit_id))
     return unit
 
 
@@ -132,7 +197,7 @@ def crews_of(session: Session, unit_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID,
     out: dict[uuid.UUID, list[CrewMember]] = defaultdict(list)
     if not ids:
         return out
-    order = {"owner": 0, "driver": 1, "conductor": 2}
+    order = {role.value: i for i, role in enumerate(CrewRole)}
     rows = sorted(
         session.scalars(select(UnitCrew).where(UnitCrew.unit_id.in_(ids))),
         key=lambda c: (order[c.role], str(c.member_id)),
@@ -163,14 +228,16 @@ def update_unit(
     changes = data.model_dump(mode="json", exclude_unset=True)
     for name in ("kind", "status"):
         if name in changes and changes[name] is None:
-            raise ValidationFailed.field(name, "must not be null")
+            raise ValidationFailed.field(name, MUST_NOT_BE_NULL())
         if name in changes:
             setattr(unit, name, getattr(data, name))
     if "crew" in changes or "owner_member_id" in changes:
         if data.crew is not None:
             crew = data.crew
         else:
-            crew = [c for c in crews_of(session, [unit.id]).get(unit.id, []) if c.role != "owner"]
+            crew = [
+                c for c in crews_of(session, [unit.id]).get(unit.id, []) if c.role != CrewRole.owner
+            ]
         owner = (
             data.owner_member_id
             if "owner_member_id" in changes

@@ -13,7 +13,12 @@ from app.core.audit import CLI_ACTOR
 from app.core.cli import OrgOpt, session_factory
 from app.core.database import bind_organisation, unit_of_work
 from app.core.errors import Conflict, PayloadTooLarge
+from app.core.messages import N_, FieldError, Template
 from app.schemes.schedule import MAX_SCHEDULE_BYTES, ScheduleInvalid, ScheduleUpload, read_schedule
+
+NOT_CURRENCY_OF = Template(
+    "schedule.not_currency_of", N_("must be %(org)s's currency (%(currency)s)")
+)
 
 schemes_cli = typer.Typer(no_args_is_help=True, help="contribution schemes (schedule files)")
 dues_cli = typer.Typer(no_args_is_help=True, help="dues: what members and units owe")
@@ -50,9 +55,9 @@ def _read(path: Path) -> ScheduleUpload:
         raise typer.Exit(1) from None
 
 
-def _report(errors: Sequence[Any], source: str) -> None:
+def _report(errors: Sequence[FieldError], source: str) -> None:
     for e in errors:
-        typer.secho(f"{source}: {e['field']}: {e['message']}", fg=typer.colors.RED, err=True)
+        typer.secho(f"{source}: {e.field}: {e.message.english()}", fg=typer.colors.RED, err=True)
     typer.secho(f"{len(errors)} error(s) in {source}", fg=typer.colors.RED, err=True)
 
 
@@ -66,7 +71,7 @@ def check(
 ) -> None:
     """Validate a schedule file and list every error (file, field path, expectation); exit 1 on
     any. Needs no database unless --org is given."""
-    from app.schemes.schedule import ScheduleError, check_schedule, validate
+    from app.schemes.schedule import check_schedule, validate
 
     upload = _read(file)
     source = str(file)
@@ -85,7 +90,7 @@ def check(
                 schedule = check_schedule(upload, source, funds_by_code(session))
             if schedule.currency != currency:
                 raise ScheduleInvalid(
-                    source, [ScheduleError("currency", f"must be {org}'s currency ({currency})")]
+                    source, [FieldError("currency", NOT_CURRENCY_OF(org=org, currency=currency))]
                 )
     except ScheduleInvalid as exc:
         _report(exc.errors or [], source)
@@ -114,7 +119,7 @@ def load(file: FileArg, org: OrgOpt) -> None:
         _report(exc.errors or [], source)
         raise typer.Exit(1) from None
     except Conflict as exc:
-        _report(exc.errors or [{"field": "(file)", "message": exc.detail}], source)
+        _report(exc.errors or [FieldError("(file)", exc.message)], source)
         raise typer.Exit(1) from None
     if created:
         typer.echo(f"scheme {code} created in {org} with version(s) {', '.join(map(str, added))}")

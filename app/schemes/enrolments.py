@@ -16,28 +16,74 @@ from sqlalchemy.orm import Session
 from app.core import audit
 from app.core.audit import Actor
 from app.core.errors import Conflict, NotFound, ValidationFailed
-from app.core.money import MoneyError, format_minor, parse_minor
+from app.core.messages import N_, Template
+from app.core.money import format_minor
+from app.members.messages import NO_SUCH_MEMBER, NO_SUCH_UNIT
 from app.members.models import Member, TransportUnit
 from app.schemes.generation import lock_dues
-from app.schemes.models import Due, Enrolment, Scheme
-from app.schemes.schedule import MAX_DUE_MINOR
+from app.schemes.models import Due, Enrolment, Scheme, SchemeKind
+from app.schemes.schedule import declared_amount
 from app.schemes.schemas import EnrolmentCreate, EnrolmentRead, EnrolmentUpdate
 from app.schemes.service import list_versions, scheme_for_field, version_on
 from app.schemes.terms import terms
 
+ENROLS_UNITS = Template(
+    "enrolment.scheme_enrols_units",
+    N_("%(scheme)s is daily per unit: it enrols transport units"),
+)
+ENROLS_MEMBERS = Template(
+    "enrolment.scheme_enrols_members", N_("%(scheme)s is %(kind)s: it enrols members")
+)
+ENDS_BEFORE_START = Template("enrolment.ends_before_start", N_("must not be before starts_on"))
+NO_VERSION_AT_START = Template(
+    "enrolment.no_version_on_start",
+    N_("%(scheme)s has no version in force on %(day)s (its first is effective %(first)s)"),
+)
+INCOME_MISSING = Template(
+    "enrolment.income_missing", N_("%(scheme)s takes a share of the member's income: give it")
+)
+INCOME_NOT_TAKEN = Template(
+    "enrolment.income_not_taken", N_("%(scheme)s does not take a share of income")
+)
+INCOME_REQUIRED = Template(
+    "enrolment.income_required", N_("%(scheme)s takes a share of income: it cannot be removed")
+)
+OVERLAPS = Template(
+    "enrolment.overlaps",
+    N_(
+        "already enrolled in %(scheme)s from %(start)s (enrolment %(id)s); periods would be "
+        "owed twice"
+    ),
+)
+OVERLAPS_PERIOD = Template(
+    "enrolment.overlaps_period",
+    N_(
+        "already enrolled in %(scheme)s from %(start)s to %(end)s (enrolment %(id)s); periods "
+        "would be owed twice"
+    ),
+)
+ENROLMENT_NOT_FOUND = Template("enrolment.not_found", N_("no enrolment %(id)s"))
+END_BEFORE_DUES = Template(
+    "enrolment.end_before_dues",
+    N_(
+        "dues of this enrolment exist for periods through %(day)s; an end before that would "
+        "rewrite them (dues are never rewritten)"
+    ),
+)
+END_PRORATED = Template(
+    "enrolment.end_prorated",
+    N_(
+        "the due for the period ending %(day)s was prorated to the old end; enrol again from "
+        "the next day instead of moving the end"
+    ),
+)
+END_OVERLAPS = Template(
+    "enrolment.end_overlaps", N_("the new end overlaps enrolment %(id)s in %(scheme)s")
+)
+
 
 def _income(text: str | None, currency: str) -> int | None:
-    if text is None:
-        return None
-    try:
-        value = parse_minor(text, currency)
-    except MoneyError as exc:
-        raise ValidationFailed.field("declared_income", str(exc)) from None
-    if value > MAX_DUE_MINOR:
-        raise ValidationFailed.field(
-            "declared_income", f"at most {format_minor(MAX_DUE_MINOR, currency)}"
-        )
-    return value
+    return declared_amount(text, currency, "declared_income")
 
 
 def _overlapping(
@@ -70,49 +116,43 @@ def create_enrolment(session: Session, actor: Actor, data: EnrolmentCreate) -> E
     `declared_income`; 409 when it overlaps an enrolment of the same subject in that scheme.
     """
     scheme = scheme_for_field(session, data.scheme_code)
-    if scheme.kind == "daily_per_unit":
+    kind = SchemeKind(scheme.kind)
+    if kind.enrols_units:
         if data.unit_id is None:
-            raise ValidationFailed.field(
-                "unit_id", f"{scheme.code} is daily per unit: it enrols transport units"
-            )
+            raise ValidationFailed.field("unit_id", ENROLS_UNITS(scheme=scheme.code))
         if session.scalar(select(TransportUnit.id).where(TransportUnit.id == data.unit_id)) is None:
-            raise ValidationFailed.field("unit_id", "no such transport unit in this organisation")
+            raise ValidationFailed.field("unit_id", NO_SUCH_UNIT())
     else:
         if data.member_id is None:
-            raise ValidationFailed.field(
-                "member_id", f"{scheme.code} is {scheme.kind}: it enrols members"
-            )
+            raise ValidationFailed.field("member_id", ENROLS_MEMBERS(scheme=scheme.code, kind=kind))
         if session.scalar(select(Member.id).where(Member.id == data.member_id)) is None:
-            raise ValidationFailed.field("member_id", "no such member in this organisation")
+            raise ValidationFailed.field("member_id", NO_SUCH_MEMBER())
     if data.ends_on is not None and data.ends_on < data.starts_on:
-        raise ValidationFailed.field("ends_on", "must not be before starts_on")
+        raise ValidationFailed.field("ends_on", ENDS_BEFORE_START())
     versions = list_versions(session, scheme)
     if version_on(versions, data.starts_on) is None:
         first = versions[0].effective_from if versions else None
         raise ValidationFailed.field(
-            "starts_on",
-            f"{scheme.code} has no version in force on {data.starts_on} (its first is effective {first})",
+            "starts_on", NO_VERSION_AT_START(scheme=scheme.code, day=data.starts_on, first=first)
         )
     income_based = any(
         terms(v.rules, scheme.currency).amount_kind == "percent_of_income" for v in versions
     )
     income = _income(data.declared_income, scheme.currency)
     if income_based and income is None:
-        raise ValidationFailed.field(
-            "declared_income", f"{scheme.code} takes a share of the member's income: give it"
-        )
+        raise ValidationFailed.field("declared_income", INCOME_MISSING(scheme=scheme.code))
     if not income_based and income is not None:
-        raise ValidationFailed.field(
-            "declared_income", f"{scheme.code} does not take a share of income"
-        )
+        raise ValidationFailed.field("declared_income", INCOME_NOT_TAKEN(scheme=scheme.code))
     clash = _overlapping(
         session, scheme.id, data.member_id, data.unit_id, data.starts_on, data.ends_on
     )
     if clash is not None:
+        if clash.ends_on is None:
+            raise Conflict(OVERLAPS(scheme=scheme.code, start=clash.starts_on, id=clash.id))
         raise Conflict(
-            f"already enrolled in {scheme.code} from {clash.starts_on}"
-            + (f" to {clash.ends_on}" if clash.ends_on else "")
-            + f" (enrolment {clash.id}); periods would be owed twice"
+            OVERLAPS_PERIOD(
+                scheme=scheme.code, start=clash.starts_on, end=clash.ends_on, id=clash.id
+            )
         )
     enrolment = Enrolment(
         member_id=data.member_id,
@@ -133,7 +173,7 @@ def create_enrolment(session: Session, actor: Actor, data: EnrolmentCreate) -> E
 def get_enrolment(session: Session, enrolment_id: uuid.UUID) -> Enrolment:
     enrolment = session.scalar(select(Enrolment).where(Enrolment.id == enrolment_id))
     if enrolment is None:
-        raise NotFound(f"no enrolment {enrolment_id}")
+        raise NotFound(ENROLMENT_NOT_FOUND(id=enrolment_id))
     return enrolment
 
 
@@ -154,9 +194,7 @@ def update_enrolment(
         income = _income(data.declared_income, scheme.currency)
         versions = list_versions(session, scheme)
         if income is None and any(terms(v.rules, scheme.currency).income_based for v in versions):
-            raise ValidationFailed.field(
-                "declared_income", f"{scheme.code} takes a share of income: it cannot be removed"
-            )
+            raise ValidationFailed.field("declared_income", INCOME_REQUIRED(scheme=scheme.code))
         e.declared_income = income
     if "ends_on" in changes and data.ends_on != e.ends_on:
         _move_end(session, scheme, e, data.ends_on)
@@ -172,7 +210,7 @@ def _month_end(day: date) -> date:
 
 def _move_end(session: Session, scheme: Scheme, e: Enrolment, new_end: date | None) -> None:
     if new_end is not None and new_end < e.starts_on:
-        raise ValidationFailed.field("ends_on", "must not be before starts_on")
+        raise ValidationFailed.field("ends_on", ENDS_BEFORE_START())
     lock_dues(session)  # no dues generation of this organisation runs meanwhile
     mine = and_(Due.enrolment_id == e.id)
     if new_end is not None:
@@ -180,24 +218,18 @@ def _move_end(session: Session, scheme: Scheme, e: Enrolment, new_end: date | No
             select(func.max(Due.period_end)).where(mine, Due.period_end > new_end)
         )
         if past is not None:
-            raise Conflict(
-                f"dues of this enrolment exist for periods through {past}; an end before that "
-                "would rewrite them (dues are never rewritten)"
-            )
+            raise Conflict(END_BEFORE_DUES(day=past))
     old_end = e.ends_on
     if old_end is not None and (new_end is None or new_end > old_end):
         # a monthly due cut short at the old end would stay prorated: refuse rather than owe too little
-        cut = scheme.kind == "monthly" and old_end != _month_end(old_end)
+        cut = scheme.kind == SchemeKind.monthly and old_end != _month_end(old_end)
         if cut and session.scalar(select(Due.id).where(mine, Due.period_end == old_end).limit(1)):
-            raise Conflict(
-                f"the due for the period ending {old_end} was prorated to the old end; "
-                "enrol again from the next day instead of moving the end"
-            )
+            raise Conflict(END_PRORATED(day=old_end))
         clash = _overlapping(
             session, e.scheme_id, e.member_id, e.unit_id, e.starts_on, new_end, exclude=e.id
         )
         if clash is not None:
-            raise Conflict(f"the new end overlaps enrolment {clash.id} in {scheme.code}")
+            raise Conflict(END_OVERLAPS(id=clash.id, scheme=scheme.code))
     e.ends_on = new_end
     if e.generated_through is not None:
         # Dues reach exactly as far as the last one made: from there, generation makes the

@@ -52,7 +52,7 @@ from app.core import audit, dialect
 from app.core.audit import Actor
 from app.core.database import UTCDateTime, bound_organisation, utcnow
 from app.core.ids import uuid7
-from app.schemes.models import Enrolment, Scheme, SchemeVersion
+from app.schemes.models import Enrolment, Scheme, SchemeKind, SchemeVersion
 from app.schemes.service import Payer, run_dues_created_hooks, versions_of
 from app.schemes.terms import PPM, Terms, terms
 
@@ -131,7 +131,7 @@ def generate_dues(
     schemes = list(
         session.scalars(
             select(Scheme)
-            .where(Scheme.kind.in_(["daily_per_unit", "monthly"]))
+            .where(Scheme.kind.in_([k.value for k in SchemeKind if k.generated]))
             .order_by(Scheme.code)
         )
     )
@@ -171,7 +171,7 @@ def generate_dues(
             lo, hi = rows[0][0], rows[-1][0]
             # how far back this chunk's calendar must reach
             first: date = min(_day(reach) for _, reach in rows)
-            if scheme.kind != "daily_per_unit":
+            if scheme.kind != SchemeKind.daily_per_unit:
                 # a month not yet due when the last run stopped mid-month starts before
                 # `first`: its version is the one whose segment holds the month's start
                 first = first.replace(day=1)
@@ -197,7 +197,7 @@ def generate_dues(
                     "cal_hi": seg_to,
                     "epoch": EPOCH,
                 }
-                if scheme.kind == "daily_per_unit":
+                if scheme.kind == SchemeKind.daily_per_unit:
                     stmt_text, extra = sql.daily(t)
                 else:
                     stmt_text, extra = sql.monthly(t)

@@ -14,8 +14,47 @@ from sqlalchemy import JSON, CheckConstraint, Index, String, Text, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, OrgScoped, org_fk, utcnow
+from app.core.messages import N_
+from app.core.vocabulary import Vocabulary
 
-SCHEME_KINDS = ("daily_per_unit", "per_harvest", "monthly")
+
+class SchemeKind(Vocabulary):
+    """A scheme's rhythm, which also says who enrols in it."""
+
+    daily_per_unit = "daily_per_unit", N_("daily per unit")
+    per_harvest = "per_harvest", N_("per harvest")
+    monthly = "monthly", N_("monthly")
+
+    @property
+    def enrols_units(self) -> bool:
+        """A daily scheme enrols transport units; the others enrol members."""
+        return self is SchemeKind.daily_per_unit
+
+    @property
+    def generated(self) -> bool:
+        """Dues generation makes its dues (a harvest's due is made when it is recorded)."""
+        return self is not SchemeKind.per_harvest
+
+    @classmethod
+    def enrolling(cls, units: bool) -> list[SchemeKind]:
+        """The kinds that enrol units (`units`), or members."""
+        return [k for k in cls if k.enrols_units == units]
+
+
+class DueStatus(Vocabulary):
+    """How much of a due is paid."""
+
+    open = "open", N_("open")
+    partial = "partial", N_("partly paid")
+    paid = "paid", N_("paid")
+
+
+class CoverageStatus(Vocabulary):
+    """Whether a member is covered at a fund on a day (see `app.schemes.standing`)."""
+
+    covered = "covered", N_("covered")
+    grace = "grace", N_("in grace period")
+    lapsed = "lapsed", N_("lapsed")
 
 
 class Scheme(OrgScoped, Base):
@@ -26,7 +65,7 @@ class Scheme(OrgScoped, Base):
     __tablename__ = "scheme"
     __table_args__ = (
         UniqueConstraint("organisation_id", "code"),
-        CheckConstraint("kind IN ('daily_per_unit', 'per_harvest', 'monthly')", name="kind"),
+        CheckConstraint(SchemeKind.check("kind"), name="kind"),
     )
 
     code: Mapped[str] = mapped_column(String(64))
@@ -158,10 +197,10 @@ class Due(OrgScoped, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property
-    def status(self) -> str:
+    def status(self) -> DueStatus:
         if self.paid == 0:
-            return "open"
-        return "paid" if self.paid >= self.amount else "partial"
+            return DueStatus.open
+        return DueStatus.paid if self.paid >= self.amount else DueStatus.partial
 
 
 class Enrolment(OrgScoped, Base):

@@ -8,14 +8,28 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from app.core.errors import ValidationFailed
-from app.core.money import MoneyError, format_minor, parse_minor
-from app.schemes.models import Scheme, SchemeVersion
+from app.core.messages import N_, Template
+from app.core.money import format_minor
+from app.schemes.models import Scheme, SchemeKind, SchemeVersion
 from app.schemes.rules import split_payment
-from app.schemes.schedule import MAX_DUE_MINOR
-from app.schemes.schemas import FundPart, QuoteAmounts, QuoteRead
+from app.schemes.schedule import declared_amount
+from app.schemes.schemas import FundPart, QuoteAmounts, QuotePeriod, QuoteRead
 from app.schemes.terms import terms
 
-PERIOD = {"daily_per_unit": "day", "monthly": "month", "per_harvest": "harvest"}
+PERIOD = {
+    SchemeKind.daily_per_unit: QuotePeriod.day,
+    SchemeKind.monthly: QuotePeriod.month,
+    SchemeKind.per_harvest: QuotePeriod.harvest,
+}
+
+NO_VERSION = Template("scheme.no_version", N_("%(scheme)s has no version"))
+MONTHLY_INCOME_MISSING = Template(
+    "quote.income_missing", N_("%(scheme)s takes a share of the monthly income: give it")
+)
+EXPECTED_VALUE_MISSING = Template(
+    "quote.expected_value_missing",
+    N_("%(scheme)s takes a share of the expected harvest value: give it"),
+)
 
 
 def _add_months(day: date, months: int) -> date:
@@ -51,30 +65,18 @@ def quote(
     `declared_income` is the monthly income (monthly) or the expected harvest value (per
     harvest); required where the scheme takes a share of it.
     """
+    kind = SchemeKind(scheme.kind)
     if not versions:
-        raise ValidationFailed.field("code", f"{scheme.code} has no version")
+        raise ValidationFailed.field("code", NO_VERSION(scheme=scheme.code))
     in_force = [v for v in versions if v.effective_from <= as_of]
     version = in_force[-1] if in_force else versions[0]
     t = terms(version.rules, scheme.currency)
-    base: int | None = None
-    if declared_income is not None:
-        try:
-            base = parse_minor(declared_income, scheme.currency)
-        except MoneyError as exc:
-            raise ValidationFailed.field("declared_income", str(exc)) from None
-        if base > MAX_DUE_MINOR:
-            raise ValidationFailed.field(
-                "declared_income", f"at most {format_minor(MAX_DUE_MINOR, scheme.currency)}"
-            )
+    base = declared_amount(declared_income, scheme.currency, "declared_income")
     if t.income_based and base is None:
-        raise ValidationFailed.field(
-            "declared_income",
-            f"{scheme.code} takes a share of the monthly income: give it"
-            if scheme.kind == "monthly"
-            else f"{scheme.code} takes a share of the expected harvest value: give it",
-        )
+        missing = MONTHLY_INCOME_MISSING if kind == SchemeKind.monthly else EXPECTED_VALUE_MISSING
+        raise ValidationFailed.field("declared_income", missing(scheme=scheme.code))
     per_period = t.amount(base)
-    if scheme.kind == "daily_per_unit":
+    if kind == SchemeKind.daily_per_unit:
         end = _add_months(as_of, months)
         days = (end - as_of).days
         periods = sum(
@@ -82,7 +84,7 @@ def quote(
             for i in range(days)
             if ((as_of + timedelta(days=i)).isoweekday() % 7) not in t.rest_weekdays
         )
-    elif scheme.kind == "monthly":
+    elif kind == SchemeKind.monthly:
         periods = months
     else:
         every = t.every_months or 1
@@ -90,11 +92,11 @@ def quote(
     return QuoteRead(
         scheme_code=scheme.code,
         scheme_name=scheme.name,
-        kind=scheme.kind,
+        kind=kind,
         version=version.version,
         currency=scheme.currency,
         declared_income=None if base is None else format_minor(base, scheme.currency),
-        period=PERIOD[scheme.kind],
+        period=PERIOD[kind],
         per_period=_amounts(version, per_period, 1, scheme.currency),
         months=months,
         periods=periods,

@@ -20,16 +20,26 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from app.core.documents import DocumentRefused, YamlBounds, check_size, decode_utf8, load_yaml
 from app.core.errors import ValidationFailed
+from app.core.messages import (
+    MUST_BE_POSITIVE,
+    N_,
+    REGISTRY,
+    UNKNOWN,
+    FieldError,
+    Message,
+    Template,
+    from_pydantic,
+)
 from app.core.money import MoneyError, check_currency, format_minor, parse_minor
 from app.core.schemas import EARLIEST_DATE, LATEST_DATE, unstorable_text
+from app.schemes.models import SchemeKind
 
-SchemeKind = Literal["daily_per_unit", "per_harvest", "monthly"]
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 """Index = day of week as SQLite's %w and PostgreSQL's dow count it (Sunday 0)."""
 
@@ -43,19 +53,125 @@ PERCENT_DECIMALS = 4
 
 _PERCENT_RE = re.compile(r"^\d{1,3}(\.\d{1,4})?$")
 
+# -- what a schedule file's checker says -----------------------------------------------------
 
-def _percent_text(value: object) -> str:
+PERCENT_NOT_TEXT = Template(
+    "schedule.percent_not_text", N_('a percent is a quoted decimal string such as "5.5"')
+)
+NOT_A_PERCENT = Template(
+    "schedule.not_a_percent",
+    N_('%(text)s is not a percent such as "5" or "5.5" (at most %(count)s decimals)'),
+)
+PERCENT_OVER_100 = Template("schedule.percent_over_100", N_("a percent is at most 100"))
+NOT_A_WEEKDAY = Template("schedule.not_a_weekday", N_("a weekday name: %(days)s"))
+FIELD_MISSING = Template("schedule.field_missing", N_("required field is missing"))
+UNKNOWN_FIELD = Template("schedule.unknown_field", N_("unknown field"))
+UNKNOWN_FIELD_OF = Template(
+    "schedule.unknown_field_of", N_("unknown field (expected one of: %(fields)s)")
+)
+NOT_A_MAPPING = Template(
+    "schedule.not_a_mapping", N_("expected a mapping with code, name, kind, currency, versions")
+)
+AMOUNT_NOT_TEXT = Template(
+    "schedule.amount_not_text", N_('an amount is a quoted decimal string such as "50.00"')
+)
+AT_MOST_AMOUNT = Template("scheme.amount_too_large", N_("at most %(amount)s"))
+FIXED_AMOUNT_ONLY = Template(
+    "schedule.fixed_amount_only", N_('a daily_per_unit scheme has a fixed amount such as "50.00"')
+)
+SHARE_OF_INCOME_MISSING = Template(
+    "schedule.share_of_income_missing",
+    N_("required field is missing (%(kind)s takes a share of income)"),
+)
+SHARE_OF_DECLARED_MISSING = Template(
+    "schedule.share_of_declared_missing",
+    N_("required field is missing (%(kind)s takes a share of the declared harvest value)"),
+)
+MAXIMUM_BELOW_MINIMUM = Template(
+    "schedule.maximum_below_minimum", N_("must not be less than minimum")
+)
+FIELD_NOT_USED = Template(
+    "schedule.field_not_used", N_("not used by a %(kind)s scheme (only %(kinds)s)")
+)
+FIELD_REQUIRED = Template("schedule.field_required", N_("required for a %(kind)s scheme"))
+NO_WORKING_DAY = Template(
+    "schedule.no_working_day", N_("at least one day of the week must be a working day")
+)
+SPLIT_NOT_100 = Template(
+    "schedule.split_not_100", N_("percents must sum to 100 (they sum to %(total)s)")
+)
+FUND_TWICE = Template("schedule.fund_named_twice", N_("%(fund)s is named twice"))
+FEE_TOO_HIGH = Template("schedule.fee_too_high", N_("the fee must be less than 100 percent"))
+VERSIONS_OUT_OF_ORDER = Template(
+    "schedule.versions_out_of_order",
+    N_(
+        "must be after versions[%(index)s].effective_from (%(day)s): versions are listed in "
+        "date order"
+    ),
+)
+NO_FUND = Template(
+    "schedule.no_fund", N_("no fund %(fund)s in this organisation (funds: %(funds)s)")
+)
+NO_FUND_YET = Template(
+    "schedule.no_fund_yet", N_("no fund %(fund)s in this organisation (funds: none yet)")
+)
+
+
+def said(reason: object) -> Message:
+    """A reason another module gave as a Message (or, given as English text, the template of
+    that text when one has no parameters)."""
+    if isinstance(reason, Message):
+        return reason
+    text = str(reason)
+    for template in REGISTRY.values():
+        if template.text == text and not template.names:
+            return template()
+    return UNKNOWN(text=text)
+
+
+def _refused(exc: DocumentRefused) -> Message:
+    """What the bounded reader refused, without where (the schedule's path says where)."""
+    return said(getattr(exc, "reason_message", None) or exc.reason)
+
+
+def declared_amount(
+    text: str | None, currency: str, field: str, *, positive: bool = False
+) -> int | None:
+    """A declared income or harvest value in minor units (None if not given): 422 naming
+    `field` if it is not an amount of `currency`, is past what a scheme may name
+    (`MAX_DUE_MINOR`), or (`positive`) is not greater than zero."""
+    if text is None:
+        return None
+    try:
+        value = parse_minor(text, currency)
+    except MoneyError as exc:
+        raise ValidationFailed.field(field, exc.message) from None
+    if positive and value <= 0:
+        raise ValidationFailed.field(field, MUST_BE_POSITIVE())
+    if value > MAX_DUE_MINOR:
+        raise ValidationFailed.field(
+            field, AT_MOST_AMOUNT(amount=format_minor(MAX_DUE_MINOR, currency))
+        )
+    return value
+
+
+def _percent_problem(value: object) -> Message | None:
+    """What is wrong with a percent (None: it is one)."""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError('a percent is a quoted decimal string such as "5.5"')
+        return PERCENT_NOT_TEXT()
     text = str(value).strip()
     if not _PERCENT_RE.match(text):
-        raise ValueError(
-            f'{text[:20]!r} is not a percent such as "5" or "5.5" '
-            f"(at most {PERCENT_DECIMALS} decimals)"
-        )
+        return NOT_A_PERCENT(text=repr(text[:20]), count=PERCENT_DECIMALS)
     if Decimal(text) > 100:
-        raise ValueError("a percent is at most 100")
-    return text
+        return PERCENT_OVER_100()
+    return None
+
+
+def _percent_text(value: object) -> str:
+    problem = _percent_problem(value)
+    if problem is not None:
+        raise problem.template.pydantic(**problem.params)
+    return str(value).strip()
 
 
 Percent = Annotated[str, BeforeValidator(_percent_text)]
@@ -63,7 +179,7 @@ Percent = Annotated[str, BeforeValidator(_percent_text)]
 
 def _weekday(value: object) -> str:
     if not isinstance(value, str) or value.strip().lower() not in WEEKDAYS:
-        raise ValueError(f"a weekday name: {', '.join(WEEKDAYS[1:] + WEEKDAYS[:1])}")
+        raise NOT_A_WEEKDAY.pydantic(days=list(WEEKDAYS[1:] + WEEKDAYS[:1]))
     return value.strip().lower()
 
 
@@ -120,36 +236,28 @@ _FIELDS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduleError:
-    path: str
-    message: str
-    bound: str | None = None
-    """The document bound the file broke (`aliases`, `depth`, ...), if that is the error."""
+def broken_bound(path: str, message: Message, bound: str) -> FieldError:
+    """A schedule's error that is a document bound the file broke (`aliases`, `depth`, ...)."""
+    return FieldError(path, message, {"type": "document_bound", "bound": bound})
 
-    def render(self, source: str) -> str:
-        return f"{source}: {self.path}: {self.message}"
+
+def schedule_detail(source: str, errors: Sequence[FieldError]) -> str:
+    """`source: path: message` of the first error, and how many more there are."""
+    first, more = errors[0], len(errors) - 1
+    return f"{source}: {first.field}: {first.message.english()}" + (
+        f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+    )
 
 
 class ScheduleInvalid(ValidationFailed):
-    """A schedule that cannot be loaded: every error, each with its field path (422)."""
+    """A schedule that cannot be loaded: every error, each with its field path (422). Its
+    code is the first error's; `detail` names the file, the path and how many more there are."""
 
-    def __init__(self, source: str, errors: Sequence[ScheduleError]) -> None:
+    def __init__(self, source: str, errors: Sequence[FieldError]) -> None:
         self.source = source
-        self.schedule_errors = list(errors)
-        first = self.schedule_errors[0]
-        more = len(errors) - 1
-        detail = f"{source}: {first.path}: {first.message}" + (
-            f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
-        )
-        super().__init__(
-            detail,
-            errors=[
-                {"field": e.path, "message": e.message}
-                | ({"type": "document_bound", "bound": e.bound} if e.bound else {})
-                for e in self.schedule_errors
-            ],
-        )
+        super().__init__(errors=list(errors))
+        self.detail = schedule_detail(source, self.errors)
+        self.args = (self.detail,)
 
 
 def _path(loc: Iterable[Any]) -> str:
@@ -172,15 +280,15 @@ def _known_fields(loc: tuple[Any, ...]) -> list[str]:
     return []
 
 
-def _message(err: Any) -> str:
+def _message(err: Any) -> Message:
     kind, loc = err["type"], tuple(err["loc"])
     if kind == "missing":
-        return "required field is missing"
+        return FIELD_MISSING()
     if kind == "extra_forbidden":
         known = _known_fields(loc)
-        return "unknown field" + (f" (expected one of: {', '.join(known)})" if known else "")
+        return UNKNOWN_FIELD_OF(fields=known) if known else UNKNOWN_FIELD()
     msg = str(err["msg"])
-    return msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
+    return from_pydantic(err, msg.removeprefix("Value error, "))
 
 
 def parse_text(text: str | bytes, source: str) -> dict[str, Any]:
@@ -189,81 +297,66 @@ def parse_text(text: str | bytes, source: str) -> dict[str, Any]:
     try:
         data = load_yaml(text, field="(file)", bounds=SCHEDULE_BOUNDS)
     except DocumentRefused as exc:
-        raise ScheduleInvalid(
-            source, [ScheduleError(exc.where or "(file)", exc.reason, exc.bound)]
-        ) from None
+        where = exc.where or "(file)"
+        raise ScheduleInvalid(source, [broken_bound(where, _refused(exc), exc.bound)]) from None
     if not isinstance(data, dict):
-        raise ScheduleInvalid(
-            source,
-            [
-                ScheduleError(
-                    "(file)", "expected a mapping with code, name, kind, currency, versions"
-                )
-            ],
-        )
+        raise ScheduleInvalid(source, [FieldError("(file)", NOT_A_MAPPING())])
     reason = unstorable_text(data)
     if reason:
-        raise ScheduleInvalid(source, [ScheduleError("(file)", reason)])
+        raise ScheduleInvalid(source, [FieldError("(file)", said(reason))])
     return data
 
 
 def _amount_errors(
-    where: str, kind: str, raw: Any, currency: str | None
-) -> tuple[list[ScheduleError], Any]:
+    where: str, kind: SchemeKind, raw: Any, currency: str | None
+) -> tuple[list[FieldError], Any]:
     """Check one version's `amount`; return errors and the normalised amount."""
-    errors: list[ScheduleError] = []
-    percent_key = {"monthly": "percent_of_income", "per_harvest": "percent_of_declared"}.get(kind)
+    errors: list[FieldError] = []
+    percent_key = {
+        SchemeKind.monthly: "percent_of_income",
+        SchemeKind.per_harvest: "percent_of_declared",
+    }.get(kind)
 
     def money(path: str, value: Any) -> str | None:
         if isinstance(value, bool | float) or not isinstance(value, str | int):
-            errors.append(
-                ScheduleError(path, 'an amount is a quoted decimal string such as "50.00"')
-            )
+            errors.append(FieldError(path, AMOUNT_NOT_TEXT()))
             return None
         if currency is None:
             return str(value)
         try:
             minor = parse_minor(str(value), currency)
         except MoneyError as exc:
-            errors.append(ScheduleError(path, str(exc)))
+            errors.append(FieldError(path, exc.message))
             return None
         if minor <= 0:
-            errors.append(ScheduleError(path, "must be greater than zero"))
+            errors.append(FieldError(path, MUST_BE_POSITIVE()))
         elif minor > MAX_DUE_MINOR:
-            errors.append(
-                ScheduleError(path, f"at most {format_minor(MAX_DUE_MINOR, currency)} {currency}")
-            )
+            largest = f"{format_minor(MAX_DUE_MINOR, currency)} {currency}"
+            errors.append(FieldError(path, AT_MOST_AMOUNT(amount=largest)))
         return format_minor(minor, currency)
 
     if not isinstance(raw, dict):
         return errors, money(where, raw)
     if percent_key is None:
-        errors.append(
-            ScheduleError(where, 'a daily_per_unit scheme has a fixed amount such as "50.00"')
-        )
+        errors.append(FieldError(where, FIXED_AMOUNT_ONLY()))
         return errors, None
     allowed = {percent_key, "minimum", "maximum"}
     for key in sorted(set(raw) - allowed):
-        errors.append(
-            ScheduleError(
-                f"{where}.{key}", f"unknown field (expected one of: {', '.join(sorted(allowed))})"
-            )
-        )
+        errors.append(FieldError(f"{where}.{key}", UNKNOWN_FIELD_OF(fields=sorted(allowed))))
     out: dict[str, str] = {}
     if percent_key not in raw:
-        errors.append(
-            ScheduleError(
-                f"{where}.{percent_key}",
-                f"required field is missing ({kind} takes a share of {'income' if kind == 'monthly' else 'the declared harvest value'})",
-            )
+        missing = (
+            SHARE_OF_INCOME_MISSING if kind == SchemeKind.monthly else SHARE_OF_DECLARED_MISSING
         )
+        errors.append(FieldError(f"{where}.{percent_key}", missing(kind=kind)))
     else:
-        try:
-            out[percent_key] = _percent_text(raw[percent_key])
+        problem = _percent_problem(raw[percent_key])
+        if problem is not None:
+            errors.append(FieldError(f"{where}.{percent_key}", problem))
+        else:
+            out[percent_key] = str(raw[percent_key]).strip()
             if Decimal(out[percent_key]) == 0:
-                errors.append(ScheduleError(f"{where}.{percent_key}", "must be greater than zero"))
-        except ValueError as exc:
-            errors.append(ScheduleError(f"{where}.{percent_key}", str(exc)))
+                errors.append(FieldError(f"{where}.{percent_key}", MUST_BE_POSITIVE()))
     for key in ("minimum", "maximum"):
         if key in raw:
             value = money(f"{where}.{key}", raw[key])
@@ -275,64 +368,52 @@ def _amount_errors(
         and "maximum" in out
         and parse_minor(out["minimum"], currency) > parse_minor(out["maximum"], currency)
     ):
-        errors.append(ScheduleError(f"{where}.maximum", "must not be less than minimum"))
+        errors.append(FieldError(f"{where}.maximum", MAXIMUM_BELOW_MINIMUM()))
     return errors, out
 
 
-_KIND_FIELDS = {
+_DAILY, _HARVEST, _MONTHLY = SchemeKind.daily_per_unit, SchemeKind.per_harvest, SchemeKind.monthly
+_KIND_FIELDS: dict[str, tuple[set[SchemeKind], set[SchemeKind]]] = {
     # field: (kinds where it is allowed, kinds where it is required)
-    "rest_days": ({"daily_per_unit"}, set()),
-    "due_after_days": ({"daily_per_unit", "per_harvest"}, set()),
-    "due_day": ({"monthly"}, {"monthly"}),
-    "every_months": ({"per_harvest"}, {"per_harvest"}),
+    "rest_days": ({_DAILY}, set()),
+    "due_after_days": ({_DAILY, _HARVEST}, set()),
+    "due_day": ({_MONTHLY}, {_MONTHLY}),
+    "every_months": ({_HARVEST}, {_HARVEST}),
 }
 
 
 def _version_errors(
-    i: int, v: VersionFile, kind: str, currency: str | None
-) -> tuple[list[ScheduleError], dict[str, Any]]:
+    i: int, v: VersionFile, kind: SchemeKind, currency: str | None
+) -> tuple[list[FieldError], dict[str, Any]]:
     where = f"versions[{i}]"
     errors, amount = _amount_errors(f"{where}.amount", kind, v.amount, currency)
     for name, (allowed, required) in _KIND_FIELDS.items():
         value = getattr(v, name)
         if value is not None and kind not in allowed:
             errors.append(
-                ScheduleError(
-                    f"{where}.{name}",
-                    f"not used by a {kind} scheme (only {', '.join(sorted(allowed))})",
-                )
+                FieldError(f"{where}.{name}", FIELD_NOT_USED(kind=kind, kinds=sorted(allowed)))
             )
         if value is None and kind in required:
-            errors.append(ScheduleError(f"{where}.{name}", f"required for a {kind} scheme"))
+            errors.append(FieldError(f"{where}.{name}", FIELD_REQUIRED(kind=kind)))
     if v.rest_days is not None and len(set(v.rest_days)) >= 7:
-        errors.append(
-            ScheduleError(
-                f"{where}.rest_days", "at least one day of the week must be a working day"
-            )
-        )
+        errors.append(FieldError(f"{where}.rest_days", NO_WORKING_DAY()))
     total = sum((Decimal(p.percent) for p in v.split), Decimal(0))
     if total != 100:
-        errors.append(
-            ScheduleError(f"{where}.split", f"percents must sum to 100 (they sum to {total})")
-        )
+        errors.append(FieldError(f"{where}.split", SPLIT_NOT_100(total=total)))
     seen: set[str] = set()
     for j, part in enumerate(v.split):
         if part.fund in seen:
-            errors.append(ScheduleError(f"{where}.split[{j}].fund", f"{part.fund} is named twice"))
+            errors.append(FieldError(f"{where}.split[{j}].fund", FUND_TWICE(fund=part.fund)))
         seen.add(part.fund)
         if Decimal(part.percent) == 0:
-            errors.append(ScheduleError(f"{where}.split[{j}].percent", "must be greater than zero"))
+            errors.append(FieldError(f"{where}.split[{j}].percent", MUST_BE_POSITIVE()))
     if v.fee is not None and Decimal(v.fee.percent) >= 100:
-        errors.append(
-            ScheduleError(f"{where}.fee.percent", "the fee must be less than 100 percent")
-        )
+        errors.append(FieldError(f"{where}.fee.percent", FEE_TOO_HIGH()))
     if v.penalty is not None and Decimal(v.penalty.percent_per_month) == 0:
-        errors.append(
-            ScheduleError(f"{where}.penalty.percent_per_month", "must be greater than zero")
-        )
+        errors.append(FieldError(f"{where}.penalty.percent_per_month", MUST_BE_POSITIVE()))
     rules: dict[str, Any] = v.model_dump(mode="json", exclude_none=True)
     rules["amount"] = amount
-    if kind in ("daily_per_unit", "per_harvest"):
+    if kind in (_DAILY, _HARVEST):
         rules.setdefault("due_after_days", 0)
     if v.rest_days is not None:
         rules["rest_days"] = sorted(set(v.rest_days), key=WEEKDAYS.index)
@@ -345,7 +426,7 @@ class Schedule:
 
     code: str
     name: str
-    kind: str
+    kind: SchemeKind
     currency: str
     versions: list[dict[str, Any]]
 
@@ -363,15 +444,15 @@ def validate(
     try:
         parsed = ScheduleFile.model_validate(data)
     except ValidationError as exc:
-        structural = [ScheduleError(_path(e["loc"]), _message(e)) for e in exc.errors()]
+        structural = [FieldError(_path(e["loc"]), _message(e)) for e in exc.errors()]
         # the meaning can still be checked where the structure allows, for a complete report
         raise ScheduleInvalid(source, structural + _loose_checks(data)) from None
-    errors: list[ScheduleError] = []
+    errors: list[FieldError] = []
     currency: str | None = parsed.currency
     try:
         check_currency(parsed.currency)
     except MoneyError as exc:
-        errors.append(ScheduleError("currency", str(exc)))
+        errors.append(FieldError("currency", exc.message))
         currency = None
     versions = []
     for i, v in enumerate(parsed.versions):
@@ -379,11 +460,10 @@ def validate(
         errors += errs
         versions.append(rules)
         if i and v.effective_from <= parsed.versions[i - 1].effective_from:
+            earlier = parsed.versions[i - 1].effective_from
             errors.append(
-                ScheduleError(
-                    f"versions[{i}].effective_from",
-                    f"must be after versions[{i - 1}].effective_from "
-                    f"({parsed.versions[i - 1].effective_from}): versions are listed in date order",
+                FieldError(
+                    f"versions[{i}].effective_from", VERSIONS_OUT_OF_ORDER(index=i - 1, day=earlier)
                 )
             )
     if known_funds is not None:
@@ -393,25 +473,21 @@ def validate(
     return Schedule(parsed.code, parsed.name, parsed.kind, parsed.currency, versions)
 
 
-def _fund_errors(versions: list[dict[str, Any]], known_funds: Iterable[str]) -> list[ScheduleError]:
-    known = set(known_funds)
+def _fund_errors(versions: list[dict[str, Any]], known_funds: Iterable[str]) -> list[FieldError]:
+    known = sorted(set(known_funds))
     errors = []
     for i, v in enumerate(versions):
         for j, part in enumerate(v["split"]):
             if part["fund"] not in known:
-                listed = ", ".join(sorted(known)) or "none yet"
-                errors.append(
-                    ScheduleError(
-                        f"versions[{i}].split[{j}].fund",
-                        f"no fund {part['fund']} in this organisation (funds: {listed})",
-                    )
-                )
+                fund = part["fund"]
+                message = NO_FUND(fund=fund, funds=known) if known else NO_FUND_YET(fund=fund)
+                errors.append(FieldError(f"versions[{i}].split[{j}].fund", message))
     return errors
 
 
-def _loose_checks(data: dict[str, Any]) -> list[ScheduleError]:
+def _loose_checks(data: dict[str, Any]) -> list[FieldError]:
     """Meaning checks on a structurally broken file: split sums, where they can be read."""
-    errors: list[ScheduleError] = []
+    errors: list[FieldError] = []
     versions = data.get("versions")
     if not isinstance(versions, list):
         return errors
@@ -424,11 +500,7 @@ def _loose_checks(data: dict[str, Any]) -> list[ScheduleError]:
         except (ValueError, TypeError, KeyError, ArithmeticError):
             continue
         if total != 100:
-            errors.append(
-                ScheduleError(
-                    f"versions[{i}].split", f"percents must sum to 100 (they sum to {total})"
-                )
-            )
+            errors.append(FieldError(f"versions[{i}].split", SPLIT_NOT_100(total=total)))
     return errors
 
 
@@ -462,7 +534,7 @@ def read_schedule(content: str | bytes, source: str) -> ScheduleUpload:
             content = decode_utf8(content, "body", "a schedule")
         except DocumentRefused as exc:
             raise ScheduleInvalid(
-                source, [ScheduleError("(file)", exc.reason, exc.bound)]
+                source, [broken_bound("(file)", _refused(exc), exc.bound)]
             ) from None
     data = parse_text(content, source)
     try:

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, model_validator
 
+from app.core.messages import N_, Template
 from app.core.schemas import AmountText, BusinessDate, Page, Schema
+from app.core.vocabulary import Vocabulary
+from app.schemes.models import CoverageStatus, DueStatus, SchemeKind
 
-DueStatus = Literal["open", "partial", "paid"]
+ONE_SUBJECT = Template("enrolment.one_subject", N_("give exactly one of member_id or unit_id"))
+
+
+class QuotePeriod(Vocabulary):
+    """What a quote's `per_period` is for: a (working) day, a month or a harvest."""
+
+    day = "day", N_("day")
+    month = "month", N_("month")
+    harvest = "harvest", N_("harvest")
+
+
 Aging = dict[str, str]
 _AGING = 'unpaid amounts by days past their due date: {"0-30", "31-60", "61-90", "90+"}'
 
@@ -28,7 +41,7 @@ class EnrolmentCreate(Schema):
     @model_validator(mode="after")
     def _one_subject(self) -> EnrolmentCreate:
         if (self.member_id is None) == (self.unit_id is None):
-            raise ValueError("give exactly one of member_id or unit_id")
+            raise ONE_SUBJECT.pydantic()
         return self
 
 
@@ -65,7 +78,7 @@ class SchemeRead(Schema):
     id: uuid.UUID
     code: str
     name: str
-    kind: Literal["daily_per_unit", "per_harvest", "monthly"]
+    kind: SchemeKind
     currency: str
     created_at: datetime
     versions: list[SchemeVersionRead]
@@ -126,7 +139,7 @@ class GenerateRead(Schema):
 
 class CoverageRead(Schema):
     fund_code: str
-    status: Literal["covered", "grace", "lapsed"]
+    status: CoverageStatus
     covered_until: date = Field(
         description="grace_days past the due date of the oldest unpaid due (or of the last due)"
     )
@@ -198,11 +211,11 @@ class QuoteAmounts(Schema):
 class QuoteRead(Schema):
     scheme_code: str
     scheme_name: str
-    kind: str
+    kind: SchemeKind
     version: int
     currency: str
     declared_income: str | None
-    period: Literal["day", "month", "harvest"]
+    period: QuotePeriod
     per_period: QuoteAmounts
     months: int
     periods: int = Field(

@@ -19,20 +19,68 @@ from sqlalchemy.orm import Session
 from app.core import audit
 from app.core.audit import Actor
 from app.core.errors import Conflict, NotFound, ValidationFailed
-from app.core.money import MoneyError, format_minor, parse_minor
+from app.core.messages import N_, FieldError, Template
+from app.core.money import format_minor
 from app.funds.service import funds_by_code, organisation_currency
+from app.members.messages import NO_SUCH_MEMBER
 from app.members.models import Member
-from app.schemes.models import Due, Enrolment, Harvest, Scheme, SchemeVersion
+from app.schemes.models import Due, Enrolment, Harvest, Scheme, SchemeKind, SchemeVersion
 from app.schemes.schedule import (
-    MAX_DUE_MINOR,
     Schedule,
-    ScheduleError,
     ScheduleInvalid,
     ScheduleUpload,
     check_schedule,
+    declared_amount,
     read_schedule,
+    schedule_detail,
 )
 from app.schemes.terms import Terms, terms
+
+SCHEME_NOT_FOUND = Template("scheme.not_found", N_("no scheme %(code)s"))
+NO_SUCH_SCHEME = Template(
+    "scheme.not_in_organisation", N_("no scheme %(scheme)s in this organisation")
+)
+NO_VERSION_ON = Template(
+    "scheme.no_version_on", N_("%(scheme)s has no version in force on %(day)s")
+)
+NOT_ORGANISATION_CURRENCY = Template(
+    "schedule.not_organisation_currency", N_("must be the organisation's currency (%(currency)s)")
+)
+KIND_CHANGED = Template(
+    "scheme.kind_changed", N_("scheme %(scheme)s is %(kind)s; a kind never changes")
+)
+VERSION_CHANGED = Template(
+    "scheme.version_changed",
+    N_(
+        "version %(version)s (effective %(day)s) is already loaded with other rules; versions "
+        "never change: add a version with a later effective_from instead"
+    ),
+)
+VERSION_BEFORE_LATEST = Template(
+    "scheme.version_before_latest", N_("must be after the latest loaded version's (%(day)s)")
+)
+VERSION_BEFORE_DUES = Template(
+    "scheme.version_before_dues",
+    N_(
+        "dues of %(scheme)s exist through %(day)s; a new version must be effective after that, "
+        "so that it never rewrites an old due"
+    ),
+)
+NOT_PER_HARVEST = Template(
+    "harvest.scheme_not_per_harvest", N_("scheme %(scheme)s is %(kind)s, not per_harvest")
+)
+NOT_ENROLLED = Template(
+    "harvest.not_enrolled", N_("member %(number)s is not enrolled in %(scheme)s on %(day)s")
+)
+DECLARED_VALUE_MISSING = Template(
+    "harvest.declared_value_missing",
+    N_("%(scheme)s takes a share of the declared harvest value: give it"),
+)
+DUE_WOULD_BE_ZERO = Template("harvest.due_zero", N_("too small: the due would be zero"))
+HARVEST_RECORDED = Template(
+    "harvest.recorded_already",
+    N_("a harvest of member %(number)s in %(scheme)s on %(day)s is recorded already"),
+)
 
 Payer = tuple[str, uuid.UUID]
 """("member" | "unit", id): whoever a due is owed by."""
@@ -60,7 +108,7 @@ def get_scheme(session: Session, code: str) -> Scheme:
     """The scheme with this code in the caller's organisation (404 otherwise)."""
     scheme = session.scalar(select(Scheme).where(Scheme.code == code))
     if scheme is None:
-        raise NotFound(f"no scheme {code}")
+        raise NotFound(SCHEME_NOT_FOUND(code=code))
     return scheme
 
 
@@ -68,8 +116,14 @@ def scheme_for_field(session: Session, code: str, field: str = "scheme_code") ->
     """The scheme a request names in `field` (422 naming that field if there is none)."""
     scheme = session.scalar(select(Scheme).where(Scheme.code == code))
     if scheme is None:
-        raise ValidationFailed.field(field, f"no scheme {code} in this organisation")
+        raise ValidationFailed.field(field, NO_SUCH_SCHEME(scheme=code))
     return scheme
+
+
+def schemes_enrolling(session: Session, *, units: bool) -> list[Scheme]:
+    """The schemes a transport unit (`units`) or a member may enrol in, by code."""
+    kinds = [k.value for k in SchemeKind.enrolling(units)]
+    return list(session.scalars(select(Scheme).where(Scheme.kind.in_(kinds)).order_by(Scheme.code)))
 
 
 def versions_of(
@@ -128,7 +182,7 @@ def load_schedule(
     schedule = check_schedule(upload, source, known)
     if schedule.currency != currency:
         raise ScheduleInvalid(
-            source, [ScheduleError("currency", f"must be the organisation's currency ({currency})")]
+            source, [FieldError("currency", NOT_ORGANISATION_CURRENCY(currency=currency))]
         )
     scheme = session.scalar(select(Scheme).where(Scheme.code == schedule.code))
     created = scheme is None
@@ -147,9 +201,9 @@ def load_schedule(
             {"code": scheme.code, "kind": scheme.kind, "source": source},
         )
     elif scheme.kind != schedule.kind:
+        kind = SchemeKind(scheme.kind)
         raise ScheduleInvalid(
-            source,
-            [ScheduleError("kind", f"scheme {scheme.code} is {scheme.kind}; a kind never changes")],
+            source, [FieldError("kind", KIND_CHANGED(scheme=scheme.code, kind=kind))]
         )
     elif scheme.name != schedule.name:
         audit.record(
@@ -201,20 +255,14 @@ def _new_versions(
     stored: dict[date, SchemeVersion],
     source: str,
 ) -> list[dict[str, Any]]:
-    errors: list[ScheduleError] = []
+    errors: list[FieldError] = []
     new: list[tuple[int, dict[str, Any]]] = []
     for i, rules in enumerate(schedule.versions):
         on = date.fromisoformat(rules["effective_from"])
         if on in stored:
             if stored[on].rules != rules:
-                errors.append(
-                    ScheduleError(
-                        f"versions[{i}]",
-                        f"version {stored[on].version} (effective {on}) is already loaded with "
-                        "other rules; versions never change: add a version with a later "
-                        "effective_from instead",
-                    )
-                )
+                changed = VERSION_CHANGED(version=stored[on].version, day=on)
+                errors.append(FieldError(f"versions[{i}]", changed))
         else:
             new.append((i, rules))
     if new and stored:
@@ -222,10 +270,7 @@ def _new_versions(
         for i, rules in new:
             if date.fromisoformat(rules["effective_from"]) <= latest:
                 errors.append(
-                    ScheduleError(
-                        f"versions[{i}].effective_from",
-                        f"must be after the latest loaded version's ({latest})",
-                    )
+                    FieldError(f"versions[{i}].effective_from", VERSION_BEFORE_LATEST(day=latest))
                 )
     if new:
         reached = _dues_reach(session, scheme.id)
@@ -233,10 +278,9 @@ def _new_versions(
             for i, rules in new:
                 if date.fromisoformat(rules["effective_from"]) <= reached:
                     errors.append(
-                        ScheduleError(
+                        FieldError(
                             f"versions[{i}].effective_from",
-                            f"dues of {scheme.code} exist through {reached}; a new version must "
-                            "be effective after that, so that it never rewrites an old due",
+                            VERSION_BEFORE_DUES(scheme=scheme.code, day=reached),
                         )
                     )
     if errors:
@@ -247,12 +291,10 @@ def _new_versions(
 class SchemeVersionConflict(Conflict):
     """Loading would change a stored version or one that dues already used (409)."""
 
-    def __init__(self, source: str, errors: Sequence[ScheduleError]) -> None:
-        first = errors[0]
-        super().__init__(
-            f"{source}: {first.path}: {first.message}",
-            errors=[{"field": e.path, "message": e.message} for e in errors],
-        )
+    def __init__(self, source: str, errors: Sequence[FieldError]) -> None:
+        super().__init__(errors=list(errors))
+        self.detail = schedule_detail(source, self.errors[:1])
+        self.args = (self.detail,)
 
 
 def _dues_reach(session: Session, scheme_id: uuid.UUID) -> date | None:
@@ -302,13 +344,13 @@ def record_harvest(
     for a share-of-value scheme (rounded half-up once). Runs the dues-created hooks.
     """
     scheme = scheme_for_field(session, scheme_code)
-    if scheme.kind != "per_harvest":
+    if scheme.kind != SchemeKind.per_harvest:
         raise ValidationFailed.field(
-            "scheme_code", f"scheme {scheme.code} is {scheme.kind}, not per_harvest"
+            "scheme_code", NOT_PER_HARVEST(scheme=scheme.code, kind=SchemeKind(scheme.kind))
         )
     member = session.scalar(select(Member).where(Member.id == member_id))
     if member is None:
-        raise ValidationFailed.field("member_id", "no such member in this organisation")
+        raise ValidationFailed.field("member_id", NO_SUCH_MEMBER())
     enrolment = session.scalar(
         select(Enrolment)
         .where(
@@ -323,33 +365,20 @@ def record_harvest(
     if enrolment is None:
         raise ValidationFailed.field(
             "harvested_on",
-            f"member {member.member_number} is not enrolled in {scheme.code} on {harvested_on}",
+            NOT_ENROLLED(number=member.member_number, scheme=scheme.code, day=harvested_on),
         )
     version = version_on(list_versions(session, scheme), harvested_on)
     if version is None:
         raise ValidationFailed.field(
-            "harvested_on", f"{scheme.code} has no version in force on {harvested_on}"
+            "harvested_on", NO_VERSION_ON(scheme=scheme.code, day=harvested_on)
         )
     t = version_terms(version, scheme.currency)
-    value: int | None = None
-    if declared_value is not None:
-        try:
-            value = parse_minor(declared_value, scheme.currency)
-        except MoneyError as exc:
-            raise ValidationFailed.field("declared_value", str(exc)) from None
-        if value <= 0:
-            raise ValidationFailed.field("declared_value", "must be greater than zero")
-        if value > MAX_DUE_MINOR:
-            raise ValidationFailed.field(
-                "declared_value", f"at most {format_minor(MAX_DUE_MINOR, scheme.currency)}"
-            )
+    value = declared_amount(declared_value, scheme.currency, "declared_value", positive=True)
     if t.income_based and value is None:
-        raise ValidationFailed.field(
-            "declared_value", f"{scheme.code} takes a share of the declared harvest value: give it"
-        )
+        raise ValidationFailed.field("declared_value", DECLARED_VALUE_MISSING(scheme=scheme.code))
     amount = t.amount(value)
     if amount <= 0:
-        raise ValidationFailed.field("declared_value", "too small: the due would be zero")
+        raise ValidationFailed.field("declared_value", DUE_WOULD_BE_ZERO())
     start = max(
         enrolment.starts_on, _months_before(harvested_on, t.every_months or 1) + timedelta(days=1)
     )
@@ -366,7 +395,7 @@ def record_harvest(
             session.flush()
     except IntegrityError:
         raise Conflict(
-            f"a harvest of member {member.member_number} in {scheme.code} on {harvested_on} is recorded already"
+            HARVEST_RECORDED(number=member.member_number, scheme=scheme.code, day=harvested_on)
         ) from None
     due = Due(
         member_id=member_id,

@@ -47,7 +47,7 @@ from app.core import dialect
 from app.core.database import bound_organisation
 from app.ledger import service as ledger
 from app.members.models import Member, TransportUnit, UnitCrew
-from app.schemes.models import Due, SchemeVersion
+from app.schemes.models import CoverageStatus, Due, SchemeVersion
 from app.schemes.terms import PPM, terms
 
 BUCKETS = ("0-30", "31-60", "61-90", "90+")
@@ -56,7 +56,7 @@ BUCKETS = ("0-30", "31-60", "61-90", "90+")
 @dataclass(frozen=True, slots=True)
 class FundCoverage:
     fund_code: str
-    status: str  # covered | grace | lapsed
+    status: CoverageStatus
     covered_until: date
 
 
@@ -329,7 +329,13 @@ def _coverage(
         f = max(figures, key=lambda f: f.last_due_on)
         anchor, overdue = f.last_due_on, False
     until = anchor + timedelta(days=grace(f))
-    status = "lapsed" if as_of > until else "grace" if overdue else "covered"
+    status = (
+        CoverageStatus.lapsed
+        if as_of > until
+        else CoverageStatus.grace
+        if overdue
+        else CoverageStatus.covered
+    )
     return FundCoverage(fund_code, status, until)
 
 

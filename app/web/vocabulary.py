@@ -5,6 +5,10 @@
 
 from __future__ import annotations
 
+from app.members.models import CrewRole, MemberStatus, UnitStatus
+from app.schemes.models import CoverageStatus, DueStatus, SchemeKind
+from app.schemes.schemas import QuotePeriod
+
 
 def N_(message: str) -> str:
     return message
@@ -19,13 +23,9 @@ ROLES = {
 }
 
 STATUSES = {
-    "active": N_("active"),
-    "suspended": N_("suspended"),
-    "exited": N_("exited"),
-    "retired": N_("retired"),
-    "open": N_("open"),
-    "partial": N_("partly paid"),
-    "paid": N_("paid"),
+    **MemberStatus.labels(),
+    **UnitStatus.labels(),
+    **DueStatus.labels(),
     "posted": N_("posted"),
     "reversed": N_("reversed"),
     "draft": N_("draft"),
@@ -37,9 +37,7 @@ STATUSES = {
     "accepted": N_("accepted"),
     "rejected": N_("rejected"),
     "pending": N_("pending"),
-    "covered": N_("covered"),
-    "grace": N_("in grace period"),
-    "lapsed": N_("lapsed"),
+    **CoverageStatus.labels(),
     "created": N_("created"),
     "duplicate": N_("duplicate"),
     "ok": N_("ok"),
@@ -56,7 +54,7 @@ ACCOUNT_TYPES = {
 
 CHANNELS = {"cash": N_("cash"), "mobile_money": N_("mobile money"), "bank": N_("bank")}
 
-CREW_ROLES = {"owner": N_("owner"), "driver": N_("driver"), "conductor": N_("conductor")}
+CREW_ROLES = CrewRole.labels()
 
 FUND_KINDS = {
     "social_security": N_("social security"),
@@ -66,11 +64,7 @@ FUND_KINDS = {
     "other": N_("other"),
 }
 
-SCHEME_KINDS = {
-    "daily_per_unit": N_("daily per unit"),
-    "per_harvest": N_("per harvest"),
-    "monthly": N_("monthly"),
-}
+SCHEME_KINDS = SchemeKind.labels()
 
 STATEMENT_KINDS = {
     "due": N_("Due"),
@@ -88,7 +82,7 @@ GROUPS = {
     "scheme": N_("Scheme"),
 }
 
-PERIODS = {"day": N_("day"), "month": N_("month"), "harvest": N_("harvest")}
+PERIODS = QuotePeriod.labels()
 
 # The main menu: (path under the web prefix, label, roles that see it). A page appears here
 # once it exists.

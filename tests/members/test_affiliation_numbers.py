@@ -29,6 +29,8 @@ def _problem(r, field: str, holder: str) -> None:  # type: ignore[no-untyped-def
     assert body["type"].endswith(TAKEN), body
     assert f"held by member {holder}" in body["detail"], body
     assert [(e["field"], e["holder"]) for e in body["errors"]] == [(field, holder)], body
+    assert body["code"] == "affiliation.number_taken", body
+    assert body["params"]["holder"] == holder and body["errors"][0]["code"] == body["code"]
 
 
 def test_create_and_update_refuse_a_number_another_member_holds(client, org, engine) -> None:  # type: ignore[no-untyped-def]
@@ -94,6 +96,9 @@ def test_the_import_rejects_a_row_whose_number_is_held(client, org, engine) -> N
             {
                 "field": "affiliation:PENSION",
                 "message": "affiliation number SS-1 at PENSION is held by member M-EXIST",
+                "code": "affiliation.number_taken",
+                "params": {"number": "SS-1", "fund": "PENSION", "holder": "M-EXIST"},
+                "holder": "M-EXIST",
             }
         ]
         assert "held by member M-002" in rows["M-003"]["errors"][0]["message"]

@@ -66,7 +66,12 @@ def test_import_reports_each_row_and_writes_only_the_good_ones(client, org, engi
     ]
     assert results[4]["errors"][0]["field"] == "joined_on"
     assert results[6]["errors"] == [
-        {"field": "member_number", "message": "M-001 appears already on line 2"}
+        {
+            "field": "member_number",
+            "message": "M-001 appears already on line 2",
+            "code": "member_import.number_repeated",
+            "params": {"number": "M-001", "line": "2"},
+        }
     ]
     assert results[7]["member_id"] == existing["id"]
 

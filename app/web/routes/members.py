@@ -17,10 +17,11 @@ from app.collections.models import Receipt
 from app.core.errors import DomainError
 from app.funds import service as funds
 from app.members import service as members
-from app.members.models import MEMBER_STATUSES, Member, TransportUnit, UnitCrew
+from app.members.models import Member, MemberStatus, TransportUnit, UnitCrew
 from app.members.schemas import MemberCreate, MemberUpdate
 from app.schemes import standing as standings
 from app.schemes.models import Due, Scheme
+from app.schemes.service import schemes_enrolling
 from app.web import forms
 from app.web.deps import Bookkeeper, DbSession, Form, Reader, WebUser
 from app.web.routes.dashboard import today
@@ -43,14 +44,20 @@ def list_members(
     after: str | None = None,
 ) -> Response:
     q = (q or "").strip()[:100] or None
-    status = status if status in MEMBER_STATUSES else None
+    status = status if status in MemberStatus.values() else None
     rows, nxt = members.search_members(
         db, q=q, status=status, limit=PAGE_SIZE, after=(after or None) and after[:32]
     )
     return render(
         request,
         "members/list.html",
-        {"rows": rows, "q": q or "", "status": status or "", "next": nxt},
+        {
+            "rows": rows,
+            "q": q or "",
+            "status": status or "",
+            "next": nxt,
+            "statuses": MemberStatus.values(),
+        },
     )
 
 
@@ -62,14 +69,14 @@ def _member_form(request: Request, db: DbSession, **ctx: Any) -> Response:
     ctx.setdefault("errors", {})
     ctx.setdefault("values", {})
     ctx["fund_codes"] = _fund_codes(db)
-    ctx["statuses"] = MEMBER_STATUSES
+    ctx["statuses"] = MemberStatus.values()
     status = 422 if ctx["errors"] else 200
     return render(request, "members/form.html", ctx, status=status)
 
 
 @router.get("/members/new")
 def new_member(request: Request, db: DbSession, who: Bookkeeper) -> Response:
-    values = {"joined_on": today(who).isoformat(), "status": "active"}
+    values = {"joined_on": today(who).isoformat(), "status": MemberStatus.active.value}
     return _member_form(request, db, values=values, member=None, form_key=forms.new_form_key())
 
 
@@ -227,11 +234,7 @@ def _member_page(
             "crews": crews,
             "currency": who.currency,
             "enrolments": enrolments_of(db, member.id),
-            "member_schemes": list(
-                db.scalars(
-                    select(Scheme).where(Scheme.kind != "daily_per_unit").order_by(Scheme.code)
-                )
-            ),
+            "member_schemes": schemes_enrolling(db, units=False),
             "today": now,
             "enrol_errors": extra.get("enrol_errors", {}),
             "enrol_values": extra.get("enrol_values", {"starts_on": now.isoformat()}),

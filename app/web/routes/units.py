@@ -13,9 +13,11 @@ from starlette.responses import Response
 from app.collections.models import Receipt
 from app.core.errors import DomainError
 from app.members import units as unit_service
-from app.members.models import Member, TransportUnit
+from app.members.models import CrewRole, Member, TransportUnit
 from app.members.schemas import CrewMember, UnitCreate, UnitUpdate
+from app.members.units import CREW_FIELDS
 from app.schemes.models import Due, Enrolment, Scheme
+from app.schemes.service import schemes_enrolling
 from app.web import forms
 from app.web.deps import Bookkeeper, DbSession, Form, Reader, WebUser
 from app.web.routes.dashboard import today
@@ -42,17 +44,13 @@ def list_units(request: Request, db: DbSession, who: Reader, q: str | None = Non
     )
 
 
-def _members_by_number(db: DbSession, numbers: list[str]) -> dict[str, Member]:
-    if not numbers:
-        return {}
-    return {
-        m.member_number: m
-        for m in db.scalars(select(Member).where(Member.member_number.in_(numbers)))
-    }
-
-
 def _numbers(text: str) -> list[str]:
     return [n.strip() for n in text.replace(";", ",").split(",") if n.strip()][:20]
+
+
+def _crew_numbers(values: dict[str, str]) -> dict[CrewRole, list[str]]:
+    """{role: member numbers} as the form names them (one field per role)."""
+    return {role: _numbers(values[field]) for role, field in unit_service.CREW_FIELDS.items()}
 
 
 def _unit_form(request: Request, **ctx: Any) -> Response:
@@ -71,30 +69,18 @@ def create_unit(request: Request, db: DbSession, who: Bookkeeper, form: Form) ->
     """A unit with its owner and crew, named by member numbers."""
     values = forms.values_of(form, "registration", "kind", "owner", "drivers", "conductors")
     errors: dict[str, str] = {}
-    wanted = {
-        "owner": _numbers(values["owner"])[:1],
-        "drivers": _numbers(values["drivers"]),
-        "conductors": _numbers(values["conductors"]),
-    }
-    found = _members_by_number(db, [n for ns in wanted.values() for n in ns])
-    for name, numbers in wanted.items():
-        unknown = [n for n in numbers if n not in found]
-        if unknown:
-            errors[name] = translate(
-                request, N_("No member with number %(numbers)s."), numbers=", ".join(unknown)
-            )
-    crew: list[dict[str, Any]] = []
-    for role, name in (("driver", "drivers"), ("conductor", "conductors")):
-        crew += [{"member_id": found[n].id, "role": role} for n in wanted[name] if n in found]
-    owner = found.get(wanted["owner"][0]) if wanted["owner"] else None
+    try:
+        owner, crew = unit_service.crew_by_numbers(db, _crew_numbers(values))
+    except DomainError as exc:
+        errors = forms.domain_errors(request, exc, {f: f for f in CREW_FIELDS.values()}, "owner")
     if not errors:
         try:
             parsed = UnitCreate.model_validate(
                 {
                     "registration": values["registration"],
                     "kind": values["kind"],
-                    "owner_member_id": owner.id if owner else None,
-                    "crew": crew,
+                    "owner_member_id": owner,
+                    "crew": [c.model_dump() for c in crew],
                 }
             )
             result = forms.run_once(
@@ -173,11 +159,7 @@ def _crew_values(crew: list[CrewMember], people: dict[uuid.UUID, Member]) -> dic
             if c.role == role and c.member_id in people
         )
 
-    return {
-        "owner": numbers("owner"),
-        "drivers": numbers("driver"),
-        "conductors": numbers("conductor"),
-    }
+    return {field: numbers(role) for role, field in CREW_FIELDS.items()}
 
 
 def _unit_page(
@@ -212,11 +194,7 @@ def _unit_page(
             "people": people,
             "dues": dues,
             "receipts": receipts,
-            "daily_schemes": list(
-                db.scalars(
-                    select(Scheme).where(Scheme.kind == "daily_per_unit").order_by(Scheme.code)
-                )
-            ),
+            "daily_schemes": schemes_enrolling(db, units=True),
             "enrolments": list(
                 db.execute(
                     select(Enrolment, Scheme)
@@ -246,38 +224,14 @@ def change_crew(
     who stays keeps whether the unit's contributions count for their coverage."""
     unit = unit_service.get_unit(db, unit_id)
     values = forms.values_of(form, "owner", "drivers", "conductors")
-    wanted = {
-        "owner": _numbers(values["owner"]),
-        "drivers": _numbers(values["drivers"]),
-        "conductors": _numbers(values["conductors"]),
-    }
-    errors: dict[str, str] = {}
-    if len(wanted["owner"]) > 1:
-        errors["owner"] = translate(request, N_("A unit has one owner."))
-    found = _members_by_number(db, [n for ns in wanted.values() for n in ns])
-    for name, numbers in wanted.items():
-        unknown = [n for n in numbers if n not in found]
-        if unknown:
-            errors[name] = translate(
-                request, N_("No member with number %(numbers)s."), numbers=", ".join(unknown)
-            )
-    listed: dict[str, str] = {}
-    for name, numbers in wanted.items():
-        for n in numbers:
-            if n in listed and name not in errors:
-                errors[name] = translate(request, N_("%(number)s is listed twice."), number=n)
-            listed.setdefault(n, name)
-    if errors:
-        return _unit_page(request, db, who, unit.id, crew_errors=errors, crew_values=values)
     covered = {
         c.member_id: c.covered for c in unit_service.crews_of(db, [unit.id]).get(unit.id, [])
     }
-    crew = [
-        CrewMember(member_id=found[n].id, role=role, covered=covered.get(found[n].id, True))
-        for role, name in (("owner", "owner"), ("driver", "drivers"), ("conductor", "conductors"))
-        for n in wanted[name]
-    ]
-    owner = found[wanted["owner"][0]].id if wanted["owner"] else None
+    try:
+        owner, crew = unit_service.crew_by_numbers(db, _crew_numbers(values), covered)
+    except DomainError as exc:
+        errors = forms.domain_errors(request, exc, {f: f for f in CREW_FIELDS.values()}, "drivers")
+        return _unit_page(request, db, who, unit.id, crew_errors=errors, crew_values=values)
     try:
         unit_service.update_unit(
             db, who.actor, unit.id, UnitUpdate(crew=crew, owner_member_id=owner)
