@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.collections import lookups
+from app.collections.vocabulary import Channel
 from app.core.audit import Actor
 from app.core.database import bound_organisation
 from app.core.errors import Conflict
@@ -60,9 +61,9 @@ SURPLUS = SharedAccount(
 )
 
 CLEARING_BY_CHANNEL = {
-    "cash": DESK_CASH,
-    "bank": BANK_CLEARING,
-    "mobile_money": MOBILE_MONEY_CLEARING,
+    Channel.cash: DESK_CASH,
+    Channel.bank: BANK_CLEARING,
+    Channel.mobile_money: MOBILE_MONEY_CLEARING,
 }
 
 

@@ -15,6 +15,7 @@ from app.collections.models import (
     Receipt,
     ReceiptCounter,
 )
+from app.collections.vocabulary import ReceiptStatus
 from app.core.verify import invariant
 from app.ledger.models import MANUAL, Account, JournalEntry, Posting
 from app.schemes.models import Due
@@ -62,7 +63,7 @@ def reversals_undo_allocations(session: Session, org: uuid.UUID | None) -> list[
     a = _receipt_allocations()
     net = func.coalesce(a.c.net, 0)
     paid = func.coalesce(a.c.paid, 0)
-    expected = case((Receipt.status == "reversed", 0), else_=paid)
+    expected = case((Receipt.status == ReceiptStatus.reversed.value, 0), else_=paid)
     stmt = (
         select(Receipt.receipt_number, Receipt.status, net)
         .outerjoin(a, and_(a.c.org == Receipt.organisation_id, a.c.receipt_id == Receipt.id))
@@ -165,8 +166,8 @@ def receipt_reversal_matches_entry(session: Session, org: uuid.UUID | None) -> l
             ),
         )
         .where(
-            ((Receipt.status == "posted") & rev.id.is_not(None))
-            | ((Receipt.status == "reversed") & rev.id.is_(None))
+            ((Receipt.status == ReceiptStatus.posted.value) & rev.id.is_not(None))
+            | ((Receipt.status == ReceiptStatus.reversed.value) & rev.id.is_(None))
         )
         .limit(LIMIT)
     )

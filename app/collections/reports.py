@@ -11,6 +11,7 @@ from sqlalchemy import Integer, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 from app.collections.models import Allocation, Collector, ContributionShare, Receipt
+from app.collections.vocabulary import ReceiptStatus
 from app.core import clock, dialect
 from app.core.errors import NotFound
 from app.core.messages import N_, Template
@@ -230,13 +231,13 @@ def collections_report(
     `credit` row. Every grouping's rows sum to the same total.
     """
     tz = clock.session_zone(session)
-    in_range = [Receipt.status == "posted", *received_within(tz, from_, to)]
+    in_range = [Receipt.status == ReceiptStatus.posted.value, *received_within(tz, from_, to)]
     total, count = session.execute(
         select(func.coalesce(func.sum(Receipt.amount), 0), func.count(Receipt.id)).where(*in_range)
     ).one()
     reversed_count = session.scalar(
         select(func.count(Receipt.id)).where(
-            Receipt.status == "reversed", *received_within(tz, from_, to)
+            Receipt.status == ReceiptStatus.reversed.value, *received_within(tz, from_, to)
         )
     )
     if group_by == "day":

@@ -25,6 +25,7 @@ from app.collections.schemas import (
     SheetCreate,
     SheetResult,
 )
+from app.collections.vocabulary import ReceiptStatus
 from app.core import pagination
 from app.core.audit import Actor
 from app.core.deps import Caller, DbSession, Principal
@@ -58,7 +59,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 def receipt_read(r: Receipt, allocations: list[tuple[uuid.UUID, int]]) -> ReceiptRead:
     reversal = None
-    if r.status == "reversed" and r.reversal_journal_id and r.reversed_at:
+    if r.status == ReceiptStatus.reversed and r.reversal_journal_id and r.reversed_at:
         reversal = ReversalRead(
             journal_id=r.reversal_journal_id,
             reason=r.reversal_reason or "",
@@ -109,7 +110,7 @@ def posted_read(
         collector_id=draft.collector_id,
         reference=draft.reference,
         client_id=draft.client_id,
-        status="posted",
+        status=ReceiptStatus.posted,
         journal_id=posted.journal_id,
         allocations=[
             AllocationRead(due_id=d, amount=format_minor(a, draft.currency))
