@@ -64,6 +64,13 @@ def test_csv_rows_with_row_numbers_dry_run_then_real_then_again(
     }
     errors = {r["row"]: r["errors"][0]["field"] for r in body["results"] if r["errors"]}
     assert errors == {5: "member_number", 6: "amount", 7: "received_at"}
+    # each row's error is a code with its parameters beside the English message
+    said = {r["row"]: r["errors"][0] for r in body["results"] if r["errors"]}
+    assert said[5]["code"] == "receipt_import.unknown_member"
+    assert said[5]["params"] == {"id": "'M-999'"} and said[5]["message"] == "no member 'M-999'"
+    assert said[6]["code"] == "money.too_many_decimals"
+    assert said[6]["params"] == {"currency": "DOP", "count": "2"}
+    assert said[7]["code"] == "field.timezone_aware"
     assert count(engine, "receipt") == 0 and count(engine, "journal_entry") == 0
 
     real = upload(client, org, COMMA.encode())
@@ -92,6 +99,8 @@ def test_semicolon_bom_decimal_comma_and_collector_column(
     res = r.json()["results"]
     assert [x["status"] for x in res] == ["created", "rejected", "created"]
     assert res[1]["errors"][0]["field"] == "collector"
+    assert res[1]["errors"][0]["code"] == "receipt_import.unknown_collector"
+    assert res[1]["errors"][0]["message"] == "no collector named 'nobody'"
     receipts = client.get("/api/v1/receipts", headers=org.headers("treasurer")).json()["items"]
     by_client = {x["client_id"]: x for x in receipts}
     assert by_client["s1"]["amount"] == "150.50" and by_client["s1"]["collector_id"] is not None

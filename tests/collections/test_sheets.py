@@ -75,7 +75,11 @@ def test_sheet_results_in_order_bad_items_rejected_others_created(
     assert res[1]["errors"][0]["field"] == "amount"
     assert res[3]["errors"][0]["field"] == "member_id"
     assert res[4]["errors"][0]["field"] == "item" and res[4]["client_id"] is None
+    assert res[4]["errors"][0]["code"] == "sheet.item_not_object"
     assert res[5]["errors"][0]["field"] == "currency"
+    assert res[5]["errors"][0]["code"] == "receipt.not_book_currency"
+    assert res[5]["errors"][0]["params"] == {"currency": "DOP"}
+    assert res[1]["errors"][0]["code"] == "money.too_many_decimals"
     assert {e["field"] for e in res[8]["errors"]} >= {
         "client_id",
         "currency",
