@@ -20,6 +20,7 @@ from sqlalchemy import String, Uuid, bindparam, text
 from sqlalchemy.orm import Session
 
 from app.core.database import bound_organisation
+from app.core.messages import N_, Message, Template
 
 DEFAULT_ZONE = "UTC"
 """The zone of an organisation created without a time zone or a country that has one zone."""
@@ -29,11 +30,26 @@ _ZONE_KEY = "time_zone"
 Zone = str | tzinfo
 
 
-class UnknownTimeZone(ValueError):
+UNKNOWN_ZONE = Template(
+    "time_zone.unknown",
+    N_("unknown time zone %(name)s: give an IANA name such as America/Santo_Domingo"),
+)
+SKIPPED_TIME = Template("time.skipped", N_("%(time)s does not exist in %(zone)s (clocks change)"))
+
+
+class _Said(ValueError):
+    """A refusal of the clock's; `message` says why (str() is its English)."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message.english())
+        self.message = message
+
+
+class UnknownTimeZone(_Said):
     """Not an IANA time zone name this machine knows."""
 
 
-class NonexistentLocalTime(ValueError):
+class NonexistentLocalTime(_Said):
     """A wall-clock time skipped by a clock change (a daylight-saving gap)."""
 
 
@@ -46,10 +62,7 @@ def known_zones() -> frozenset[str]:
 def check_zone(name: str) -> str:
     """`name` if it is an IANA time zone name, else UnknownTimeZone saying what is expected."""
     if not isinstance(name, str) or name not in known_zones():
-        shown = str(name)[:60]
-        raise UnknownTimeZone(
-            f"unknown time zone {shown!r}: give an IANA name such as America/Santo_Domingo"
-        )
+        raise UnknownTimeZone(UNKNOWN_ZONE(name=repr(str(name)[:60])))
     return name
 
 
@@ -57,8 +70,10 @@ def check_zone(name: str) -> str:
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(check_zone(name))
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise UnknownTimeZone(str(exc)) from None
+    except UnknownTimeZone:
+        raise
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UnknownTimeZone(UNKNOWN_ZONE(name=repr(str(name)[:60]))) from None
 
 
 def zone(tz: Zone) -> tzinfo:
@@ -114,7 +129,7 @@ def from_local(wall: datetime, tz: Zone) -> datetime:
     aware = wall.replace(tzinfo=z, fold=0)
     instant = aware.astimezone(UTC)
     if instant.astimezone(z).replace(tzinfo=None) != wall:
-        raise NonexistentLocalTime(f"{wall:%Y-%m-%d %H:%M} does not exist in {tz} (clocks change)")
+        raise NonexistentLocalTime(SKIPPED_TIME(time=f"{wall:%Y-%m-%d %H:%M}", zone=str(tz)))
     return instant
 
 

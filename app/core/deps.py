@@ -25,6 +25,7 @@ from app.core.audit import Actor
 from app.core.clock import remember_zone
 from app.core.database import bind_organisation
 from app.core.errors import Forbidden, Unauthorized
+from app.core.messages import N_, Template
 from app.core.roles import Role
 from app.core.security import API_KEY_PREFIX, hash_api_key, read_access_token
 from app.core.settings import Settings
@@ -103,6 +104,18 @@ class PrincipalSource(Protocol):
         ...
 
 
+SEND_BEARER = Template(
+    "auth.no_credentials",
+    N_("send `Authorization: Bearer <token>` (an access token or API key)"),
+)
+UNKNOWN_KEY = Template("auth.unknown_api_key", N_("unknown or revoked API key"))
+EXPIRED_TOKEN = Template("auth.expired_token", N_("invalid or expired access token"))
+INVALID_TOKEN = Template("auth.invalid_token", N_("invalid access token"))
+USER_GONE = Template("auth.user_gone", N_("this user no longer exists or is disabled"))
+ROLE_REFUSED = Template(
+    "auth.role_refused", N_("role %(role)s may not do this (allowed: %(allowed)s)")
+)
+
 _bearer = HTTPBearer(auto_error=False, description="An access token or an API key")
 
 
@@ -120,25 +133,25 @@ def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthorized("send `Authorization: Bearer <token>` (an access token or API key)")
+        raise Unauthorized(SEND_BEARER())
     token = credentials.credentials
     source: PrincipalSource = request.app.state.principal_source
     if token.startswith(API_KEY_PREFIX):
         row = source.by_api_key(session, hash_api_key(token))
         if row is None:
-            raise Unauthorized("unknown or revoked API key")
+            raise Unauthorized(UNKNOWN_KEY())
         kind = "key"
     else:
         claims = read_access_token(request.app.state.settings.secret_key, token)
         if claims is None:
-            raise Unauthorized("invalid or expired access token")
+            raise Unauthorized(EXPIRED_TOKEN())
         try:
             user_id, org_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["org"])
         except (ValueError, TypeError):
-            raise Unauthorized("invalid access token") from None
+            raise Unauthorized(INVALID_TOKEN()) from None
         row = source.by_user(session, org_id, user_id)
         if row is None:
-            raise Unauthorized("this user no longer exists or is disabled")
+            raise Unauthorized(USER_GONE())
         kind = "user"
     principal = Principal(
         row.organisation_id,
@@ -167,8 +180,8 @@ class Caller:
     async def __call__(self, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         # async: a role check does no I/O, so it needs no worker thread
         if principal.role not in self.roles:
-            allowed = ", ".join(sorted(r.value for r in self.roles))
-            raise Forbidden(f"role {principal.role.value} may not do this (allowed: {allowed})")
+            allowed = sorted(self.roles)
+            raise Forbidden(ROLE_REFUSED(role=principal.role, allowed=allowed))
         return principal
 
 

@@ -27,29 +27,88 @@ from fastapi.exceptions import RequestValidationError
 from lxml import etree
 from starlette.concurrency import run_in_threadpool
 
-from app.core.errors import DomainError, PayloadTooLarge, ValidationFailed
+from app.core.errors import (
+    DOCUMENT_NOT_JSON,
+    DomainError,
+    PayloadTooLarge,
+    ValidationFailed,
+)
+from app.core.messages import LEGACY, N_, FieldError, Message, Template
+
+AT = Template("document.at", N_("%(where)s: %(reason)s"))
+"""Where in the document (`line 3, column 5`) a refusal's reason was met."""
+TOO_SLOW = Template("document.too_slow", N_("took longer than %(seconds)s s to read; refused"))
+TOO_BIG = Template("document.too_big", N_("at most %(max)s bytes (this one has %(size)s)"))
+NOT_UTF8 = {
+    "the document": Template(
+        "document.not_utf8_at", N_("the document is not UTF-8 text (byte %(byte)s)")
+    ),
+    "the file": Template("file.not_utf8_at", N_("the file is not UTF-8 text (byte %(byte)s)")),
+    "a schedule": Template(
+        "schedule.not_utf8_at", N_("a schedule is not UTF-8 text (byte %(byte)s)")
+    ),
+}
+NOT_UTF8_OTHER = Template(
+    "document.what_not_utf8", N_("%(what)s is not UTF-8 text (byte %(byte)s)")
+)
+NOT_UTF8_TEXT = Template("document.not_utf8_text", N_("the document is not UTF-8 text"))
+TOO_DEEP = Template(
+    "document.nested_too_deeply", N_("nested too deeply (at most %(levels)s levels)")
+)
+LONG_VALUE = Template("document.long_value", N_("a value longer than %(count)s characters"))
+TOO_MANY_VALUES = Template("document.too_many_values", N_("more than %(count)s values"))
+YAML_ALIASES = Template(
+    "yaml.aliases",
+    N_("YAML aliases (*name) and anchors (&name) are not allowed; write each value out"),
+)
+YAML_DOCUMENTS = Template("yaml.documents", N_("one YAML document per file"))
+YAML_TAGS = Template("yaml.tags", N_("YAML tags such as %(tag)s are not allowed"))
+NOT_YAML = Template("yaml.invalid", N_("not valid YAML: %(problem)s"))
+XML_DOCTYPE = Template(
+    "xml.doctype", N_("a DOCTYPE or entity declaration is not allowed in this document")
+)
+NOT_XML = Template("xml.invalid", N_("not a well-formed XML document: %(error)s"))
+XML_ENTITY = Template("xml.entity", N_("entity references are not allowed"))
+TOO_MANY_ELEMENTS = Template("xml.too_many_elements", N_("more than %(count)s elements"))
+CSV_EMPTY = Template("csv.empty", N_("is empty: the first row must name the columns"))
+CSV_TOO_WIDE = Template(
+    "csv.too_many_columns", N_("row %(row)s has %(count)s values; at most %(max)s")
+)
+CSV_LONG_VALUE = Template(
+    "csv.long_value", N_("row %(row)s has a value longer than %(count)s characters")
+)
+CSV_TOO_MANY_ROWS = Template("csv.too_many_rows", N_("at most %(count)s rows per file; split it"))
+NOT_CSV = Template("csv.invalid", N_("is not valid CSV near row %(row)s: %(error)s"))
+
+
+def _said(message: Message | str) -> Message:
+    return LEGACY(text=message) if isinstance(message, str) else message
 
 
 class DocumentRefused(ValidationFailed):
-    """A document that breaks a bound or cannot be read (422), naming the bound."""
+    """A document that breaks a bound or cannot be read (422), naming the bound.
 
-    def __init__(self, field: str, bound: str, message: str, *, where: str | None = None) -> None:
+    `reason_message` is what is wrong (`reason` the same in English), `where` where in the
+    document it was met (if the reader knows); the field error says both."""
+
+    def __init__(
+        self, field: str, bound: str, message: Message | str, *, where: str | None = None
+    ) -> None:
         self.field_name = field
         self.bound = bound
         self.where = where
-        self.reason = message
-        full = f"{where}: {message}" if where else message
+        self.reason_message = _said(message)
+        self.reason = self.reason_message.english()
+        full = AT(where=where, reason=self.reason_message) if where else self.reason_message
         super().__init__(
-            f"{field}: {full}",
-            errors=[{"field": field, "message": full, "type": "document_bound", "bound": bound}],
+            errors=[FieldError(field, full, {"type": "document_bound", "bound": bound})]
         )
 
 
-def too_large(field: str, bound: str, message: str) -> PayloadTooLarge:
+def too_large(field: str, bound: str, message: Message | str) -> PayloadTooLarge:
     """413 naming the bound: a document bigger than this endpoint reads."""
     return PayloadTooLarge(
-        f"{field}: {message}",
-        errors=[{"field": field, "message": message, "type": "document_bound", "bound": bound}],
+        errors=[FieldError(field, _said(message), {"type": "document_bound", "bound": bound})]
     )
 
 
@@ -63,15 +122,13 @@ class Deadline:
 
     def check(self) -> None:
         if time.monotonic() > self.until:
-            raise DocumentRefused(
-                self.field, "time", f"took longer than {self.seconds:g} s to read; refused"
-            )
+            raise DocumentRefused(self.field, "time", TOO_SLOW(seconds=f"{self.seconds:g}"))
 
 
 def check_size(content: bytes | str, max_bytes: int, field: str) -> None:
     size = len(content.encode("utf-8") if isinstance(content, str) else content)
     if size > max_bytes:
-        raise too_large(field, "size", f"at most {max_bytes} bytes (this one has {size})")
+        raise too_large(field, "size", TOO_BIG(max=max_bytes, size=size))
 
 
 def decode_utf8(content: bytes, field: str, what: str = "the document") -> str:
@@ -79,9 +136,12 @@ def decode_utf8(content: bytes, field: str, what: str = "the document") -> str:
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DocumentRefused(
-            field, "encoding", f"{what} is not UTF-8 text (byte {exc.start})"
-        ) from None
+        said = (
+            NOT_UTF8[what](byte=exc.start)
+            if what in NOT_UTF8
+            else NOT_UTF8_OTHER(what=what, byte=exc.start)
+        )
+        raise DocumentRefused(field, "encoding", said) from None
 
 
 # -- YAML -------------------------------------------------------------------------------------
@@ -126,19 +186,11 @@ def load_yaml(
             if n % 512 == 0:
                 deadline.check()
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise DocumentRefused(
-                    field,
-                    "aliases",
-                    "YAML aliases (*name) and anchors (&name) are not allowed; "
-                    "write each value out",
-                    where=_mark(event),
-                )
+                raise DocumentRefused(field, "aliases", YAML_ALIASES(), where=_mark(event))
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
-                    raise DocumentRefused(
-                        field, "documents", "one YAML document per file", where=_mark(event)
-                    )
+                    raise DocumentRefused(field, "documents", YAML_DOCUMENTS(), where=_mark(event))
             if not isinstance(event, yaml.NodeEvent):
                 if isinstance(event, yaml.CollectionEndEvent):
                     depth -= 1
@@ -146,30 +198,22 @@ def load_yaml(
             nodes += 1
             if nodes > bounds.max_nodes:
                 raise DocumentRefused(
-                    field, "nodes", f"more than {bounds.max_nodes} values", where=_mark(event)
+                    field, "nodes", TOO_MANY_VALUES(count=bounds.max_nodes), where=_mark(event)
                 )
             tag = getattr(event, "tag", None)
             if tag is not None and tag not in _PLAIN_TAGS and tag not in ("!", "?"):
-                raise DocumentRefused(
-                    field,
-                    "tags",
-                    f"YAML tags such as {tag[:40]} are not allowed",
-                    where=_mark(event),
-                )
+                raise DocumentRefused(field, "tags", YAML_TAGS(tag=tag[:40]), where=_mark(event))
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > bounds.max_depth:
                     raise DocumentRefused(
-                        field,
-                        "depth",
-                        f"nested too deeply (at most {bounds.max_depth} levels)",
-                        where=_mark(event),
+                        field, "depth", TOO_DEEP(levels=bounds.max_depth), where=_mark(event)
                     )
             elif isinstance(event, yaml.ScalarEvent) and len(event.value) > bounds.max_scalar_chars:
                 raise DocumentRefused(
                     field,
                     "scalar",
-                    f"a value longer than {bounds.max_scalar_chars} characters",
+                    LONG_VALUE(count=bounds.max_scalar_chars),
                     where=_mark(event),
                 )
         deadline.check()
@@ -179,19 +223,16 @@ def load_yaml(
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         if "nesting depth" in str(exc.problem):  # libyaml's own limit, met while scanning ahead
             raise DocumentRefused(
-                field,
-                "depth",
-                f"nested too deeply (at most {bounds.max_depth} levels)",
-                where=where,
+                field, "depth", TOO_DEEP(levels=bounds.max_depth), where=where
             ) from None
         problem = str(exc.problem or exc)
         if "Unicode character escape" in problem:  # libyaml's words for "\ud800"
             problem += " (text must be valid Unicode: no lone surrogate code points)"
-        raise DocumentRefused(field, "syntax", f"not valid YAML: {problem}", where=where) from None
+        raise DocumentRefused(field, "syntax", NOT_YAML(problem=problem), where=where) from None
     except yaml.YAMLError as exc:
-        raise DocumentRefused(field, "syntax", f"not valid YAML: {exc}") from None
+        raise DocumentRefused(field, "syntax", NOT_YAML(problem=str(exc))) from None
     except (ValueError, OverflowError, TypeError) as exc:  # e.g. a date such as 2026-02-30
-        raise DocumentRefused(field, "syntax", f"not valid YAML: {exc}") from None
+        raise DocumentRefused(field, "syntax", NOT_YAML(problem=str(exc))) from None
 
 
 # -- XML --------------------------------------------------------------------------------------
@@ -224,22 +265,16 @@ def parse_xml(
     check_size(content, bounds.max_bytes, field)
     upper = content.upper()
     if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
-        raise DocumentRefused(
-            field, "doctype", "a DOCTYPE or entity declaration is not allowed in this document"
-        )
+        raise DocumentRefused(field, "doctype", XML_DOCTYPE())
     try:
         root = etree.fromstring(content, _xml_parser())
     except etree.XMLSyntaxError as exc:
         if "Excessive depth" in str(exc):  # libxml2's own limit (256) without huge_tree
-            raise DocumentRefused(
-                field, "depth", f"nested too deeply (at most {bounds.max_depth} levels)"
-            ) from None
-        raise DocumentRefused(field, "syntax", f"not a well-formed XML document: {exc}") from None
+            raise DocumentRefused(field, "depth", TOO_DEEP(levels=bounds.max_depth)) from None
+        raise DocumentRefused(field, "syntax", NOT_XML(error=str(exc))) from None
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:  # e.g. in a UTF-16 document
-        raise DocumentRefused(
-            field, "doctype", "a DOCTYPE or entity declaration is not allowed in this document"
-        )
+        raise DocumentRefused(field, "doctype", XML_DOCTYPE())
     elements = 0
     depth = 0
     for event, node in etree.iterwalk(root, events=("start", "end")):
@@ -247,15 +282,13 @@ def parse_xml(
             depth -= 1
             continue
         if isinstance(node, etree._Entity):
-            raise DocumentRefused(field, "doctype", "entity references are not allowed")
+            raise DocumentRefused(field, "doctype", XML_ENTITY())
         depth += 1
         elements += 1
         if depth > bounds.max_depth:
-            raise DocumentRefused(
-                field, "depth", f"nested too deeply (at most {bounds.max_depth} levels)"
-            )
+            raise DocumentRefused(field, "depth", TOO_DEEP(levels=bounds.max_depth))
         if elements > bounds.max_elements:
-            raise DocumentRefused(field, "nodes", f"more than {bounds.max_elements} elements")
+            raise DocumentRefused(field, "nodes", TOO_MANY_ELEMENTS(count=bounds.max_elements))
     return root
 
 
@@ -303,7 +336,7 @@ def read_csv(
     text = decode_utf8(content, field, "the file")
     first = text.split("\n", 1)[0]
     if not first.strip():
-        raise DocumentRefused(field, "syntax", "is empty: the first row must name the columns")
+        raise DocumentRefused(field, "syntax", CSV_EMPTY())
     delimiter = ";" if first.count(";") > first.count(",") else ","
     deadline = Deadline(bounds.seconds, field)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
@@ -319,14 +352,14 @@ def read_csv(
                 raise DocumentRefused(
                     field,
                     "columns",
-                    f"row {number} has {len(cells)} values; at most {bounds.max_columns}",
+                    CSV_TOO_WIDE(row=number, count=len(cells), max=bounds.max_columns),
                 )
             for cell in cells:
                 if len(cell) > bounds.max_field_chars:
                     raise DocumentRefused(
                         field,
                         "field_size",
-                        f"row {number} has a value longer than {bounds.max_field_chars} characters",
+                        CSV_LONG_VALUE(row=number, count=bounds.max_field_chars),
                     )
             if header is None:
                 header = cells
@@ -334,20 +367,18 @@ def read_csv(
             if not cells:
                 continue  # an empty line
             if len(records) >= bounds.max_rows:
-                raise too_large(field, "rows", f"at most {bounds.max_rows} rows per file; split it")
+                raise too_large(field, "rows", CSV_TOO_MANY_ROWS(count=bounds.max_rows))
             records.append(CsvRecord(number, reader.line_num, cells))
     except csv.Error as exc:
         if "field limit" in str(exc):  # csv's own (process-wide) limit, met before ours
             raise DocumentRefused(
                 field,
                 "field_size",
-                f"row {number + 1} has a value longer than {bounds.max_field_chars} characters",
+                CSV_LONG_VALUE(row=number + 1, count=bounds.max_field_chars),
             ) from None
-        raise DocumentRefused(
-            field, "syntax", f"is not valid CSV near row {number + 1}: {exc}"
-        ) from None
+        raise DocumentRefused(field, "syntax", NOT_CSV(row=number + 1, error=str(exc))) from None
     if header is None:
-        raise DocumentRefused(field, "syntax", "is empty: the first row must name the columns")
+        raise DocumentRefused(field, "syntax", CSV_EMPTY())
     return CsvTable(header, records, delimiter, name)
 
 
@@ -381,17 +412,13 @@ def load_json(
     try:
         value = json.loads(content)
     except RecursionError:
-        raise DocumentRefused(
-            field, "depth", f"nested too deeply (at most {bounds.max_depth} levels)"
-        ) from None
+        raise DocumentRefused(field, "depth", TOO_DEEP(levels=bounds.max_depth)) from None
     except UnicodeDecodeError:
-        raise DocumentRefused(field, "encoding", "the document is not UTF-8 text") from None
+        raise DocumentRefused(field, "encoding", NOT_UTF8_TEXT()) from None
     except ValueError as exc:
-        raise DocumentRefused(field, "syntax", f"not valid JSON: {exc}") from None
+        raise DocumentRefused(field, "syntax", DOCUMENT_NOT_JSON(error=str(exc))) from None
     if json_depth_exceeded(value, bounds.max_depth):
-        raise DocumentRefused(
-            field, "depth", f"nested too deeply (at most {bounds.max_depth} levels)"
-        )
+        raise DocumentRefused(field, "depth", TOO_DEEP(levels=bounds.max_depth))
     return value
 
 

@@ -40,6 +40,7 @@ from app.core.errors import (
     IdempotencyConflict,
     ValidationFailed,
 )
+from app.core.messages import N_, Template
 
 JSON_MEDIA_TYPE = "application/json"
 REPLAY_HEADER = "Idempotency-Replayed"
@@ -110,6 +111,20 @@ class KeyOwner:
     subject_id: uuid.UUID
 
 
+KEY_REUSED = Template(
+    "idempotency.key_reused",
+    N_("this Idempotency-Key was already used with a different request; use a new key"),
+)
+STILL_IN_PROGRESS = Template(
+    "idempotency.still_in_progress",
+    N_("a request with this Idempotency-Key is still in progress; retry shortly"),
+)
+IN_PROGRESS = Template(
+    "idempotency.in_progress", N_("a request with this Idempotency-Key is in progress; retry")
+)
+BAD_KEY = Template("idempotency.bad_key", N_("1-255 printable characters"))
+
+
 def caller_of(who: IdempotencyCaller) -> str:
     """The caller as stored with its keys: `user:<id>` or `key:<id>`."""
     if not who.subject_kind:  # never file a key under the legacy, organisation-wide caller
@@ -134,11 +149,9 @@ def render(body: Any) -> bytes:
 
 def _replay(record: IdempotencyRecord, request_hash: str) -> Response:
     if record.request_hash != request_hash:
-        raise IdempotencyConflict(
-            "this Idempotency-Key was already used with a different request; use a new key"
-        )
+        raise IdempotencyConflict(KEY_REUSED())
     if record.status_code is None or record.response_body is None:  # pragma: no cover
-        raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly")
+        raise Conflict(STILL_IN_PROGRESS())
     return Response(
         record.response_body,
         status_code=record.status_code,
@@ -170,7 +183,7 @@ def run_idempotent(
         status, body = operation()
         return Response(render(body), status_code=status, media_type=JSON_MEDIA_TYPE)
     if not 1 <= len(key) <= 255 or not key.isprintable():
-        raise ValidationFailed.field("Idempotency-Key", "1-255 printable characters")
+        raise ValidationFailed.field("Idempotency-Key", BAD_KEY())
     scope = _Scope(who.organisation_id, caller_of(who), key)
 
     if not _claim(session, scope, request_hash):
@@ -263,7 +276,7 @@ def _stored(session: Session, scope: _Scope) -> IdempotencyRecord:
         .execution_options(populate_existing=True)
     )
     if found is None:  # pragma: no cover - the unique index said it exists
-        raise Conflict("a request with this Idempotency-Key is in progress; retry")
+        raise Conflict(IN_PROGRESS())
     return found
 
 

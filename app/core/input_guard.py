@@ -12,22 +12,27 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.messages import NO_NUL
+
 _NUL = b"%00"
 _FORM = b"application/x-www-form-urlencoded"
 
 
 async def _refuse(scope: Scope, send: Send, where: str) -> None:
+    said = NO_NUL()
     body = json.dumps(
         {
             "type": "/problems/validation-error",
             "title": "The request is not valid",
             "status": 422,
-            "detail": f"{where}: text must not contain the NUL character (U+0000)",
+            "detail": f"{where}: {said.english()}",
+            "code": said.code,
             "instance": scope.get("path"),
             "errors": [
                 {
                     "field": where,
-                    "message": "text must not contain the NUL character (U+0000)",
+                    "message": said.english(),
+                    "code": said.code,
                     "type": "nul_character",
                 }
             ],

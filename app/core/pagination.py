@@ -11,9 +11,13 @@ from typing import Annotated, Any
 from fastapi import Query
 
 from app.core.errors import ValidationFailed
+from app.core.messages import N_, Template
 
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (default 50, max 500)")]
 CursorParam = Annotated[str | None, Query(max_length=512, description="from the previous page")]
+
+NOT_A_CURSOR = Template("cursor.unknown", N_("not a cursor this list returned"))
+"""A `cursor` this list did not give: every list that reads its own cursors says this."""
 
 
 def _enc(value: Any) -> Any:
@@ -53,4 +57,4 @@ def decode_cursor(cursor: str | None, arity: int) -> tuple[Any, ...] | None:
             raise ValueError
         return tuple(_dec(v) for v in values)
     except (ValueError, TypeError, UnicodeDecodeError, AttributeError):
-        raise ValidationFailed.field("cursor", "not a cursor this list returned") from None
+        raise ValidationFailed.field("cursor", NOT_A_CURSOR()) from None

@@ -6,15 +6,18 @@ one; `app.identity` stores a role on each user and API key.
 
 from __future__ import annotations
 
-import enum
+from app.core.messages import N_
+from app.core.vocabulary import Vocabulary
 
 
-class Role(enum.StrEnum):
-    admin = "admin"
-    treasurer = "treasurer"
-    collector = "collector"
-    fund_office = "fund_office"
-    auditor = "auditor"
+class Role(Vocabulary):
+    """What a user or an API key may do; the label is the word the pages show."""
+
+    admin = "admin", N_("administrator")
+    treasurer = "treasurer", N_("treasurer")
+    collector = "collector", N_("collector")
+    fund_office = "fund_office", N_("fund office")
+    auditor = "auditor", N_("auditor")
 
 
 ROLE_VALUES = tuple(r.value for r in Role)

@@ -16,6 +16,8 @@ from pydantic import (
     field_validator,
 )
 
+from app.core.messages import N_, NO_NUL, Message, Template
+
 # ASCII digits only (`\d` would take Arabic-Indic and other digits), the whole text (`$`
 # would let a trailing newline through).
 _DECIMAL_TEXT = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,18})?")
@@ -35,49 +37,68 @@ class Schema(BaseModel):
         # PostgreSQL cannot store U+0000, and no database can store a lone UTF-16 surrogate
         # (a JSON "\ud800" escape): refuse them here (422 naming the field) rather than fail
         # in the database or a serializer (500).
-        reason = unstorable_text(value)
-        if reason:
-            raise ValueError(reason)
+        reason = unstorable(value)
+        if reason is not None:
+            raise reason.template.pydantic(**reason.params)
         return value
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
+NO_SURROGATE = Template(
+    "field.surrogate", N_("text must be valid Unicode (no lone surrogate code points)")
+)
+NOT_A_STRING_AMOUNT = Template(
+    "amount.not_text", N_('amounts are decimal strings such as "150.00", not JSON numbers')
+)
+NOT_AN_AMOUNT = Template(
+    "amount.not_decimal", N_('%(text)s is not a decimal amount such as "150.00"')
+)
+DATE_OUT_OF_RANGE = Template(
+    "field.date_out_of_range", N_("must be between %(first)s and %(last)s")
+)
 
-def unstorable_text(value: Any, depth: int = 0) -> str | None:
+
+def unstorable(value: Any, depth: int = 0) -> Message | None:
     """Why some text in `value` (walked through lists and mappings) cannot be stored, or None."""
     if isinstance(value, str):
         if "\x00" in value:
-            return "text must not contain the NUL character (U+0000)"
+            return NO_NUL()
         if _SURROGATE.search(value):
-            return "text must be valid Unicode (no lone surrogate code points)"
+            return NO_SURROGATE()
         return None
     if depth > 32:
         return None
     if isinstance(value, dict):
         for k, v in value.items():
-            reason = unstorable_text(k, depth + 1) or unstorable_text(v, depth + 1)
-            if reason:
+            reason = unstorable(k, depth + 1) or unstorable(v, depth + 1)
+            if reason is not None:
                 return reason
     elif isinstance(value, list | tuple):
         for v in value:
-            reason = unstorable_text(v, depth + 1)
-            if reason:
+            reason = unstorable(v, depth + 1)
+            if reason is not None:
                 return reason
     return None
 
 
+def unstorable_text(value: Any) -> str | None:
+    """`unstorable` in English (for a reader that still takes text)."""
+    reason = unstorable(value)
+    return None if reason is None else reason.english()
+
+
 def _decimal_text(value: object) -> object:
     if not isinstance(value, str):
-        raise ValueError('amounts are decimal strings such as "150.00", not JSON numbers')
+        raise NOT_A_STRING_AMOUNT.pydantic()
     if not _DECIMAL_TEXT.fullmatch(value):
-        raise ValueError(f'{value[:40]!r} is not a decimal amount such as "150.00"')
+        raise NOT_AN_AMOUNT.pydantic(text=repr(value[:40]))
     return value
 
 
 def _business_date(value: date) -> date:
     if not EARLIEST_DATE <= value <= LATEST_DATE:
-        raise ValueError(f"must be between {EARLIEST_DATE} and {LATEST_DATE}")
+        raise DATE_OUT_OF_RANGE.pydantic(first=EARLIEST_DATE, last=LATEST_DATE)
     return value
 
 

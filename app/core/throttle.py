@@ -43,6 +43,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.database import Base
 from app.core.errors import PROBLEM_BASE, problem_response
 from app.core.ids import uuid7
+from app.core.messages import N_, Template
 
 DEFAULT_PER_USER = 5
 DEFAULT_PER_ADDRESS = 30
@@ -229,13 +230,22 @@ class LoginThrottle:
         return times
 
 
+TOO_MANY_ATTEMPTS = Template(
+    "auth.too_many_attempts",
+    N_("too many failed sign-ins for this username or address; retry in %(seconds)s s"),
+)
+
+
 def too_many_attempts(retry_after: int, instance: str) -> JSONResponse:
     """The 429 problem answer, with `Retry-After` in seconds."""
+    message = TOO_MANY_ATTEMPTS(seconds=retry_after)
     body = {
         "type": PROBLEM_BASE + "too-many-attempts",
         "title": "Too many failed sign-ins",
         "status": 429,
-        "detail": f"too many failed sign-ins for this username or address; retry in {retry_after} s",
+        "detail": message.english(),
+        "code": message.code,
+        "params": message.plain_params(),
         "instance": instance,
         "retry_after": retry_after,
     }

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.clock import DEFAULT_ZONE
 from app.core.database import Base, OrgScoped, utcnow
 from app.core.ids import uuid7
+from app.core.roles import Role
 
-_ROLE_CHECK = "role IN ('admin', 'treasurer', 'collector', 'fund_office', 'auditor')"
+_ROLE_CHECK = Role.check("role")
 _FUND_CHECK = "(role = 'fund_office') = (fund_code IS NOT NULL)"
 
 

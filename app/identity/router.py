@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from app.core.deps import ALL_ROLES, Caller, DbSession, Principal, authenticate
 from app.core.errors import NotFound, Unauthorized
+from app.core.messages import N_, Template
 from app.core.roles import Role
 from app.core.schemas import Schema
 from app.core.security import issue_access_token
@@ -17,6 +18,9 @@ from app.identity import service
 from app.identity.models import Organisation
 
 router = APIRouter(tags=["auth"])
+
+WRONG_PASSWORD = Template("auth.wrong_password", N_("wrong username or password"))
+ORGANISATION_GONE = Template("organisation.gone", N_("no such organisation"))
 
 
 class TokenRead(BaseModel):
@@ -63,7 +67,7 @@ def token(
     user = service.sign_in(session, username=username, password=password, organisation=organisation)
     if user is None:
         throttle.failed(keys)
-        raise Unauthorized("wrong username or password")
+        raise Unauthorized(WRONG_PASSWORD())
     throttle.succeeded(keys)
     settings = request.app.state.settings
     minutes = settings.access_token_minutes
@@ -110,7 +114,7 @@ class OrganisationUpdate(Schema):
 def _organisation(session: DbSession, who: Principal) -> Organisation:
     org = session.get(Organisation, who.organisation_id)
     if org is None:  # deleted under a valid token: nothing to show
-        raise NotFound("no such organisation")
+        raise NotFound(ORGANISATION_GONE())
     return org
 
 

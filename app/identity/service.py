@@ -16,6 +16,7 @@ from app.core import audit, clock
 from app.core.audit import Actor
 from app.core.database import bind_organisation, utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.messages import N_, Template
 from app.core.money import MoneyError, check_currency
 from app.core.roles import Role
 from app.core.security import hash_api_key, hash_password, new_api_key, verify_password
@@ -24,6 +25,28 @@ from app.identity.models import ApiKey, Organisation, User
 _CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD_LENGTH = 10
+
+BAD_CODE = Template("organisation.bad_code", N_("2-32 capital letters, digits, '-' or '_'"))
+ORGANISATION_TAKEN = Template("organisation.code_taken", N_("organisation %(code)s already exists"))
+NO_ORGANISATION = Template("organisation.not_found", N_("no organisation %(code)s"))
+UNKNOWN_COUNTRY = Template(
+    "country.unknown", N_("unknown country %(code)s: give an ISO 3166 code such as DO")
+)
+SEVERAL_ZONES = Template(
+    "country.several_time_zones",
+    N_("country %(country)s has several time zones (%(zones)s): give the time zone"),
+)
+BAD_ROLE = Template("role.unknown", N_("one of %(roles)s"))
+FUND_NEEDED = Template("role.fund_needed", N_("a fund_office principal is bound to one fund"))
+FUND_NOT_ALLOWED = Template(
+    "role.fund_not_allowed", N_("only a fund_office principal is bound to a fund")
+)
+BAD_USERNAME = Template("user.bad_username", N_("1-64 letters, digits, '.', '_', '@' or '-'"))
+SHORT_PASSWORD = Template("user.short_password", N_("at least %(count)s characters"))
+USER_TAKEN = Template("user.taken", N_("user %(name)s already exists in this organisation"))
+BAD_KEY_NAME = Template("api_key.bad_name", N_("1-100 characters"))
+KEY_NOT_FOUND = Template("api_key.not_found", N_("no API key %(id)s"))
+KEY_REVOKED = Template("api_key.already_revoked", N_("API key %(name)s was already revoked"))
 
 # Hooks run when a principal of a role is created (e.g. collections opens a collector's cash
 # account). Registered by the feature that needs them, so identity depends on nobody.
@@ -48,11 +71,11 @@ def create_organisation(
     """A new organisation. Its time zone is `time_zone` (an IANA name), else its country's
     zone where the country has one, else UTC (`clock.DEFAULT_ZONE`)."""
     if not _CODE_RE.match(code):
-        raise ValidationFailed.field("code", "2-32 capital letters, digits, '-' or '_'")
+        raise ValidationFailed.field("code", BAD_CODE())
     try:
         check_currency(currency)
     except MoneyError as exc:
-        raise ValidationFailed.field("currency", str(exc)) from None
+        raise ValidationFailed.field("currency", exc.message) from None
     country = check_country(country) if country is not None else None
     if time_zone is not None:
         zone = check_time_zone(time_zone)
@@ -61,7 +84,7 @@ def create_organisation(
     else:
         zone = clock.DEFAULT_ZONE
     if session.scalar(select(Organisation.id).where(Organisation.code == code)) is not None:
-        raise Conflict(f"organisation {code} already exists")
+        raise Conflict(ORGANISATION_TAKEN(code=code))
     org = Organisation(code=code, name=name, currency=currency, time_zone=zone, country=country)
     session.add(org)
     session.flush()
@@ -83,16 +106,14 @@ def check_time_zone(name: str) -> str:
     try:
         return clock.check_zone(name)
     except clock.UnknownTimeZone as exc:
-        raise ValidationFailed.field("time_zone", str(exc)) from None
+        raise ValidationFailed.field("time_zone", exc.message) from None
 
 
 def check_country(code: str) -> str:
     """An ISO 3166-1 alpha-2 country code (CLDR's list, via Babel), upper-cased; else 422."""
     upper = code.strip().upper() if isinstance(code, str) else ""
     if len(upper) != 2 or not upper.isascii() or upper not in _territory_zones():
-        raise ValidationFailed.field(
-            "country", f"unknown country {str(code)[:10]!r}: give an ISO 3166 code such as DO"
-        )
+        raise ValidationFailed.field("country", UNKNOWN_COUNTRY(code=repr(str(code)[:10])))
     return upper
 
 
@@ -102,10 +123,7 @@ def country_zone(country: str) -> str:
     zones = [z for z in _territory_zones().get(country, ()) if z in clock.known_zones()]
     if len(zones) != 1:
         listed = ", ".join(zones[:4]) + (", ..." if len(zones) > 4 else "")
-        raise ValidationFailed.field(
-            "time_zone",
-            f"country {country} has several time zones ({listed}): give the time zone",
-        )
+        raise ValidationFailed.field("time_zone", SEVERAL_ZONES(country=country, zones=listed))
     return zones[0]
 
 
@@ -141,7 +159,7 @@ def set_time_zone(
 def organisation_by_code(session: Session, code: str) -> Organisation:
     org = session.scalar(select(Organisation).where(Organisation.code == code))
     if org is None:
-        raise NotFound(f"no organisation {code}")
+        raise NotFound(NO_ORGANISATION(code=code))
     return org
 
 
@@ -149,11 +167,11 @@ def _check_role(role: str, fund_code: str | None) -> Role:
     try:
         parsed = Role(role)
     except ValueError:
-        raise ValidationFailed.field("role", f"one of {', '.join(r.value for r in Role)}") from None
+        raise ValidationFailed.field("role", BAD_ROLE(roles=tuple(Role))) from None
     if parsed is Role.fund_office and not fund_code:
-        raise ValidationFailed.field("fund", "a fund_office principal is bound to one fund")
+        raise ValidationFailed.field("fund", FUND_NEEDED())
     if parsed is not Role.fund_office and fund_code:
-        raise ValidationFailed.field("fund", "only a fund_office principal is bound to a fund")
+        raise ValidationFailed.field("fund", FUND_NOT_ALLOWED())
     return parsed
 
 
@@ -168,12 +186,12 @@ def create_user(
     locale: str = "en",
 ) -> User:
     if not _USERNAME_RE.match(username):
-        raise ValidationFailed.field("username", "1-64 letters, digits, '.', '_', '@' or '-'")
+        raise ValidationFailed.field("username", BAD_USERNAME())
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed.field("password", f"at least {MIN_PASSWORD_LENGTH} characters")
+        raise ValidationFailed.field("password", SHORT_PASSWORD(count=MIN_PASSWORD_LENGTH))
     parsed = _check_role(role, fund_code)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"user {username} already exists in this organisation")
+        raise Conflict(USER_TAKEN(name=username))
     user = User(
         username=username,
         password_hash=hash_password(password),
@@ -206,7 +224,7 @@ def create_api_key(
     session: Session, actor: Actor, *, name: str, role: str, fund_code: str | None = None
 ) -> NewApiKey:
     if not name or len(name) > 100:
-        raise ValidationFailed.field("name", "1-100 characters")
+        raise ValidationFailed.field("name", BAD_KEY_NAME())
     parsed = _check_role(role, fund_code)
     secret = new_api_key()
     key = ApiKey(
@@ -267,9 +285,9 @@ def revoke_api_key(session: Session, actor: Actor, key_id: uuid.UUID) -> ApiKey:
     is refused (409), so the trail records each revocation once."""
     key = session.scalar(select(ApiKey).where(ApiKey.id == key_id))
     if key is None:
-        raise NotFound(f"no API key {key_id}")
+        raise NotFound(KEY_NOT_FOUND(id=key_id))
     if key.revoked_at is not None:
-        raise Conflict(f"API key {key.name} was already revoked")
+        raise Conflict(KEY_REVOKED(name=key.name))
     key.revoked_at = utcnow()
     session.flush()
     audit.record(

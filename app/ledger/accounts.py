@@ -18,8 +18,13 @@ from app.core.audit import Actor
 from app.core.database import bound_organisation, utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.ids import uuid7
+from app.core.messages import N_, Template
 from app.core.money import MoneyError, check_currency
 from app.ledger.models import MANUAL, Account, AccountType, JournalEntry
+
+CODE_TAKEN = Template("account.code_taken", N_("an account with code %(code)s already exists"))
+CODE_TWICE = Template("account.code_twice", N_("account code %(code)s is given twice"))
+NOT_FOUND = Template("account.not_found", N_("no account %(id)s"))
 
 # -- owners -------------------------------------------------------------------------------------
 
@@ -66,11 +71,11 @@ def open_account(
     try:
         currency = check_currency(currency)
     except MoneyError as exc:
-        raise ValidationFailed.field("currency", str(exc)) from None
+        raise ValidationFailed.field("currency", exc.message) from None
     org = organisation_of(session)
     taken = session.scalar(select(Account.id).where(Account.code == code))
     if taken is not None:
-        raise Conflict(f"an account with code {code!r} already exists")
+        raise Conflict(CODE_TAKEN(code=repr(code)))
     account = Account(
         organisation_id=org,
         id=uuid7(),
@@ -90,7 +95,7 @@ def open_account(
 def get_account(session: Session, account_id: uuid.UUID) -> Account:
     account = session.scalar(select(Account).where(Account.id == account_id))
     if account is None:
-        raise NotFound(f"no account {account_id}")
+        raise NotFound(NOT_FOUND(id=account_id))
     return account
 
 
@@ -140,14 +145,14 @@ def open_accounts(
     seen: set[str] = set()
     for code in codes:
         if code in seen:
-            raise Conflict(f"account code {code!r} is given twice")
+            raise Conflict(CODE_TWICE(code=repr(code)))
         seen.add(code)
     for i in range(0, len(codes), 1000):
         taken = session.scalar(
             select(Account.code).where(Account.code.in_(codes[i : i + 1000])).limit(1)
         )
         if taken is not None:
-            raise Conflict(f"an account with code {taken!r} already exists")
+            raise Conflict(CODE_TAKEN(code=repr(taken)))
     now = utcnow()
     rows: list[dict[str, Any]] = []
     opened: dict[str, uuid.UUID] = {}
@@ -155,7 +160,7 @@ def open_accounts(
         try:
             currency = check_currency(s.currency)
         except MoneyError as exc:
-            raise ValidationFailed.field("currency", str(exc)) from None
+            raise ValidationFailed.field("currency", exc.message) from None
         opened[s.code] = uuid7()
         rows.append(
             {

@@ -21,7 +21,6 @@ owner: the database refuses both breaks too.
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import date, datetime
 
@@ -36,14 +35,18 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, OrgScoped, org_fk, utcnow
+from app.core.messages import N_
+from app.core.vocabulary import Vocabulary
 
 
-class AccountType(enum.StrEnum):
-    asset = "asset"
-    liability = "liability"
-    equity = "equity"
-    income = "income"
-    expense = "expense"
+class AccountType(Vocabulary):
+    """What an account holds; its normal side follows (see `normal_sign`)."""
+
+    asset = "asset", N_("asset")
+    liability = "liability", N_("liability")
+    equity = "equity", N_("equity")
+    income = "income", N_("income")
+    expense = "expense", N_("expense")
 
     @property
     def normal_sign(self) -> int:
@@ -71,9 +74,7 @@ class Account(OrgScoped, Base):
         UniqueConstraint("organisation_id", "code"),
         # target of the postings' (organisation, account, currency) foreign key
         UniqueConstraint("organisation_id", "id", "currency"),
-        CheckConstraint(
-            "type IN ('asset', 'liability', 'equity', 'income', 'expense')", name="type"
-        ),
+        CheckConstraint(AccountType.check("type"), name="type"),
     )
 
     code: Mapped[str] = mapped_column(String(64))

@@ -29,10 +29,32 @@ from sqlalchemy.orm import Session
 
 from app.core.audit import Actor
 from app.core.errors import Conflict, ValidationFailed
+from app.core.messages import N_, Template
 from app.ledger import accounts, posting
 from app.ledger.accounts import Owner
 from app.ledger.models import MANUAL, Account, AccountType
 from app.ledger.posting import Line
+
+RESERVED_CODE = Template(
+    "account.code_reserved", N_("codes starting %(prefix)s are kept for the accounts of %(owner)s")
+)
+SERVICE_ACCOUNT = Template(
+    "entry.service_account",
+    N_(
+        "account %(code)s belongs to %(owner)s: a manual entry may touch only accounts opened "
+        "for manual use"
+    ),
+)
+REASON_NEEDED = Template("reversal.no_reason", N_("a reversal needs a reason"))
+SERVICE_ENTRY = Template(
+    "entry.owned_by_service", N_("this entry belongs to %(owner)s: %(remedy)s")
+)
+NO_SUCH_ACCOUNT = Template("account.unknown_here", N_("no such account in this organisation"))
+SERVICE_DESTINATION = Template(
+    "account.not_bank_or_treasury",
+    N_("must be a bank or treasury account; account %(code)s belongs to %(owner)s"),
+)
+NOT_ASSET_IN = Template("account.not_asset_in", N_("must be an asset account in %(currency)s"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +97,7 @@ def open_manual_account(
     naming `code`."""
     for prefix, owner in _RESERVED.items():
         if code.upper().startswith(prefix):
-            raise ValidationFailed.field(
-                "code", f"codes starting {prefix} are kept for the accounts of {owner}"
-            )
+            raise ValidationFailed.field("code", RESERVED_CODE(prefix=prefix, owner=owner))
     return accounts.open_account(session, actor, code=code, name=name, type=type, currency=currency)
 
 
@@ -110,11 +130,9 @@ def refuse_foreign_accounts(session: Session, lines: Sequence[Line]) -> None:
     for i, ln in enumerate(lines):
         account = owned.get(ln.account_id)
         if account is not None:
+            owner = describe(session, accounts.owner_of(account))
             raise ValidationFailed.field(
-                f"postings.{i}.account_id",
-                f"account {account.code} belongs to "
-                f"{describe(session, accounts.owner_of(account))}: a manual entry may touch "
-                "only accounts opened for manual use",
+                f"postings.{i}.account_id", SERVICE_ACCOUNT(code=account.code, owner=owner)
             )
 
 
@@ -152,11 +170,11 @@ def reverse_manual(
     blank reason is 422 naming `reason`."""
     reason = reason.strip()
     if not reason:
-        raise ValidationFailed.field("reason", "a reversal needs a reason")
+        raise ValidationFailed.field("reason", REASON_NEEDED())
     entry = posting.get_entry(session, entry_id)
     owner = accounts.owner_of(entry)
     if not owner.is_manual:
-        raise Conflict(f"this entry belongs to {describe(session, owner)}: {undo_text(owner)}")
+        raise Conflict(SERVICE_ENTRY(owner=describe(session, owner), remedy=undo_text(owner)))
     return posting.reverse(session, actor, entry_id, reason=reason, effective_on=effective_on)
 
 
@@ -172,13 +190,10 @@ def manual_account(
     the owner of a service's account."""
     account = session.scalar(select(Account).where(Account.id == account_id))
     if account is None:
-        raise ValidationFailed.field(field, "no such account in this organisation")
+        raise ValidationFailed.field(field, NO_SUCH_ACCOUNT())
     if account.owner != MANUAL:
-        raise ValidationFailed.field(
-            field,
-            f"must be a bank or treasury account; account {account.code} belongs to "
-            f"{describe(session, accounts.owner_of(account))}",
-        )
+        owner = describe(session, accounts.owner_of(account))
+        raise ValidationFailed.field(field, SERVICE_DESTINATION(code=account.code, owner=owner))
     if account.type != AccountType.asset.value or account.currency != currency:
-        raise ValidationFailed.field(field, f"must be an asset account in {currency}")
+        raise ValidationFailed.field(field, NOT_ASSET_IN(currency=currency))
     return account

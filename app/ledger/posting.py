@@ -27,10 +27,33 @@ from app.core.audit import Actor
 from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.ids import uuid7
-from app.core.money import MAX_MINOR_UNITS
+from app.core.messages import N_, Template
+from app.core.money import MAX_MINOR_UNITS, OUT_OF_RANGE
 from app.core.pending import TransactionNotes
+from app.ledger.accounts import NOT_FOUND as ACCOUNT_NOT_FOUND
 from app.ledger.accounts import Owner, organisation_of, owner_of
 from app.ledger.models import BALANCE_SHARDS, Account, AccountBalance, JournalEntry, Posting
+
+TOO_FEW_POSTINGS = Template("entry.too_few_postings", N_("an entry needs at least two postings"))
+ZERO_POSTING = Template("posting.zero_amount", N_("a posting's amount must not be zero"))
+# (one currency: its words are the message's own; several: listed as the API says them)
+DEBITS_EXCEED = Template(
+    "entry.unbalanced_debits",
+    N_("postings do not balance (%(currency)s debits exceed credits by %(amount)s minor units)"),
+)
+CREDITS_EXCEED = Template(
+    "entry.unbalanced_credits",
+    N_("postings do not balance (%(currency)s credits exceed debits by %(amount)s minor units)"),
+)
+UNBALANCED = Template("entry.unbalanced", N_("postings do not balance (%(amounts)s minor units)"))
+IS_A_REVERSAL = Template(
+    "entry.is_reversal", N_("this entry is itself a reversal and cannot be reversed")
+)
+ALREADY_REVERSED_BY = Template(
+    "entry.already_reversed_by", N_("entry %(id)s was already reversed by entry %(by)s")
+)
+ALREADY_REVERSED = Template("entry.already_reversed", N_("entry %(id)s was already reversed"))
+ENTRY_NOT_FOUND = Template("entry.not_found", N_("no journal entry %(id)s"))
 
 # -- posting ------------------------------------------------------------------------------------
 
@@ -221,22 +244,26 @@ def _insert_pg(
 
 def _check_balanced(draft: EntryDraft, currencies: dict[uuid.UUID, str]) -> None:
     if len(draft.lines) < 2:
-        raise ValidationFailed.field("postings", "an entry needs at least two postings")
+        raise ValidationFailed.field("postings", TOO_FEW_POSTINGS())
     sums: dict[str, int] = defaultdict(int)
     for i, ln in enumerate(draft.lines):
         where = ln.field or f"postings.{i}.amount"
         if ln.amount == 0:
-            raise ValidationFailed.field(where, "a posting's amount must not be zero")
+            raise ValidationFailed.field(where, ZERO_POSTING())
         if abs(ln.amount) > MAX_MINOR_UNITS:
-            raise ValidationFailed.field(where, "amount is beyond the supported range")
+            raise ValidationFailed.field(where, OUT_OF_RANGE())
         sums[currencies[ln.account_id]] += ln.amount
     unbalanced = {c: s for c, s in sums.items() if s != 0}
+    if len(unbalanced) == 1:
+        ((currency, excess),) = unbalanced.items()
+        said = DEBITS_EXCEED if excess > 0 else CREDITS_EXCEED
+        raise ValidationFailed.field("postings", said(currency=currency, amount=abs(excess)))
     if unbalanced:
         what = ", ".join(
             f"{c} debits exceed credits by {s}" if s > 0 else f"{c} credits exceed debits by {-s}"
             for c, s in unbalanced.items()
         )
-        raise ValidationFailed.field("postings", f"postings do not balance ({what} minor units)")
+        raise ValidationFailed.field("postings", UNBALANCED(amounts=what))
 
 
 _CURRENCIES: dict[uuid.UUID, str] = {}
@@ -271,7 +298,7 @@ def _account_currencies(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID
                 _CURRENCIES[account_id] = currency
     missing = ids - found.keys()
     if missing:
-        raise NotFound(f"no account {sorted(missing)[0]}")
+        raise NotFound(ACCOUNT_NOT_FOUND(id=sorted(missing)[0]))
     return found
 
 
@@ -290,10 +317,10 @@ def reverse(
     `ownership.reverse_manual`, which refuses an entry a service owns."""
     original = get_entry(session, entry_id)
     if original.reverses_id is not None:
-        raise Conflict("this entry is itself a reversal and cannot be reversed")
+        raise Conflict(IS_A_REVERSAL())
     already = session.scalar(select(JournalEntry.id).where(JournalEntry.reverses_id == entry_id))
     if already is not None:
-        raise Conflict(f"entry {entry_id} was already reversed by entry {already}")
+        raise Conflict(ALREADY_REVERSED_BY(id=entry_id, by=already))
     postings = session.scalars(select(Posting).where(Posting.entry_id == entry_id)).all()
     draft = EntryDraft(
         description=f"Reversal of {original.description}"[:500],
@@ -308,14 +335,14 @@ def reverse(
         with session.begin_nested():
             post_many(session, actor, [draft])
     except IntegrityError as exc:
-        raise Conflict(f"entry {entry_id} was already reversed") from exc
+        raise Conflict(ALREADY_REVERSED(id=entry_id)) from exc
     return draft.id
 
 
 def get_entry(session: Session, entry_id: uuid.UUID) -> JournalEntry:
     entry = session.scalar(select(JournalEntry).where(JournalEntry.id == entry_id))
     if entry is None:
-        raise NotFound(f"no journal entry {entry_id}")
+        raise NotFound(ENTRY_NOT_FOUND(id=entry_id))
     return entry
 
 

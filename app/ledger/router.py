@@ -13,6 +13,7 @@ from app.core import audit
 from app.core.deps import READERS, Caller, DbSession, Principal
 from app.core.errors import ValidationFailed
 from app.core.idempotency import IdempotencyKey, fingerprint, run_idempotent
+from app.core.messages import MUST_BE_POSITIVE, N_, Template
 from app.core.money import MoneyError, format_minor, parse_minor
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from app.core.roles import Role
@@ -31,6 +32,8 @@ from app.ledger.schemas import (
 )
 
 router = APIRouter(tags=["ledger"])
+
+UNKNOWN_ACCOUNT = Template("posting.no_such_account", N_("no such account"))
 
 Reader = Annotated[Principal, Depends(Caller(*READERS))]
 AccountWriter = Annotated[Principal, Depends(Caller(Role.admin, Role.treasurer))]
@@ -191,13 +194,13 @@ def post_journal(
         for i, p in enumerate(body.postings):
             account = accounts.get(p.account_id)
             if account is None:
-                raise ValidationFailed.field(f"postings.{i}.account_id", "no such account")
+                raise ValidationFailed.field(f"postings.{i}.account_id", UNKNOWN_ACCOUNT())
             try:
                 minor = parse_minor(p.amount, account.currency)
             except MoneyError as exc:
-                raise ValidationFailed.field(f"postings.{i}.amount", str(exc)) from None
+                raise ValidationFailed.field(f"postings.{i}.amount", exc.message) from None
             if minor == 0:
-                raise ValidationFailed.field(f"postings.{i}.amount", "must be greater than zero")
+                raise ValidationFailed.field(f"postings.{i}.amount", MUST_BE_POSITIVE())
             signed = minor if p.direction == "debit" else -minor
             lines.append(service.Line(account.id, signed, f"postings.{i}.amount"))
         entry_id = ownership.post_manual(

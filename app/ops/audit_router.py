@@ -21,7 +21,7 @@ from app.core import verify as invariants
 from app.core.audit import AuditEvent
 from app.core.deps import Caller, DbSession, Principal
 from app.core.errors import ValidationFailed
-from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from app.core.pagination import NOT_A_CURSOR, CursorParam, Limit, decode_cursor, encode_cursor
 from app.core.roles import Role
 from app.core.schemas import BusinessDate, Page, Schema
 
@@ -102,7 +102,7 @@ def list_audit_events(
     if after:
         seq = after[0]
         if isinstance(seq, bool) or not isinstance(seq, int) or not 0 < seq < 2**63:
-            raise ValidationFailed.field("cursor", "not a cursor this list returned")
+            raise ValidationFailed.field("cursor", NOT_A_CURSOR())
         stmt = stmt.where(AuditEvent.seq < seq)
     rows = list(session.scalars(stmt))
     page = rows[:limit]

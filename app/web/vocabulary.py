@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+from app.collections.vocabulary import Channel, ReceiptStatus, ReportGrouping
+from app.core.roles import Role
+from app.ledger.models import AccountType
 from app.members.models import CrewRole, MemberStatus, UnitStatus
 from app.schemes.models import CoverageStatus, DueStatus, SchemeKind
 from app.schemes.schemas import QuotePeriod
@@ -14,20 +17,13 @@ def N_(message: str) -> str:
     return message
 
 
-ROLES = {
-    "admin": N_("administrator"),
-    "treasurer": N_("treasurer"),
-    "collector": N_("collector"),
-    "fund_office": N_("fund office"),
-    "auditor": N_("auditor"),
-}
+ROLES = Role.labels()
 
 STATUSES = {
     **MemberStatus.labels(),
     **UnitStatus.labels(),
     **DueStatus.labels(),
-    "posted": N_("posted"),
-    "reversed": N_("reversed"),
+    **ReceiptStatus.labels(),
     "draft": N_("draft"),
     "sealed": N_("sealed"),
     "submitted": N_("submitted"),
@@ -44,15 +40,9 @@ STATUSES = {
     "would_create": N_("would be created"),
 }
 
-ACCOUNT_TYPES = {
-    "asset": N_("asset"),
-    "liability": N_("liability"),
-    "equity": N_("equity"),
-    "income": N_("income"),
-    "expense": N_("expense"),
-}
+ACCOUNT_TYPES = AccountType.labels()
 
-CHANNELS = {"cash": N_("cash"), "mobile_money": N_("mobile money"), "bank": N_("bank")}
+CHANNELS = Channel.labels()
 
 CREW_ROLES = CrewRole.labels()
 
@@ -75,12 +65,7 @@ STATEMENT_KINDS = {
     "reversal": N_("Reversal"),
 }
 
-GROUPS = {
-    "day": N_("Day"),
-    "collector": N_("Collector"),
-    "fund": N_("Fund"),
-    "scheme": N_("Scheme"),
-}
+GROUPS = ReportGrouping.labels()
 
 PERIODS = QuotePeriod.labels()
 
