@@ -33,6 +33,7 @@ from app.ledger.models import AccountType
 from app.ledger.service import Line
 from app.members.models import Member, MemberAffiliation
 from app.members.service import AffiliationNumberTaken, number_holders
+from app.remittances.answers import Said, acknowledged_when_all_decided, new_decisions
 from app.remittances.lifecycle import AffiliationStatus, LineStatus, require, transition
 from app.remittances.lookups import (
     NO_FUND_WITH_CODE,
@@ -369,26 +370,33 @@ def acknowledge_affiliations(
             select(AffiliationLine).where(AffiliationLine.batch_id == batch.id)
         )
     }
-    accept: list[tuple[AffiliationLine, str]] = []
-    accepted_at: list[int] = []  # the decision index of each accepted line
-    reject: list[tuple[AffiliationLine, str]] = []
-    seen: set[uuid.UUID] = set()
-    for i, d in enumerate(decisions):
-        line = lines.get(d.member_id)
-        if line is None or d.member_id in seen:
-            why = LISTED_TWICE() if line is not None else NOT_IN_BATCH(reference=batch.reference)
-            raise ValidationFailed.field(f"lines.{i}.member_id", why)
-        seen.add(d.member_id)
+    said = Said(
+        where=lambda i: f"lines.{i}.member_id",
+        twice=lambda _: LISTED_TWICE(),
+        missing=lambda _: NOT_IN_BATCH(reference=batch.reference),
+        decided=lambda member_id, status, _: MEMBER_DECIDED(id=member_id, status=status),
+    )
+
+    def check(i: int) -> None:
+        d = decisions[i]
         if d.status == LineStatus.accepted and not (
             d.affiliation_number and d.affiliation_number.strip()
         ):
             raise ValidationFailed.field(f"lines.{i}.affiliation_number", NEEDS_NUMBER())
         if d.status == LineStatus.rejected and not (d.reason and d.reason.strip()):
             raise ValidationFailed.field(f"lines.{i}.reason", REJECTION_NEEDS_REASON())
-        if line.status == d.status:
-            continue
-        if line.status != LineStatus.pending:
-            raise Conflict(MEMBER_DECIDED(id=d.member_id, status=LineStatus(line.status)))
+
+    chosen = new_decisions(
+        [(d.member_id, d.status) for d in decisions],
+        {member_id: ln.status for member_id, ln in lines.items()},
+        said,
+        check=check,
+    )
+    accept: list[tuple[AffiliationLine, str]] = []
+    accepted_at: list[int] = []  # the decision index of each accepted line
+    reject: list[tuple[AffiliationLine, str]] = []
+    for i in chosen:
+        d, line = decisions[i], lines[decisions[i].member_id]
         if d.status == LineStatus.accepted:
             accept.append((line, (d.affiliation_number or "").strip()))
             accepted_at.append(i)
@@ -447,8 +455,7 @@ def acknowledge_affiliations(
     _record_numbers(session, org, fund, [(ln.member_id, n[:64]) for ln, n in accept])
     batch.accepted_count += len(accept)
     batch.rejected_count += len(reject)
-    if batch.accepted_count + batch.rejected_count == batch.line_count:
-        transition(batch, AffiliationStatus.acknowledged, at=now)
+    acknowledged_when_all_decided(batch, at=now)
     session.flush()
     audit.record(
         session,

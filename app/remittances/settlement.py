@@ -34,6 +34,7 @@ from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
 from app.ledger.service import Line
+from app.remittances.answers import Said, acknowledged_when_all_decided, new_decisions
 from app.remittances.lifecycle import BatchStatus, LineStatus, require, transition
 from app.remittances.lookups import bulk_joins, fund_of, get_batch
 from app.remittances.models import (
@@ -115,28 +116,20 @@ def acknowledge(
             ).where(RemittanceLine.batch_id == batch.id)
         )
     }
-    seen: set[str] = set()
+    said = Said(
+        where=lambda i: f"{field_prefix}.{i}.end_to_end_id",
+        twice=lambda key: LINE_LISTED_TWICE(line=key),
+        missing=lambda key: NO_LINE(line=repr(key), reference=batch.reference),
+        decided=lambda key, status, wanted: LINE_DECIDED(line=key, status=status, wanted=wanted),
+    )
+    chosen = new_decisions(
+        [(a.key, a.status) for a in answers], {k: v[1] for k, v in lines.items()}, said
+    )
     accept: list[tuple[uuid.UUID, int]] = []
     reject: list[tuple[uuid.UUID, str | None, int]] = []
-    for i, answer in enumerate(answers):
-        where = f"{field_prefix}.{i}.end_to_end_id"
-        if answer.key in seen:
-            raise ValidationFailed.field(where, LINE_LISTED_TWICE(line=answer.key))
-        seen.add(answer.key)
-        found = lines.get(answer.key)
-        if found is None:
-            raise ValidationFailed.field(
-                where, NO_LINE(line=repr(answer.key), reference=batch.reference)
-            )
-        line_id, status, amount = found
-        if status == answer.status:
-            continue  # the same decision sent again
-        if status != LineStatus.pending:
-            raise Conflict(
-                LINE_DECIDED(
-                    line=answer.key, status=LineStatus(status), wanted=LineStatus(answer.status)
-                )
-            )
+    for i in chosen:
+        answer = answers[i]
+        line_id, _, amount = lines[answer.key]
         if answer.status == LineStatus.accepted:
             accept.append((line_id, amount))
         else:
@@ -182,8 +175,7 @@ def acknowledge(
     batch.accepted_sum += sum(a for _, a in accept)
     batch.rejected_count += len(reject)
     batch.rejected_sum += ack.rejected_sum
-    if batch.accepted_count + batch.rejected_count == batch.line_count:
-        transition(batch, BatchStatus.acknowledged, at=now)  # (kept if acknowledged already)
+    acknowledged_when_all_decided(batch, at=now)
     session.flush()
     audit.record(
         session,
