@@ -11,7 +11,7 @@ from sqlalchemy import Integer, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 from app.collections.models import Allocation, Collector, ContributionShare, Receipt
-from app.collections.vocabulary import ReceiptStatus
+from app.collections.vocabulary import ReceiptStatus, ReportGrouping
 from app.core import clock, dialect
 from app.core.errors import NotFound
 from app.core.messages import N_, Template
@@ -240,12 +240,16 @@ def collections_report(
             Receipt.status == ReceiptStatus.reversed.value, *received_within(tz, from_, to)
         )
     )
-    if group_by == "day":
+    if group_by == ReportGrouping.day:
         rows = by_day(session, in_range, tz)
-    elif group_by == "collector":
+    elif group_by == ReportGrouping.collector:
         rows = by_collector(session, in_range)
     else:
-        rows = by_fund(session, in_range) if group_by == "fund" else by_scheme(session, in_range)
+        rows = (
+            by_fund(session, in_range)
+            if group_by == ReportGrouping.fund
+            else by_scheme(session, in_range)
+        )
         credit, with_credit = session.execute(
             select(
                 func.coalesce(func.sum(Receipt.credit), 0),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
@@ -14,6 +14,7 @@ from app.collections.schemas import (
     Statement,
     StatementLine,
 )
+from app.collections.vocabulary import ReportGrouping
 from app.core.deps import Caller, DbSession, Principal
 from app.core.errors import ValidationFailed
 from app.core.messages import N_, Template
@@ -90,7 +91,7 @@ def member_statement(
 def collections_report(
     session: DbSession,
     who: Reader,
-    group_by: Literal["day", "collector", "fund", "scheme"] = "day",
+    group_by: ReportGrouping = ReportGrouping.day,
     from_: From = None,
     to: To = None,
 ) -> CollectionsReport:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
-from app.collections.vocabulary import Channel, ReceiptStatus
+from app.collections.vocabulary import Channel, ReceiptStatus, ReportGrouping
 from app.core.messages import FieldError
 from app.core.schemas import AmountText, BusinessDate, CurrencyCode, ReasonText, Schema
 
@@ -217,7 +217,7 @@ class CollectionsRow(Schema):
 
 
 class CollectionsReport(Schema):
-    group_by: Literal["day", "collector", "fund", "scheme"]
+    group_by: ReportGrouping
     from_: date | None = Field(alias="from")
     to: date | None
     currency: str

@@ -36,3 +36,12 @@ class ReceiptStatus(Vocabulary):
 
     posted = "posted", N_("posted")
     reversed = "reversed", N_("reversed")
+
+
+class ReportGrouping(Vocabulary):
+    """How the collections report groups posted receipts (its rows' `key`)."""
+
+    day = "day", N_("Day")
+    collector = "collector", N_("Collector")
+    fund = "fund", N_("Fund")
+    scheme = "scheme", N_("Scheme")

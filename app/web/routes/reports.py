@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.collections.reports import collections_report
+from app.collections.vocabulary import ReportGrouping
 from app.core.money import format_minor, parse_minor
 from app.remittances.reports import funds_report
 from app.schemes.standing import BUCKETS, arrears_page, overdue_by_age
@@ -21,7 +22,7 @@ from app.web.templating import PREFIX, render
 
 router = APIRouter(prefix=PREFIX)
 
-GROUPS = ("day", "collector", "fund", "scheme")
+GROUPS = ReportGrouping.values()
 MAX_ARREARS_ROWS = 5000
 
 
