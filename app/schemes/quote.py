@@ -22,6 +22,11 @@ PERIOD = {
     SchemeKind.per_harvest: QuotePeriod.harvest,
 }
 
+MAX_MONTHS = 120
+"""A quote totals at most this many months (ten years)."""
+MONTHS_OUT_OF_RANGE = Template(
+    "quote.months_out_of_range", N_("Enter a number of months from 1 to 120.")
+)
 NO_VERSION = Template("scheme.no_version", N_("%(scheme)s has no version"))
 MONTHLY_INCOME_MISSING = Template(
     "quote.income_missing", N_("%(scheme)s takes a share of the monthly income: give it")
@@ -66,6 +71,8 @@ def quote(
     harvest); required where the scheme takes a share of it.
     """
     kind = SchemeKind(scheme.kind)
+    if not 1 <= months <= MAX_MONTHS:
+        raise ValidationFailed.field("months", MONTHS_OUT_OF_RANGE())
     if not versions:
         raise ValidationFailed.field("code", NO_VERSION(scheme=scheme.code))
     in_force = [v for v in versions if v.effective_from <= as_of]

@@ -171,7 +171,9 @@ def quote_scheme(
         str | None,
         Query(max_length=40, description='monthly income, or expected harvest value ("15000.00")'),
     ] = None,
-    months: Annotated[int, Query(ge=1, le=120, description="how many months to total")] = 1,
+    months: Annotated[
+        int, Query(ge=1, le=quote.MAX_MONTHS, description="how many months to total")
+    ] = 1,
     as_of: Annotated[
         BusinessDate | None, Query(description="default: today, in the organisation's time zone")
     ] = None,

@@ -45,3 +45,16 @@ def test_a_crew_refusal_in_french(client, french, session_factory) -> None:  # t
     assert errors["owner"] == "un véhicule a un seul propriétaire", errors
     # the unknown numbers, a list, joined with the language's "and"
     assert errors["drivers"] == "Aucun adhérent avec le numéro M-0999 et M-0998.", errors
+
+
+def test_a_quote_for_too_many_months_is_refused_by_the_service_in_french(
+    client, french, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    make_book(session_factory, french.id)
+    web = WebClient(client)
+    web.sign_in(french)
+    for months in ("0", "121", "x"):
+        page = web.get(f"/web/schemes?scheme=monthly-dop&months={months}")
+        assert page.status_code == 422, (months, page.text)
+        assert field_errors(page)["months"] == "Saisissez un nombre de mois de 1 à 120.", months
+    assert web.get("/web/schemes?scheme=monthly-dop&months=120").status_code == 200

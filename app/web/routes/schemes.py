@@ -57,8 +57,6 @@ def schemes_page(
         count = int(values["months"]) if values["months"].isdigit() else 0
         if chosen is None:
             errors["scheme"] = translate(request, N_("Choose a scheme."))
-        if not 1 <= count <= 120:
-            errors["months"] = translate(request, N_("Enter a number of months from 1 to 120."))
         income: str | None = None
         if chosen is not None and values["declared_income"]:
             try:
@@ -77,7 +75,10 @@ def schemes_page(
                 )
             except DomainError as exc:
                 errors = forms.domain_errors(
-                    request, exc, {"declared_income": "declared_income"}, "scheme"
+                    request,
+                    exc,
+                    {"declared_income": "declared_income", "months": "months"},
+                    "scheme",
                 )
     return render(
         request,
@@ -91,6 +92,7 @@ def schemes_page(
             "quote": quote,
             "to_minor": _to_minor,
             "today_iso": today(who).isoformat(),
+            "max_months": str(quotes.MAX_MONTHS),
         },
         status=422 if errors else 200,
     )
