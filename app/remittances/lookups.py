@@ -15,7 +15,7 @@ from app.core import dialect
 from app.core.deps import Principal
 from app.core.errors import NotFound, ValidationFailed
 from app.core.messages import N_, Template
-from app.core.pagination import decode_cursor, encode_cursor
+from app.core.pagination import NOT_A_CURSOR, decode_cursor, encode_cursor
 from app.funds.models import Fund
 from app.funds.service import NO_FUND
 from app.remittances import access
@@ -26,7 +26,6 @@ NO_FUND_WITH_CODE = Template(
 )
 NO_REMITTANCE_BATCH = Template("batch.not_found", N_("no remittance batch %(id)s"))
 NO_AFFILIATION_BATCH = Template("affiliation_batch.not_found", N_("no affiliation batch %(id)s"))
-NOT_A_CURSOR = Template("cursor.not_ours", N_("not a cursor this list returned"))
 
 AnyBatch = TypeVar("AnyBatch", RemittanceBatch, AffiliationBatch)
 

@@ -37,7 +37,7 @@ from app.core.deps import Principal
 from app.core.errors import Conflict, DomainError, ValidationFailed
 from app.core.ids import uuid7
 from app.core.messages import N_, Message, Template
-from app.core.pagination import decode_cursor, encode_cursor
+from app.core.pagination import NOT_A_CURSOR, decode_cursor, encode_cursor
 from app.funds import registry
 from app.funds.models import Fund
 from app.funds.registry import DeliveryFailed
@@ -56,7 +56,6 @@ from app.remittances.documents import (
 from app.remittances.lifecycle import BatchStatus, LineStatus, require, transition
 from app.remittances.lookups import (
     NO_FUND_WITH_CODE,
-    NOT_A_CURSOR,
     bulk_joins,
     fund_by_code,
     fund_of,

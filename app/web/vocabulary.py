@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from app.collections.vocabulary import Channel, ReceiptStatus, ReportGrouping
 from app.core.roles import Role
+from app.funds.models import FundKind
 from app.ledger.models import AccountType
 from app.members.models import CrewRole, MemberStatus, UnitStatus
+from app.remittances.lifecycle import AffiliationStatus, BatchStatus, LineStatus
 from app.schemes.models import CoverageStatus, DueStatus, SchemeKind
 from app.schemes.schemas import QuotePeriod
 
@@ -24,15 +26,9 @@ STATUSES = {
     **UnitStatus.labels(),
     **DueStatus.labels(),
     **ReceiptStatus.labels(),
-    "draft": N_("draft"),
-    "sealed": N_("sealed"),
-    "submitted": N_("submitted"),
-    "acknowledged": N_("acknowledged"),
-    "settled": N_("settled"),
-    "cancelled": N_("cancelled"),
-    "accepted": N_("accepted"),
-    "rejected": N_("rejected"),
-    "pending": N_("pending"),
+    **AffiliationStatus.labels(),
+    **BatchStatus.labels(),
+    **LineStatus.labels(),
     **CoverageStatus.labels(),
     "created": N_("created"),
     "duplicate": N_("duplicate"),
@@ -46,13 +42,7 @@ CHANNELS = Channel.labels()
 
 CREW_ROLES = CrewRole.labels()
 
-FUND_KINDS = {
-    "social_security": N_("social security"),
-    "health_mutual": N_("health mutual"),
-    "pension": N_("pension"),
-    "accident": N_("accident"),
-    "other": N_("other"),
-}
+FUND_KINDS = FundKind.labels()
 
 SCHEME_KINDS = SchemeKind.labels()
 
