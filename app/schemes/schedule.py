@@ -26,18 +26,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from app.core.documents import DocumentRefused, YamlBounds, check_size, decode_utf8, load_yaml
 from app.core.errors import ValidationFailed
-from app.core.messages import (
-    MUST_BE_POSITIVE,
-    N_,
-    REGISTRY,
-    UNKNOWN,
-    FieldError,
-    Message,
-    Template,
-    from_pydantic,
-)
+from app.core.messages import MUST_BE_POSITIVE, N_, FieldError, Message, Template, from_pydantic
 from app.core.money import MoneyError, check_currency, format_minor, parse_minor
-from app.core.schemas import EARLIEST_DATE, LATEST_DATE, unstorable_text
+from app.core.schemas import EARLIEST_DATE, LATEST_DATE, unstorable
 from app.schemes.models import SchemeKind
 
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
@@ -117,21 +108,9 @@ NO_FUND_YET = Template(
 )
 
 
-def said(reason: object) -> Message:
-    """A reason another module gave as a Message (or, given as English text, the template of
-    that text when one has no parameters)."""
-    if isinstance(reason, Message):
-        return reason
-    text = str(reason)
-    for template in REGISTRY.values():
-        if template.text == text and not template.names:
-            return template()
-    return UNKNOWN(text=text)
-
-
 def _refused(exc: DocumentRefused) -> Message:
     """What the bounded reader refused, without where (the schedule's path says where)."""
-    return said(getattr(exc, "reason_message", None) or exc.reason)
+    return exc.reason_message
 
 
 def declared_amount(
@@ -301,9 +280,9 @@ def parse_text(text: str | bytes, source: str) -> dict[str, Any]:
         raise ScheduleInvalid(source, [broken_bound(where, _refused(exc), exc.bound)]) from None
     if not isinstance(data, dict):
         raise ScheduleInvalid(source, [FieldError("(file)", NOT_A_MAPPING())])
-    reason = unstorable_text(data)
-    if reason:
-        raise ScheduleInvalid(source, [FieldError("(file)", said(reason))])
+    reason = unstorable(data)
+    if reason is not None:
+        raise ScheduleInvalid(source, [FieldError("(file)", reason)])
     return data
 
 
