@@ -21,7 +21,7 @@ from app.core.money import format_minor
 from app.members.messages import NO_SUCH_MEMBER, NO_SUCH_UNIT
 from app.members.models import Member, TransportUnit
 from app.schemes.generation import lock_dues
-from app.schemes.models import Due, Enrolment, Scheme, SchemeKind
+from app.schemes.models import AmountKind, Due, Enrolment, Scheme, SchemeKind
 from app.schemes.schedule import declared_amount
 from app.schemes.schemas import EnrolmentCreate, EnrolmentRead, EnrolmentUpdate
 from app.schemes.service import list_versions, scheme_for_field, version_on
@@ -136,7 +136,8 @@ def create_enrolment(session: Session, actor: Actor, data: EnrolmentCreate) -> E
             "starts_on", NO_VERSION_AT_START(scheme=scheme.code, day=data.starts_on, first=first)
         )
     income_based = any(
-        terms(v.rules, scheme.currency).amount_kind == "percent_of_income" for v in versions
+        terms(v.rules, scheme.currency).amount_kind == AmountKind.percent_of_income
+        for v in versions
     )
     income = _income(data.declared_income, scheme.currency)
     if income_based and income is None:

@@ -35,10 +35,30 @@ class SchemeKind(Vocabulary):
         """Dues generation makes its dues (a harvest's due is made when it is recorded)."""
         return self is not SchemeKind.per_harvest
 
+    @property
+    def share(self) -> AmountKind | None:
+        """What an amount that is a share takes its share of (None: only fixed amounts)."""
+        return _SHARES.get(self)
+
     @classmethod
     def enrolling(cls, units: bool) -> list[SchemeKind]:
         """The kinds that enrol units (`units`), or members."""
         return [k for k in cls if k.enrols_units == units]
+
+
+class AmountKind(Vocabulary):
+    """What a scheme version's `amount` is: fixed, or a share of a base the payer declares
+    (the key of that share in the schedule file)."""
+
+    fixed = "fixed"
+    percent_of_income = "percent_of_income"
+    percent_of_declared = "percent_of_declared"
+
+
+_SHARES = {
+    SchemeKind.monthly: AmountKind.percent_of_income,
+    SchemeKind.per_harvest: AmountKind.percent_of_declared,
+}
 
 
 class DueStatus(Vocabulary):

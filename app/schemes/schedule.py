@@ -291,10 +291,8 @@ def _amount_errors(
 ) -> tuple[list[FieldError], Any]:
     """Check one version's `amount`; return errors and the normalised amount."""
     errors: list[FieldError] = []
-    percent_key = {
-        SchemeKind.monthly: "percent_of_income",
-        SchemeKind.per_harvest: "percent_of_declared",
-    }.get(kind)
+    share = kind.share
+    percent_key = None if share is None else share.value
 
     def money(path: str, value: Any) -> str | None:
         if isinstance(value, bool | float) or not isinstance(value, str | int):

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.core.money import parse_minor
+from app.schemes.models import AmountKind
 from app.schemes.schedule import WEEKDAYS
 
 PPM = 1_000_000
@@ -25,7 +26,7 @@ def percent_ppm(text: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Terms:
-    amount_kind: str  # "fixed", "percent_of_income" or "percent_of_declared"
+    amount_kind: AmountKind
     fixed: int  # minor units (fixed amounts)
     rate_ppm: int  # share of the base (percent amounts)
     minimum: int | None
@@ -40,14 +41,14 @@ class Terms:
 
     @property
     def income_based(self) -> bool:
-        return self.amount_kind != "fixed"
+        return self.amount_kind != AmountKind.fixed
 
     def numerator(self, base: int | None) -> int:
         """The full-period amount times PPM, before rounding: exact in integers.
 
         A share of `base` (income or declared value) is clamped to [minimum, maximum].
         """
-        if self.amount_kind == "fixed":
+        if self.amount_kind == AmountKind.fixed:
             return self.fixed * PPM
         n = (base or 0) * self.rate_ppm
         if self.minimum is not None and n < self.minimum * PPM:
@@ -71,12 +72,17 @@ def terms(rules: dict[str, Any], currency: str) -> Terms:
     """The exact terms of a stored version (its rules were validated when loaded)."""
     amount = rules["amount"]
     if isinstance(amount, dict):
-        kind = "percent_of_income" if "percent_of_income" in amount else "percent_of_declared"
+        kind = (
+            AmountKind.percent_of_income
+            if AmountKind.percent_of_income in amount
+            else AmountKind.percent_of_declared
+        )
         fixed, rate = 0, percent_ppm(amount[kind])
         minimum = parse_minor(amount["minimum"], currency) if "minimum" in amount else None
         maximum = parse_minor(amount["maximum"], currency) if "maximum" in amount else None
     else:
-        kind, fixed, rate, minimum, maximum = "fixed", parse_minor(amount, currency), 0, None, None
+        kind, fixed = AmountKind.fixed, parse_minor(amount, currency)
+        rate, minimum, maximum = 0, None, None
     penalty = rules.get("penalty") or {}
     return Terms(
         amount_kind=kind,
