@@ -8,7 +8,7 @@ that commission as income, owed by the fund until paid (debit
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, insert, select, update
@@ -17,16 +17,13 @@ from sqlalchemy.orm import Session
 
 from app.core import audit, clock
 from app.core.audit import Actor
-from app.core.database import bind_organisation, utcnow
+from app.core.database import utcnow
 from app.core.deps import Principal
 from app.core.errors import Conflict, ValidationFailed
 from app.core.ids import uuid7
 from app.core.messages import N_, Template
 from app.core.money import MoneyError, parse_minor
-from app.funds import registry
 from app.funds.models import Fund
-from app.funds.registry import AffiliationRequest, BatchDocument, BatchHeader, DeliveryFailed
-from app.identity.models import Organisation
 from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.models import AccountType
@@ -34,6 +31,7 @@ from app.ledger.service import Line
 from app.members.models import Member, MemberAffiliation
 from app.members.service import AffiliationNumberTaken, number_holders
 from app.remittances.answers import Said, acknowledged_when_all_decided, new_decisions
+from app.remittances.documents import affiliation_document
 from app.remittances.lifecycle import AffiliationStatus, LineStatus, require, transition
 from app.remittances.lookups import (
     NO_FUND_WITH_CODE,
@@ -43,7 +41,7 @@ from app.remittances.lookups import (
 )
 from app.remittances.messages import ADAPTER_MISSING, REJECTION_NEEDS_REASON
 from app.remittances.models import AffiliationBatch, AffiliationLine
-from app.remittances.service import FundUnreachable, message_id, next_number
+from app.remittances.service import hand_over, next_number
 
 LISTED_TWICE = Template("affiliation.listed_twice", N_("listed twice"))
 NO_MEMBER = Template("affiliation.no_member", N_("no member %(id)s"))
@@ -193,83 +191,16 @@ def create_affiliation_batch(
     return batch
 
 
-def affiliation_document(session: Session, batch: AffiliationBatch, fund: Fund) -> BatchDocument:
-    org = session.scalar(select(Organisation).where(Organisation.id == batch.organisation_id))
-    assert org is not None
-    header = BatchHeader(
-        kind="affiliation",
-        batch_id=batch.id,
-        reference=batch.reference,
-        message_id=message_id(org.code, batch.reference),
-        organisation_code=org.code,
-        organisation_name=org.name,
-        fund_code=fund.code,
-        fund_name=fund.name,
-        currency=fund.currency,
-        created_at=batch.created_at,
-        line_count=batch.line_count,
-        control_sum=0,
-        settlement_account=fund.settlement_account,
-        time_zone=org.time_zone,
-    )
-    org_id, batch_id = batch.organisation_id, batch.id
-
-    def lines() -> Iterator[AffiliationRequest]:
-        rows = session.execute(
-            select(
-                AffiliationLine.line_number,
-                AffiliationLine.member_id,
-                Member.member_number,
-                Member.full_name,
-                Member.national_id,
-                Member.phone,
-                Member.joined_on,
-            )
-            .join(
-                Member,
-                and_(Member.organisation_id == org_id, Member.id == AffiliationLine.member_id),
-            )
-            .where(AffiliationLine.organisation_id == org_id, AffiliationLine.batch_id == batch_id)
-            .order_by(AffiliationLine.line_number)
-        )
-        for r in rows:
-            yield AffiliationRequest(
-                line_number=r.line_number,
-                member_id=r.member_id,
-                member_number=r.member_number,
-                full_name=r.full_name,
-                national_id=r.national_id,
-                phone=r.phone,
-                joined_on=r.joined_on,
-            )
-
-    return BatchDocument(header, lines)
-
-
-def stream_affiliation_file(
-    factory: object, organisation_id: uuid.UUID, batch_id: uuid.UUID, render: object
-) -> Iterator[bytes]:
-    with factory() as session:  # type: ignore[operator]
-        bind_organisation(session, organisation_id)
-        batch = get_affiliation_batch(session, batch_id)
-        yield from render(affiliation_document(session, batch, fund_of(session, batch)), {})  # type: ignore[operator]
-
-
 def submit_affiliations(session: Session, actor: Actor, batch_id: uuid.UUID) -> AffiliationBatch:
     """Hand the batch to the fund's adapter; an answer with per-member statuses is applied."""
     batch = get_affiliation_batch(session, batch_id, lock=True)
     require(batch, AffiliationStatus.submitted)
     fund = fund_of(session, batch)
-    try:
-        adapter = registry.get(fund.adapter)
-    except ValidationFailed:
-        raise Conflict(ADAPTER_MISSING(fund=fund.code, adapter=repr(fund.adapter))) from None
-    try:
-        delivery = adapter.deliver(
-            affiliation_document(session, batch, fund), dict(fund.adapter_config or {})
-        )
-    except DeliveryFailed as exc:
-        raise FundUnreachable(exc.message) from exc
+    delivery = hand_over(
+        fund,
+        lambda: affiliation_document(session, batch, fund),
+        lambda: ADAPTER_MISSING(fund=fund.code, adapter=repr(fund.adapter)),
+    )
     transition(batch, AffiliationStatus.submitted)
     batch.delivery = {
         "adapter": fund.adapter,

@@ -20,6 +20,7 @@ from app.core.schemas import Page
 from app.funds.adapters import csv_file, json_file
 from app.remittances import affiliations as service
 from app.remittances import commissions
+from app.remittances.documents import stream_affiliation_file
 from app.remittances.models import AffiliationBatch, AffiliationCommissionPayment, AffiliationLine
 from app.remittances.schemas import (
     AffiliationAcknowledgementCreate,
@@ -171,7 +172,7 @@ def affiliation_file(
     render, media_type = FORMATS[format]
     session.commit()  # the download reads with its own session (see the remittance file)
     return StreamingResponse(
-        service.stream_affiliation_file(
+        stream_affiliation_file(
             request.app.state.session_factory, batch.organisation_id, batch.id, render
         ),
         media_type=media_type,

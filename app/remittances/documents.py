@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
@@ -16,11 +17,21 @@ from app.core.database import bind_organisation
 from app.core.messages import N_, Template
 from app.funds.adapters import csv_file, json_file, pain001
 from app.funds.models import Fund
-from app.funds.registry import BatchDocument, BatchHeader, ContributionLine
+from app.funds.registry import (
+    AffiliationRequest,
+    BatchDocument,
+    BatchHeader,
+    ContributionLine,
+)
 from app.identity.models import Organisation
 from app.members.models import Member
-from app.remittances.lookups import fund_of, get_batch
-from app.remittances.models import RemittanceBatch, RemittanceLine
+from app.remittances.lookups import fund_of, get_affiliation_batch, get_batch
+from app.remittances.models import (
+    AffiliationBatch,
+    AffiliationLine,
+    RemittanceBatch,
+    RemittanceLine,
+)
 
 STREAM_CHUNK = 5000  # lines read per query when a batch is streamed to a file or a fund
 
@@ -51,6 +62,39 @@ def message_id(organisation_code: str, reference: str) -> str:
     return f"{organisation_code[:20]}-{reference}"
 
 
+def batch_header(
+    session: Session,
+    batch: RemittanceBatch | AffiliationBatch,
+    fund: Fund,
+    *,
+    kind: Literal["remittance", "affiliation"],
+    currency: str,
+    created_at: datetime,
+    control_sum: int,
+    through: date | None = None,
+) -> BatchHeader:
+    """The header of a batch of either kind as adapters see it: who sends it to which fund."""
+    org = session.scalar(select(Organisation).where(Organisation.id == batch.organisation_id))
+    assert org is not None
+    return BatchHeader(
+        kind=kind,
+        batch_id=batch.id,
+        reference=batch.reference,
+        message_id=message_id(org.code, batch.reference),
+        organisation_code=org.code,
+        organisation_name=org.name,
+        fund_code=fund.code,
+        fund_name=fund.name,
+        currency=currency,
+        created_at=created_at,
+        line_count=batch.line_count,
+        control_sum=control_sum,
+        through=through,
+        settlement_account=fund.settlement_account,
+        time_zone=org.time_zone,
+    )
+
+
 def remittance_document(
     session: Session, batch: RemittanceBatch, fund: Fund, *, release_between_chunks: bool = False
 ) -> BatchDocument:
@@ -59,24 +103,15 @@ def remittance_document(
     With `release_between_chunks` each chunk is read in its own short transaction (a
     download must not hold SQLite's lock while a slow client reads); sealed lines never
     change, so the chunks agree."""
-    org = session.scalar(select(Organisation).where(Organisation.id == batch.organisation_id))
-    assert org is not None
-    header = BatchHeader(
+    header = batch_header(
+        session,
+        batch,
+        fund,
         kind="remittance",
-        batch_id=batch.id,
-        reference=batch.reference,
-        message_id=message_id(org.code, batch.reference),
-        organisation_code=org.code,
-        organisation_name=org.name,
-        fund_code=fund.code,
-        fund_name=fund.name,
         currency=batch.currency,
         created_at=batch.sealed_at or batch.created_at,
-        line_count=batch.line_count,
         control_sum=batch.control_sum,
         through=batch.through,
-        settlement_account=fund.settlement_account,
-        time_zone=org.time_zone,
     )
     org_id, batch_id = batch.organisation_id, batch.id
 
@@ -178,6 +213,51 @@ def remittance_document(
     return BatchDocument(header, lines)
 
 
+def affiliation_document(session: Session, batch: AffiliationBatch, fund: Fund) -> BatchDocument:
+    """An affiliation batch as adapters see it: the members to register, in line order."""
+    header = batch_header(
+        session,
+        batch,
+        fund,
+        kind="affiliation",
+        currency=fund.currency,
+        created_at=batch.created_at,
+        control_sum=0,
+    )
+    org_id, batch_id = batch.organisation_id, batch.id
+
+    def lines() -> Iterator[AffiliationRequest]:
+        rows = session.execute(
+            select(
+                AffiliationLine.line_number,
+                AffiliationLine.member_id,
+                Member.member_number,
+                Member.full_name,
+                Member.national_id,
+                Member.phone,
+                Member.joined_on,
+            )
+            .join(
+                Member,
+                and_(Member.organisation_id == org_id, Member.id == AffiliationLine.member_id),
+            )
+            .where(AffiliationLine.organisation_id == org_id, AffiliationLine.batch_id == batch_id)
+            .order_by(AffiliationLine.line_number)
+        )
+        for r in rows:
+            yield AffiliationRequest(
+                line_number=r.line_number,
+                member_id=r.member_id,
+                member_number=r.member_number,
+                full_name=r.full_name,
+                national_id=r.national_id,
+                phone=r.phone,
+                joined_on=r.joined_on,
+            )
+
+    return BatchDocument(header, lines)
+
+
 def stream_file(
     factory: Any,
     organisation_id: uuid.UUID,
@@ -195,3 +275,13 @@ def stream_file(
         )
         session.rollback()
         yield from render(document, config)
+
+
+def stream_affiliation_file(
+    factory: Any, organisation_id: uuid.UUID, batch_id: uuid.UUID, render: Any
+) -> Iterator[bytes]:
+    """Render an affiliation batch with its own session (see stream_file)."""
+    with factory() as session:
+        bind_organisation(session, organisation_id)
+        batch = get_affiliation_batch(session, batch_id)
+        yield from render(affiliation_document(session, batch, fund_of(session, batch)), {})

@@ -11,6 +11,7 @@ custody fund, into the fund's custody account at the intermediary).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -40,7 +41,7 @@ from app.core.messages import N_, Message, Template
 from app.core.pagination import NOT_A_CURSOR, decode_cursor, encode_cursor
 from app.funds import registry
 from app.funds.models import Fund
-from app.funds.registry import DeliveryFailed
+from app.funds.registry import BatchDocument, Delivery, DeliveryFailed
 from app.ledger import ownership
 from app.ledger import service as ledger
 from app.ledger.service import Line
@@ -381,6 +382,22 @@ def cancel(
     return batch
 
 
+def hand_over(
+    fund: Fund, document: Callable[[], BatchDocument], not_installed: Callable[[], Message]
+) -> Delivery:
+    """Hand a batch of either kind to its fund's adapter: 409 (`not_installed`) if the adapter
+    is not installed, FundUnreachable (502) if it could not hand it over."""
+    try:
+        adapter = registry.get(fund.adapter)
+    except ValidationFailed:
+        raise Conflict(not_installed()) from None
+    made = document()
+    try:
+        return adapter.deliver(made, dict(fund.adapter_config or {}))
+    except DeliveryFailed as exc:
+        raise FundUnreachable(exc.message) from exc
+
+
 def submit(session: Session, actor: Actor, batch_id: uuid.UUID) -> RemittanceBatch:
     """Hand a sealed batch to the fund's adapter and record what it did and answered.
 
@@ -390,19 +407,13 @@ def submit(session: Session, actor: Actor, batch_id: uuid.UUID) -> RemittanceBat
     batch = get_batch(session, batch_id, lock=True)
     require(batch, BatchStatus.submitted)
     fund = fund_of(session, batch)
-    try:
-        adapter = registry.get(fund.adapter)
-    except ValidationFailed:
-        raise Conflict(
-            ADAPTER_NOT_INSTALLED(
-                fund=fund.code, adapter=repr(fund.adapter), names=", ".join(registry.names())
-            )
-        ) from None
-    document = remittance_document(session, batch, fund)
-    try:
-        delivery = adapter.deliver(document, dict(fund.adapter_config or {}))
-    except DeliveryFailed as exc:
-        raise FundUnreachable(exc.message) from exc
+    delivery = hand_over(
+        fund,
+        lambda: remittance_document(session, batch, fund),
+        lambda: ADAPTER_NOT_INSTALLED(
+            fund=fund.code, adapter=repr(fund.adapter), names=", ".join(registry.names())
+        ),
+    )
     batch.delivery = {
         "adapter": fund.adapter,
         "outcome": delivery.outcome,

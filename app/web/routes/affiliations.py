@@ -19,7 +19,7 @@ from app.funds.adapters import csv_file, json_file
 from app.members.models import Member, MemberAffiliation
 from app.remittances import access
 from app.remittances import affiliations as service
-from app.remittances.documents import NO_FORMAT
+from app.remittances.documents import NO_FORMAT, stream_affiliation_file
 from app.remittances.lifecycle import LineStatus
 from app.remittances.models import AffiliationLine
 from app.remittances.service import FundUnreachable
@@ -188,7 +188,7 @@ def download(
     render_file, media_type = FORMATS[format]
     db.commit()  # the download reads with its own session, as the API's does
     return StreamingResponse(
-        service.stream_affiliation_file(
+        stream_affiliation_file(
             request.app.state.session_factory, batch.organisation_id, batch.id, render_file
         ),
         media_type=media_type,
