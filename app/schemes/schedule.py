@@ -29,9 +29,24 @@ from app.core.errors import ValidationFailed
 from app.core.messages import MUST_BE_POSITIVE, N_, FieldError, Message, Template, from_pydantic
 from app.core.money import MoneyError, check_currency, format_minor, parse_minor
 from app.core.schemas import EARLIEST_DATE, LATEST_DATE, unstorable
+from app.core.vocabulary import Vocabulary
 from app.schemes.models import SchemeKind
 
-WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+
+class Weekday(Vocabulary):
+    """A day of the week as a schedule file names it (`rest_days`), in the order SQLite's %w
+    and PostgreSQL's dow count them (Sunday 0)."""
+
+    sunday = "sunday"
+    monday = "monday"
+    tuesday = "tuesday"
+    wednesday = "wednesday"
+    thursday = "thursday"
+    friday = "friday"
+    saturday = "saturday"
+
+
+WEEKDAYS = Weekday.values()
 """Index = day of week as SQLite's %w and PostgreSQL's dow count it (Sunday 0)."""
 
 MAX_DUE_MINOR = 10**11
@@ -162,7 +177,7 @@ def _weekday(value: object) -> str:
     return value.strip().lower()
 
 
-Weekday = Annotated[str, BeforeValidator(_weekday)]
+WeekdayName = Annotated[str, BeforeValidator(_weekday)]
 
 
 class _FileModel(BaseModel):
@@ -188,7 +203,7 @@ class VersionFile(_FileModel):
     amount: Any = Field(
         description='a fixed "50.00", or {percent_of_income|percent_of_declared, minimum?, maximum?}'
     )
-    rest_days: list[Weekday] | None = None
+    rest_days: list[WeekdayName] | None = None
     due_after_days: int | None = Field(default=None, ge=0, le=366)
     due_day: int | None = Field(default=None, ge=1, le=28)
     every_months: int | None = Field(default=None, ge=1, le=12)
