@@ -81,6 +81,7 @@ TOO_MUCH_COUNTED = Template(
         "%(amount)s minor units is more than %(factor)s times the amount handed over; check the count"
     ),
 )
+NOTHING_HELD = Template("handover.nothing_held", N_("This collector holds no cash."))
 MORE_THAN_HELD = Template(
     "handover.more_than_held",
     N_("the collector's cash account holds %(held)s minor units, less than this"),
@@ -202,7 +203,8 @@ def handover_destinations(session: Session, currency: str) -> list[Account]:
 @dataclass(frozen=True, slots=True)
 class HandoverDraft:
     collector_id: uuid.UUID
-    amount: int
+    amount: int | None
+    """What leaves the collector's cash account; None: everything it holds."""
     counted_amount: int
     currency: str
     to_account_id: uuid.UUID
@@ -261,18 +263,21 @@ def hand_over(session: Session, actor: Actor, draft: HandoverDraft) -> Handover:
     target = ownership.manual_account(
         session, draft.to_account_id, field="to_account_id", currency=draft.currency
     )
-    if draft.counted_amount > max_counted(draft.amount):
+    held = ledger.balance(session, collector.cash_account_id).signed
+    amount = held if draft.amount is None else draft.amount
+    if draft.amount is None and held <= 0:
+        raise ValidationFailed.field("collector_id", NOTHING_HELD())
+    if draft.counted_amount > max_counted(amount):
         raise ValidationFailed.field(
             "counted_amount", TOO_MUCH_COUNTED(amount=draft.counted_amount, factor=COUNTED_FACTOR)
         )
-    held = ledger.balance(session, collector.cash_account_id).signed
-    if draft.amount > held:
+    if amount > held:
         raise ValidationFailed.field("amount", MORE_THAN_HELD(held=held))
     lines = []
     if draft.counted_amount:
         lines.append(ledger.Line.debit(target.id, draft.counted_amount))
-    lines.append(ledger.Line.credit(collector.cash_account_id, draft.amount))
-    difference = draft.counted_amount - draft.amount
+    lines.append(ledger.Line.credit(collector.cash_account_id, amount))
+    difference = draft.counted_amount - amount
     if difference < 0:
         shortfall = accounts.shared_account(session, actor, accounts.SHORTFALL, draft.currency)
         lines.append(ledger.Line.debit(shortfall, -difference))
@@ -290,7 +295,7 @@ def hand_over(session: Session, actor: Actor, draft: HandoverDraft) -> Handover:
     )
     handover = Handover(
         collector_id=collector.id,
-        amount=draft.amount,
+        amount=amount,
         counted_amount=draft.counted_amount,
         currency=draft.currency,
         to_account_id=target.id,
@@ -309,7 +314,7 @@ def hand_over(session: Session, actor: Actor, draft: HandoverDraft) -> Handover:
         handover.id,
         {
             "collector_id": str(collector.id),
-            "amount": draft.amount,
+            "amount": amount,
             "counted_amount": draft.counted_amount,
             "difference": difference,
             "to_account_id": str(target.id),

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from app.collections import cash
 from app.collections.models import Collector, Handover
-from app.core.errors import DomainError, ValidationFailed
+from app.core.errors import DomainError
 from app.core.messages import Template
 from app.core.money import MoneyError
 from app.ledger import service as ledger
@@ -38,11 +38,26 @@ FIELDS = (
 SERVICE_FIELDS = {f: f for f in FIELDS}
 RECENT = 50
 
-# the form's own rule: an amount left blank hands over everything the collector holds
-HOLDS_NO_CASH = Template("handover.nothing_held", N_("This collector holds no cash."))
+# the service's "holds less than this" (in minor units, as the API says it), said on this
+# page with the money as the reader writes it
 HOLDS_LESS = Template(
     "handover.held_is_less", N_("The collector holds %(held)s: hand over at most that.")
 )
+
+
+def _refused(request: Request, who: WebUser, exc: DomainError) -> dict[str, str]:
+    """The service's refusal by field; more than the collector holds, said in money."""
+    errors = forms.domain_errors(request, exc, SERVICE_FIELDS, "amount")
+    for error in exc.errors:
+        if error.message.code == cash.MORE_THAN_HELD.code:
+            held = int(str(error.message.params["held"]))
+            if held <= 0:
+                errors.pop("amount", None)
+                errors["collector_id"] = forms.say(request, cash.NOTHING_HELD())
+            else:
+                said = format_money(held, who.currency, who.locale)
+                errors["amount"] = forms.say(request, HOLDS_LESS(held=said))
+    return errors
 
 
 def collectors_with_cash(db: DbSession) -> list[dict[str, Any]]:
@@ -166,20 +181,13 @@ def record_handover(request: Request, db: DbSession, who: Treasurer, form: Form)
     if errors or collector is None or counted is None:
         return _page(request, db, who, values=values, errors=errors)
     assert to_account_id is not None and handed_over_at is not None
-    cash_account_id = collector.cash_account_id
 
     def operation() -> dict[str, Any]:
-        # checked here, not before: a form sent again finds its first answer, not "no cash"
-        # (the service checks the rest: the time, the destination, the count)
-        held = ledger.balance(db, cash_account_id).signed
-        if held <= 0:
-            raise ValidationFailed.field("collector_id", HOLDS_NO_CASH())
-        if amount is not None and amount > held:
-            said = format_money(held, who.currency, who.locale)  # in the reader's own way
-            raise ValidationFailed.field("amount", HOLDS_LESS(held=said))
+        # the service checks it all (a blank amount is everything the collector holds), in
+        # the write: a form sent again finds its first answer, not "no cash"
         draft = cash.HandoverDraft(
             collector_id=collector.id,
-            amount=held if amount is None else amount,
+            amount=amount,
             counted_amount=counted,
             currency=who.currency,
             to_account_id=to_account_id,
@@ -201,13 +209,7 @@ def record_handover(request: Request, db: DbSession, who: Treasurer, form: Form)
             db, who, forms.text(form, forms.FORM_KEY, 64), "handovers", payload, operation
         )
     except DomainError as exc:
-        return _page(
-            request,
-            db,
-            who,
-            values=values,
-            errors=forms.domain_errors(request, exc, SERVICE_FIELDS, "amount"),
-        )
+        return _page(request, db, who, values=values, errors=_refused(request, who, exc))
     load_session(request).add_flash("info", translate(request, N_("The hand-over was recorded.")))
     return redirect(request, f"{PREFIX}/handovers/{result['id']}")
 
