@@ -56,7 +56,12 @@ def require_fund(caller: Principal | None, code: str) -> None:
         raise NotFound(NO_FUND(code=repr(code)))
 
 
+def has_file(batch: Any) -> bool:
+    """A remittance batch has a file once sealed, unless it was cancelled."""
+    return batch.status not in NO_FILE_STATUSES
+
+
 def require_file(batch: Any) -> None:
     """409 for a remittance batch that has no file yet (a draft) or never will (cancelled)."""
-    if batch.status in NO_FILE_STATUSES:
+    if not has_file(batch):
         raise Conflict(NO_FILE(reference=batch.reference, status=BatchStatus(batch.status)))

@@ -85,6 +85,10 @@ class Lifecycle:
     def allows(self, status: str, to: Vocabulary) -> bool:
         return status in self.sources(to)
 
+    def steps(self, status: str) -> frozenset[str]:
+        """The statuses a batch in `status` may move to (what its page offers)."""
+        return frozenset(to.value for to in self.moves if self.allows(status, to))
+
     def refused(self, batch: Batch, to: Vocabulary, action: Any = None) -> Conflict:
         sources = self.sources(to)
         allowed: Any = sources[0] if len(sources) == 1 else Either(sources)

@@ -19,7 +19,7 @@ from app.funds import service as funds
 from app.funds.adapters import pain002
 from app.funds.registry import LineAnswer
 from app.members.models import Member
-from app.remittances import service, settlement
+from app.remittances import access, service, settlement
 from app.remittances.documents import FILE_FORMATS, NO_FORMAT
 from app.remittances.models import RemittanceLine
 from app.web import forms
@@ -125,6 +125,8 @@ def _batch_page(
             "names": names,
             "formats": list(FILE_FORMATS),
             "accepted_amount": batch.accepted_sum,
+            "steps": batch.lifecycle.steps(batch.status),
+            "has_file": access.has_file(batch),
             **ctx,
         },
         status=422 if ctx["errors"] else 200,
