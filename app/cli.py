@@ -97,7 +97,7 @@ def db_backup(
     try:
         backup(get_settings().database_url, path)
     except BackupError as exc:
-        fail(str(exc))
+        fail(exc.message)
     typer.echo(f"backup written to {path}")
 
 
@@ -116,7 +116,7 @@ def db_restore(
     try:
         restore(get_settings().database_url, path)
     except BackupError as exc:
-        fail(str(exc))
+        fail(exc.message)
     typer.echo(f"restored from {path}; now run `coopledger db upgrade` and `coopledger verify`")
 
 

@@ -21,15 +21,38 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from app.core.messages import N_, Message, Template
+
+NO_SQLITE_FILE = Template("backup.no_sqlite_file", N_("DATABASE_URL names no SQLite file"))
+NO_TOOL = Template(
+    "backup.tool_missing",
+    N_("%(tool)s is not installed (Debian: apt-get install postgresql-client)"),
+)
+TOOL_FAILED = Template("backup.tool_failed", N_("%(tool)s failed: %(error)s"))
+NOT_INTACT = Template("backup.integrity", N_("%(path)s fails SQLite's integrity check: %(result)s"))
+NOT_OURS = Template(
+    "backup.not_coopledger", N_("%(path)s is not a coopledger database (no alembic_version)")
+)
+UNREADABLE = Template(
+    "backup.unreadable", N_("%(path)s is not a readable SQLite database: %(error)s")
+)
+EXISTS = Template("backup.exists", N_("%(path)s exists; choose a new file"))
+NO_DATABASE = Template("backup.no_database", N_("no database at %(path)s"))
+NO_BACKUP = Template("backup.not_found", N_("no backup at %(path)s"))
+
 
 class BackupError(Exception):
-    """A backup or restore that could not be done; the message says why."""
+    """A backup or restore that could not be done; `message` says why (str() in English)."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message.english())
+        self.message = message
 
 
 def _sqlite_path(database_url: str) -> Path:
     path = make_url(database_url).database
     if not path or path == ":memory:":
-        raise BackupError("DATABASE_URL names no SQLite file")
+        raise BackupError(NO_SQLITE_FILE())
     return Path(path)
 
 
@@ -45,14 +68,14 @@ def _pg_target(database_url: str) -> tuple[str, dict[str, str]]:
 def _tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        raise BackupError(f"{name} is not installed (Debian: apt-get install postgresql-client)")
+        raise BackupError(NO_TOOL(tool=name))
     return found
 
 
 def _run(args: list[str], env: dict[str, str]) -> None:
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
-        raise BackupError(f"{Path(args[0]).name} failed: {done.stderr.strip()[-2000:]}")
+        raise BackupError(TOOL_FAILED(tool=Path(args[0]).name, error=done.stderr.strip()[-2000:]))
 
 
 def _check_sqlite(path: Path) -> None:
@@ -60,14 +83,14 @@ def _check_sqlite(path: Path) -> None:
     try:
         result = conn.execute("PRAGMA integrity_check").fetchone()
         if not result or result[0] != "ok":
-            raise BackupError(f"{path} fails SQLite's integrity check: {result}")
+            raise BackupError(NOT_INTACT(path=path, result=str(result)))
         has_schema = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
         ).fetchone()
         if not has_schema:
-            raise BackupError(f"{path} is not a coopledger database (no alembic_version)")
+            raise BackupError(NOT_OURS(path=path))
     except sqlite3.DatabaseError as exc:
-        raise BackupError(f"{path} is not a readable SQLite database: {exc}") from None
+        raise BackupError(UNREADABLE(path=path, error=exc)) from None
     finally:
         conn.close()
 
@@ -75,12 +98,12 @@ def _check_sqlite(path: Path) -> None:
 def backup(database_url: str, destination: Path) -> None:
     """Write a consistent backup of the database to `destination` (refuses to overwrite)."""
     if destination.exists():
-        raise BackupError(f"{destination} exists; choose a new file")
+        raise BackupError(EXISTS(path=destination))
     destination.parent.mkdir(parents=True, exist_ok=True)
     if database_url.startswith("sqlite"):
         source_path = _sqlite_path(database_url)
         if not source_path.exists():
-            raise BackupError(f"no database at {source_path}")
+            raise BackupError(NO_DATABASE(path=source_path))
         partial = destination.with_name(destination.name + ".partial")
         source = sqlite3.connect(source_path, timeout=30)
         target = sqlite3.connect(partial)
@@ -101,7 +124,7 @@ def backup(database_url: str, destination: Path) -> None:
 def restore(database_url: str, source: Path) -> None:
     """Replace the database's contents with the backup at `source`."""
     if not source.is_file():
-        raise BackupError(f"no backup at {source}")
+        raise BackupError(NO_BACKUP(path=source))
     if database_url.startswith("sqlite"):
         _check_sqlite(source)
         target_path = _sqlite_path(database_url)

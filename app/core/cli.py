@@ -17,6 +17,7 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.database import make_engine, make_session_factory
+from app.core.messages import Message
 from app.core.settings import get_settings
 
 OrgOpt = Annotated[str, typer.Option("--org", help="organisation code, e.g. AMUSSOL")]
@@ -32,6 +33,8 @@ def session_factory() -> sessionmaker[Session]:
     return make_session_factory(make_engine(get_settings().database_url, pool_size=2))
 
 
-def fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+def fail(message: Message | str, code: int = 2) -> None:
+    """One line on stderr, in English (a Message is said as the API says it), and exit."""
+    said = message.english() if isinstance(message, Message) else message
+    typer.secho(f"error: {said}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from app.core import clock
 from app.core.errors import DomainError
 from app.core.idempotency import fingerprint, run_idempotent
-from app.core.messages import UNKNOWN, FieldError, Message, from_pydantic
+from app.core.messages import UNKNOWN, FieldError, Message, Template, from_pydantic
 from app.core.money import exponent, format_minor
 from app.web import problems
 from app.web.deps import WebUser
@@ -24,6 +24,9 @@ from app.web.templating import request_locale, translate
 from app.web.vocabulary import N_
 
 FORM_KEY = "form_key"
+
+CHOOSE_ONE = Template("form.choose_one", N_("Choose one of the options."))
+"""A choice the form did not offer (a tampered or stale select)."""
 
 # Pydantic's error types, said in the user's language.
 _PYDANTIC = {

@@ -55,3 +55,19 @@ def test_a_french_administrator_reads_the_refusal_in_french(make_web_org, web) -
     assert "au moins 10 caractères" in html.unescape(r.text)
     # the roles are listed by their French labels, made from the Role vocabulary
     assert "administrateur" in html.unescape(page.text).lower()
+
+
+def test_the_sign_in_page_says_a_wrong_password_in_french(make_web_org, web) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    org = make_web_org(code="COOPFR", roles=("treasurer",))
+    fr = {"Accept-Language": "fr"}
+    web.get("/web/sign-in", headers=fr)
+    r = web.post(
+        "/web/sign-in",
+        {"organisation": org.code, "username": "ana", "password": "not-the-password"},
+        headers=fr,
+    )
+    assert r.status_code == 422, r.text
+    text = html.unescape(r.text)
+    assert "Organisation, identifiant ou mot de passe incorrect." in text
+    r = web.post("/web/sign-in", {"organisation": org.code, "username": "", "password": ""})
+    assert "Enter your username." in html.unescape(r.text)

@@ -69,9 +69,9 @@ def create_user(request: Request, db: DbSession, who: Admin, form: Form) -> Resp
     password = password if isinstance(password, str) else ""
     errors: dict[str, str] = {}
     if values["role"] not in ROLES:
-        errors["role"] = translate(request, N_("Choose one of the options."))
+        errors["role"] = forms.say(request, forms.CHOOSE_ONE())
     if values["locale"] not in LOCALES:
-        errors["locale"] = translate(request, N_("Choose one of the options."))
+        errors["locale"] = forms.say(request, forms.CHOOSE_ONE())
     if errors:
         return _users_page(request, db, values=values, errors=errors)
     fund_code = values["fund_code"] if values["role"] == Role.fund_office.value else None
@@ -138,7 +138,7 @@ def create_api_key(request: Request, db: DbSession, who: Admin, form: Form) -> R
     form sent again creates nothing and says the secret was shown already."""
     values = forms.values_of(form, "name", "role", "fund_code")
     if values["role"] not in ROLES:
-        errors = {"role": translate(request, N_("Choose one of the options."))}
+        errors = {"role": forms.say(request, forms.CHOOSE_ONE())}
         return _keys_page(request, db, values=values, errors=errors)
     fund_code = values["fund_code"] if values["role"] == Role.fund_office.value else None
     shown: dict[str, str] = {}

@@ -8,12 +8,24 @@ from starlette.responses import Response
 from app.core import audit
 from app.core.audit import Actor
 from app.core.database import bind_organisation
+from app.core.messages import N_, Template
 from app.identity import service as identity
 from app.identity.models import User
-from app.web import i18n
+from app.web import forms, i18n
 from app.web.deps import DbSession, Form, SignInRequired, current_user
 from app.web.session import load_session, password_mark
 from app.web.templating import PREFIX, redirect, render, translate
+
+NO_USERNAME = Template("sign_in.no_username", N_("Enter your username."))
+NO_PASSWORD = Template("sign_in.no_password", N_("Enter your password."))
+THROTTLED = Template(
+    "sign_in.too_many_attempts",
+    N_("Too many failed sign-ins. Wait %(minutes)s minutes and try again."),
+)
+WRONG = Template(
+    "sign_in.wrong",
+    N_("Wrong organisation, username or password. Check them and try again."),
+)
 
 router = APIRouter()
 
@@ -56,9 +68,9 @@ def sign_in(request: Request, db: DbSession, form: Form) -> Response:
     target = _safe_next(str(form.get("next", "")))
     errors: dict[str, str] = {}
     if not values["username"]:
-        errors["username"] = translate(request, "Enter your username.")
+        errors["username"] = forms.say(request, NO_USERNAME())
     if not password:
-        errors["password"] = translate(request, "Enter your password.")
+        errors["password"] = forms.say(request, NO_PASSWORD())
     user = None
     # The API's sign-in throttle (app.core.throttle), shared: failures count on both doors.
     throttle = getattr(request.app.state, "login_throttle", None)
@@ -73,11 +85,7 @@ def sign_in(request: Request, db: DbSession, form: Form) -> Response:
     )
     wait = throttle.retry_after(keys) if throttle is not None and not errors else None
     if wait is not None:
-        errors["password"] = translate(
-            request,
-            "Too many failed sign-ins. Wait %(minutes)s minutes and try again.",
-            minutes=max(1, (wait + 59) // 60),
-        )
+        errors["password"] = forms.say(request, THROTTLED(minutes=max(1, (wait + 59) // 60)))
     if not errors:
         user = identity.sign_in(
             db,
@@ -88,9 +96,7 @@ def sign_in(request: Request, db: DbSession, form: Form) -> Response:
         if throttle is not None:
             (throttle.failed if user is None else throttle.succeeded)(keys)
         if user is None:
-            errors["password"] = translate(
-                request, "Wrong organisation, username or password. Check them and try again."
-            )
+            errors["password"] = forms.say(request, WRONG())
     if user is None:
         return render(
             request,
