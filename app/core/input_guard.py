@@ -12,7 +12,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.messages import NO_NUL
+from app.core.messages import NO_NUL, FieldError
 
 _NUL = b"%00"
 _FORM = b"application/x-www-form-urlencoded"
@@ -28,14 +28,7 @@ async def _refuse(scope: Scope, send: Send, where: str) -> None:
             "detail": f"{where}: {said.english()}",
             "code": said.code,
             "instance": scope.get("path"),
-            "errors": [
-                {
-                    "field": where,
-                    "message": said.english(),
-                    "code": said.code,
-                    "type": "nul_character",
-                }
-            ],
+            "errors": [FieldError(where, said, {"type": "nul_character"}).to_json()],
         }
     ).encode()
     await send(
