@@ -180,6 +180,8 @@ def _openapi_with_components_only(app: FastAPI) -> dict[str, Any]:
         return node
 
     hoist(schema.get("paths", {}))
+    for definition in list(components.values()):  # a schema's own inline `json_schema_extra`
+        hoist(definition)
     _document_problems(schema)
     app.openapi_schema = schema
     return schema
@@ -192,8 +194,15 @@ def every_template() -> dict[str, Template]:
 
     for info in pkgutil.walk_packages(package.__path__, "app."):
         importlib.import_module(info.name)
-    return {code: REGISTRY[code] for code in sorted(REGISTRY) if code not in INTERNAL_CODES}
+    return {
+        code: REGISTRY[code]
+        for code in sorted(REGISTRY)
+        if code not in INTERNAL_CODES and not code.startswith(TESTS_OWN)
+    }
 
+
+TESTS_OWN = "test."
+"""The code namespace of templates that tests declare for themselves (never the service's)."""
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 

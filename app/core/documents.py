@@ -33,7 +33,7 @@ from app.core.errors import (
     PayloadTooLarge,
     ValidationFailed,
 )
-from app.core.messages import LEGACY, N_, FieldError, Message, Template
+from app.core.messages import N_, FieldError, Message, Template
 
 AT = Template("document.at", N_("%(where)s: %(reason)s"))
 """Where in the document (`line 3, column 5`) a refusal's reason was met."""
@@ -81,10 +81,6 @@ CSV_TOO_MANY_ROWS = Template("csv.too_many_rows", N_("at most %(count)s rows per
 NOT_CSV = Template("csv.invalid", N_("is not valid CSV near row %(row)s: %(error)s"))
 
 
-def _said(message: Message | str) -> Message:
-    return LEGACY(text=message) if isinstance(message, str) else message
-
-
 class DocumentRefused(ValidationFailed):
     """A document that breaks a bound or cannot be read (422), naming the bound.
 
@@ -92,12 +88,12 @@ class DocumentRefused(ValidationFailed):
     document it was met (if the reader knows); the field error says both."""
 
     def __init__(
-        self, field: str, bound: str, message: Message | str, *, where: str | None = None
+        self, field: str, bound: str, message: Message, *, where: str | None = None
     ) -> None:
         self.field_name = field
         self.bound = bound
         self.where = where
-        self.reason_message = _said(message)
+        self.reason_message = message
         self.reason = self.reason_message.english()
         full = AT(where=where, reason=self.reason_message) if where else self.reason_message
         super().__init__(
@@ -105,10 +101,10 @@ class DocumentRefused(ValidationFailed):
         )
 
 
-def too_large(field: str, bound: str, message: Message | str) -> PayloadTooLarge:
+def too_large(field: str, bound: str, message: Message) -> PayloadTooLarge:
     """413 naming the bound: a document bigger than this endpoint reads."""
     return PayloadTooLarge(
-        errors=[FieldError(field, _said(message), {"type": "document_bound", "bound": bound})]
+        errors=[FieldError(field, message, {"type": "document_bound", "bound": bound})]
     )
 
 

@@ -18,7 +18,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.messages import (
     INVALID,
-    LEGACY,
     N_,
     FieldError,
     Message,
@@ -43,21 +42,23 @@ class DomainError(Exception):
 
     def __init__(
         self,
-        message: Message | str | None = None,
+        message: Message | None = None,
         *,
-        errors: Sequence[FieldError | dict[str, Any]] | None = None,
+        errors: Sequence[FieldError] | None = None,
     ) -> None:
-        self.errors = [_as_field_error(e) for e in errors or ()]
+        self.errors = list(errors or ())
+        if not all(isinstance(e, FieldError) for e in self.errors):
+            raise TypeError("field errors are FieldErrors")
         if message is None:
             if not self.errors:
                 raise TypeError("a refusal needs a message or field errors")
             first = self.errors[0]
             message = first.message
             detail = f"{first.field}: {first.message.english()}"
-        elif isinstance(message, str):  # not yet said as a code (see _LEGACY)
-            detail, message = message, LEGACY(text=message)
-        else:
+        elif isinstance(message, Message):
             detail = message.english()
+        else:
+            raise TypeError("a refusal is a Message (a Template's code and parameters), not text")
         super().__init__(detail)
         self.message = message
         self.detail = detail
@@ -84,21 +85,11 @@ class DomainError(Exception):
         return body
 
 
-def _as_field_error(error: FieldError | dict[str, Any]) -> FieldError:
-    if isinstance(error, FieldError):
-        return error
-    extra = {k: v for k, v in error.items() if k not in {"field", "message", "code", "params"}}
-    text = str(error.get("message", ""))
-    return FieldError(str(error.get("field", "")), LEGACY(text=text), extra)
-
-
 class ValidationFailed(DomainError):
     status, slug, title = 422, "validation-error", "The request is not valid"
 
     @classmethod
-    def field(cls, field: str, message: Message | str) -> ValidationFailed:
-        if isinstance(message, str):
-            return cls(errors=[{"field": field, "message": message}])
+    def field(cls, field: str, message: Message) -> ValidationFailed:
         return cls(errors=[FieldError(field, message)])
 
     @classmethod

@@ -104,8 +104,17 @@ class Message:
         return cls(template, given, wording)
 
 
+class OneOf(tuple[Any, ...]):
+    """A parameter that is one of several values, said with "or" (`submitted or
+    acknowledged`); a plain list or tuple is said with "and" (or commas)."""
+
+
 def plain(value: Any) -> str:
     """A parameter as the API says it: a word by its code, a date in ISO 8601, a list joined."""
+    if isinstance(value, OneOf):
+        return " or ".join(plain(v) for v in value)
+    if isinstance(value, Message):  # a message inside another (a document's reason)
+        return value.english()
     if isinstance(value, Enum):
         return str(value.value)
     if isinstance(value, datetime | date):
@@ -136,20 +145,10 @@ class FieldError:
         out.update(self.extra)
         return out
 
-    # transitional: read like the dicts field errors were before they were typed (goes when
-    # every reader takes the FieldError)
-    def __getitem__(self, key: str) -> Any:
-        return self.to_json()[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.to_json().get(key, default)
-
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FieldError:
         """A field error read back from a stored answer; an unknown code keeps its English."""
         text = str(data.get("message", ""))
-        if not data.get("code"):  # transitional: a message not yet said as a code
-            return cls(str(data.get("field", "")), LEGACY(text=text))
         message = Message.of(str(data.get("code", "")), data.get("params")) or UNKNOWN(text=text)
         return cls(str(data.get("field", "")), message)
 
@@ -159,12 +158,9 @@ def field_errors(errors: Iterable[FieldError]) -> list[dict[str, Any]]:
 
 
 UNKNOWN = Template("message.unknown", "%(text)s")
-LEGACY = Template("message.legacy", "%(text)s")
-"""Transitional: a text a service has not yet said as a code (shown through the old
-translator); goes with it."""
-INTERNAL_CODES = frozenset({UNKNOWN.code, LEGACY.code})
-"""Codes no refusal is made with (texts read back), left out of the documented list."""
 """A text read back from an older stored answer whose code this version does not know."""
+INTERNAL_CODES = frozenset({UNKNOWN.code})
+"""Codes no refusal is made with (texts read back), left out of the documented list."""
 
 # -- the words every feature uses --------------------------------------------------------------
 
@@ -233,8 +229,6 @@ def from_pydantic(error: Mapping[str, Any], wording: str) -> Message:
     ours = REGISTRY.get(kind)
     if ours is not None and ours.names <= context.keys():
         return Message(ours, {k: context[k] for k in ours.names})
-    if kind == "value_error":  # transitional: a validator's own text, not yet a template
-        return Message(LEGACY, {"text": wording})
     template = PYDANTIC.get(kind, INVALID)
     if not template.names <= context.keys():
         template = INVALID

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol
 
 from app.core.database import utcnow
 from app.core.errors import Conflict
-from app.core.messages import N_, Template
+from app.core.messages import N_, OneOf, Template
 from app.core.vocabulary import Vocabulary
 
 
@@ -58,17 +58,6 @@ AFFILIATION_STATUS_REFUSED = Template(
 )
 
 
-class Either(str):
-    """Statuses a step allows, said "a or b" (one status is passed as its own member)."""
-
-    words: tuple[Vocabulary, ...]
-
-    def __new__(cls, words: tuple[Vocabulary, ...]) -> Either:
-        said = super().__new__(cls, " or ".join(w.value for w in words))
-        said.words = words
-        return said
-
-
 @dataclass(frozen=True)
 class Lifecycle:
     """A kind of batch's statuses and the moves between them."""
@@ -91,7 +80,7 @@ class Lifecycle:
 
     def refused(self, batch: Batch, to: Vocabulary, action: Any = None) -> Conflict:
         sources = self.sources(to)
-        allowed: Any = sources[0] if len(sources) == 1 else Either(sources)
+        allowed: Any = sources[0] if len(sources) == 1 else OneOf(sources)
         params = {
             "reference": batch.reference,
             "status": self.statuses(batch.status),
@@ -158,7 +147,6 @@ __all__ = [
     "REMITTANCE",
     "AffiliationStatus",
     "BatchStatus",
-    "Either",
     "Lifecycle",
     "LineStatus",
     "require",

@@ -17,7 +17,7 @@ from typing import Any
 from babel.lists import format_list
 
 from app.core.errors import DomainError
-from app.core.messages import PYDANTIC, UNKNOWN, FieldError, Message
+from app.core.messages import PYDANTIC, UNKNOWN, FieldError, Message, OneOf
 from app.web import i18n
 from app.web.vocabulary import N_, SCHEME_KINDS, STATUSES
 
@@ -49,12 +49,16 @@ def _choices(locale: str, expected: str) -> str:
 def word(locale: str, value: Any) -> str:
     """One parameter, said for `locale`."""
     label = getattr(value, "label", None)
+    if isinstance(value, Message):
+        return say(locale, value)
     if isinstance(value, Enum):
         return i18n.gettext(locale, label) if isinstance(label, str) else str(value.value)
     if isinstance(value, datetime):
         return i18n.format_datetime(value, locale)
     if isinstance(value, date):
         return i18n.format_date(value, locale)
+    if isinstance(value, OneOf):
+        return format_list([word(locale, v) for v in value], style="or", locale=locale)
     if isinstance(value, list | tuple):
         return format_list([word(locale, v) for v in value], locale=locale)
     text = str(value)
@@ -67,10 +71,6 @@ def say(locale: str, message: Message) -> str:
     """The message in `locale` (English as the API says it)."""
     if locale == i18n.DEFAULT_LOCALE or message.template is UNKNOWN:
         return message.english()
-    if message.code == "message.legacy":  # not yet a code: the old translator, until it goes
-        from app.web import service_messages
-
-        return service_messages.say(locale, str(message.params["text"]))
     params: Mapping[str, Any] = message.params
     if message.code in _CHOICES:
         said = {"expected": _choices(locale, str(params.get("expected", "")))}

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from app.collections import service
 from app.core import verify
 from app.core.errors import Conflict
+from app.core.messages import Template
 from tests.collections.factories import add_dues, bound, standard_book
 from tests.collections.test_receipts_api import balance, count, receipt
 
@@ -88,10 +89,11 @@ def test_reversal_guard_refuses_before_anything_is_written(
         headers=org.headers("collector"),
     ).json()
     seen: list[list] = []
+    IN_SEALED_BATCH = Template("test.share_sealed", "a share of this receipt is in a sealed batch")
 
     def guard(session, share_ids):  # type: ignore[no-untyped-def]
         seen.append(share_ids)
-        raise Conflict("a share of this receipt is in a sealed batch")
+        raise Conflict(IN_SEALED_BATCH())
 
     service.REVERSAL_GUARDS.append(guard)
     try:
@@ -103,6 +105,7 @@ def test_reversal_guard_refuses_before_anything_is_written(
     finally:
         service.REVERSAL_GUARDS.remove(guard)
     assert r.status_code == 409 and "sealed batch" in r.json()["detail"]
+    assert r.json()["code"] == "test.share_sealed"
     assert len(seen) == 1 and len(seen[0]) == 2  # PENSION and HEALTH shares of one member
     assert paid_of(engine) == [30000]
     assert count(engine, "journal_entry", "kind = 'reversal'") == 0

@@ -83,7 +83,7 @@ def test_a_zone_is_given_taken_from_the_country_or_utc(session_factory) -> None:
     for i, (kw, field) in enumerate(refusals):
         with pytest.raises(ValidationFailed) as caught, unit_of_work(session_factory) as s:
             create_organisation(s, code=f"B{i}", name="b", currency="DOP", **kw)
-        assert caught.value.errors and caught.value.errors[0]["field"] == field
+        assert caught.value.errors and caught.value.errors[0].field == field
     with session_factory() as s:
         codes = set(s.scalars(sa.text("SELECT code FROM organisation")))
     assert codes == {"A1", "A2", "A3"}

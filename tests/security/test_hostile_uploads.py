@@ -234,7 +234,12 @@ def test_a_receipts_csv_row_with_more_values_than_columns_is_rejected(client, or
     results = {row["row"]: row for row in r.json()["results"]}
     assert results[2]["status"] == "rejected", results
     assert results[2]["errors"] == [
-        {"field": "row", "message": "more values than the header has columns"}
+        {
+            "field": "row",
+            "message": "more values than the header has columns",
+            "code": "receipt_import.extra_values",
+            "params": None,
+        }
     ]
     assert results[3]["status"] == "valid"
     assert table_counts(engine) == before  # a dry run writes nothing, not even an account
