@@ -30,7 +30,12 @@ from app.ledger.models import AccountType
 from app.ledger.service import Line
 from app.members.models import Member, MemberAffiliation
 from app.members.service import AffiliationNumberTaken, number_holders
-from app.remittances.answers import Said, acknowledged_when_all_decided, new_decisions
+from app.remittances.answers import (
+    Said,
+    acknowledged_when_all_decided,
+    new_decisions,
+    reason_missing,
+)
 from app.remittances.documents import affiliation_document
 from app.remittances.lifecycle import AffiliationStatus, LineStatus, require, transition
 from app.remittances.lookups import (
@@ -314,7 +319,7 @@ def acknowledge_affiliations(
             d.affiliation_number and d.affiliation_number.strip()
         ):
             raise ValidationFailed.field(f"lines.{i}.affiliation_number", NEEDS_NUMBER())
-        if d.status == LineStatus.rejected and not (d.reason and d.reason.strip()):
+        if reason_missing(d.status, d.reason):
             raise ValidationFailed.field(f"lines.{i}.reason", REJECTION_NEEDS_REASON())
 
     chosen = new_decisions(

@@ -60,6 +60,12 @@ def new_decisions(
     return out
 
 
+def reason_missing(status: str, reason: str | None) -> bool:
+    """A fund's rejection of a line needs its reason: the rule every answer read from a person
+    or a JSON body follows (a pain.002 status carries its own reason code)."""
+    return status == LineStatus.rejected and not (reason and reason.strip())
+
+
 def acknowledged_when_all_decided(batch: Batch, *, at: datetime) -> None:
     """The batch is acknowledged once every line is decided (kept if it is already)."""
     counts: Any = batch

@@ -22,6 +22,7 @@ from app.core.money import MoneyError, format_minor, parse_minor
 from app.funds.adapters import pain002
 from app.funds.registry import LineAnswer
 from app.remittances import service, settlement
+from app.remittances.answers import reason_missing
 from app.remittances.http import Answerer, lifecycle_step, read_batch
 from app.remittances.messages import REJECTION_NEEDS_REASON
 from app.remittances.models import RemittanceBatch
@@ -55,7 +56,7 @@ def _read_answer(body: bytes, content_type: str) -> _Answer:
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         ) from None
     for i, line in enumerate(parsed.lines):
-        if line.status == "rejected" and not (line.reason and line.reason.strip()):
+        if reason_missing(line.status, line.reason):
             raise ValidationFailed.field(f"lines.{i}.reason", REJECTION_NEEDS_REASON())
     return _Answer(body, None, parsed)
 

@@ -19,6 +19,7 @@ from app.funds.adapters import csv_file, json_file
 from app.members.models import Member, MemberAffiliation
 from app.remittances import access
 from app.remittances import affiliations as service
+from app.remittances.answers import reason_missing
 from app.remittances.documents import NO_FORMAT, stream_affiliation_file
 from app.remittances.lifecycle import LineStatus
 from app.remittances.models import AffiliationLine
@@ -248,7 +249,7 @@ def acknowledge(
                 )
             decisions.append(service.AffiliationDecision(line.member_id, "accepted", number))
         elif decision == "rejected":
-            if not reason:
+            if reason_missing(decision, reason):
                 errors[f"reason:{key}"] = translate(request, N_("A rejection needs a reason."))
             decisions.append(service.AffiliationDecision(line.member_id, "rejected", reason=reason))
     if not decisions and not errors:

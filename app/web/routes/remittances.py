@@ -20,6 +20,7 @@ from app.funds.adapters import pain002
 from app.funds.registry import LineAnswer
 from app.members.models import Member
 from app.remittances import access, service, settlement
+from app.remittances.answers import reason_missing
 from app.remittances.documents import FILE_FORMATS, NO_FORMAT
 from app.remittances.models import RemittanceLine
 from app.web import forms
@@ -292,7 +293,7 @@ def _acknowledge(
                 if decision not in ("accepted", "rejected"):
                     continue
                 reason = reasons.get(e2e) or None
-                if decision == "rejected" and not reason:
+                if reason_missing(decision, reason):
                     errors[f"reason:{e2e}"] = translate(request, N_("A rejection needs a reason."))
                 answers.append(LineAnswer(e2e, cast(Any, decision), reason))
             if not answers and not errors:
