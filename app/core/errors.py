@@ -150,7 +150,11 @@ def validation_errors(raw: Sequence[Any]) -> list[FieldError]:
             msg = f"{msg}: {reason} (at character {field})" if reason else msg
             field = "body"
         message = from_pydantic(err, msg)
-        out.append(FieldError(field, message, {"type": err.get("type", "value_error")}))
+        # Pydantic's error type as it was before validators raised our templates: one of ours
+        # is a validator's `value_error` (its code says which)
+        kind = err.get("type", "value_error")
+        kind = "value_error" if kind == message.code else kind
+        out.append(FieldError(field, message, {"type": kind}))
     return out
 
 

@@ -143,3 +143,19 @@ def test_no_refusal_or_field_error_is_made_of_english_text() -> None:
 def test_a_refusal_with_english_text_is_a_programming_error() -> None:
     with pytest.raises(TypeError):
         DomainError("some English")  # type: ignore[arg-type]
+
+
+def test_a_validators_refusal_keeps_pydantics_type_and_gains_its_code() -> None:
+    from pydantic import BaseModel, ValidationError
+
+    from app.core.errors import validation_errors
+    from app.core.schemas import AmountText
+
+    class Body(BaseModel):
+        amount: AmountText
+
+    with pytest.raises(ValidationError) as caught:
+        Body(amount="abc")
+    [error] = [e.to_json() for e in validation_errors(caught.value.errors())]
+    assert error["type"] == "value_error"  # as before validators raised templates
+    assert error["code"] == "amount.not_decimal" and error["params"] == {"text": "'abc'"}
