@@ -4,8 +4,8 @@ rule, in that module)."""
 from __future__ import annotations
 
 from app.core.messages import N_, Template
+from app.members.messages import NO_SUCH_MEMBER
 
-NO_SUCH_MEMBER = Template("payer.no_such_member", N_("no such member in this organisation"))
 NO_SUCH_UNIT = Template("payer.no_such_unit", N_("no such unit in this organisation"))
 NO_SUCH_COLLECTOR = Template(
     "collector.not_in_organisation", N_("no such collector in this organisation")

@@ -14,9 +14,9 @@ from app.collections.models import Allocation, Collector, ContributionShare, Rec
 from app.collections.vocabulary import ReceiptStatus, ReportGrouping
 from app.core import clock, dialect
 from app.core.errors import NotFound
-from app.core.messages import N_, Template
 from app.funds.models import Fund
 from app.members.models import Member
+from app.members.service import MEMBER_NOT_FOUND
 from app.schemes.models import Due, Scheme
 
 
@@ -57,9 +57,6 @@ class StatementData:
     closing: int
 
 
-NO_MEMBER = Template("statement.no_member", N_("no member %(id)s"))
-
-
 def member_statement(
     session: Session, member_id: uuid.UUID, from_: date | None, to: date | None
 ) -> StatementData:
@@ -74,7 +71,7 @@ def member_statement(
     """
     member = session.scalar(select(Member).where(Member.id == member_id))
     if member is None:
-        raise NotFound(NO_MEMBER(id=member_id))
+        raise NotFound(MEMBER_NOT_FOUND(id=member_id))
     tz = clock.zone(clock.session_zone(session))  # a receipt's line is on the organisation's day
     lines: list[Line] = []
     dues = session.execute(

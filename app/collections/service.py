@@ -76,7 +76,6 @@ def run_reversal_guards(session: Session, share_ids: list[uuid.UUID]) -> None:
 ONE_PAYER = Template("receipt.one_payer", N_("give member_id or unit_id: exactly one of them"))
 NOT_A_CHANNEL = Template("receipt.unknown_channel", N_("must be one of %(expected)s"))
 REFERENCE_CHARS = 120
-NEEDS_REASON = Template("receipt.reversal_needs_reason", N_("a reversal needs a reason"))
 ALREADY_REVERSED = Template(
     "receipt.already_reversed", N_("receipt %(number)s was already reversed")
 )
@@ -295,7 +294,7 @@ def reverse_receipt(session: Session, actor: Actor, receipt_id: uuid.UUID, reaso
     """
     reason = reason.strip()
     if not reason:
-        raise ValidationFailed.field("reason", NEEDS_REASON())
+        raise ValidationFailed.field("reason", ownership.REASON_NEEDED())
     receipt = get_receipt(session, receipt_id)
     if receipt.status == ReceiptStatus.reversed:
         raise Conflict(ALREADY_REVERSED(number=receipt.receipt_number))

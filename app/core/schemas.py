@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from app.core.messages import N_, NO_NUL, Message, Template
+from app.core.money import NOT_DECIMAL
 
 # ASCII digits only (`\d` would take Arabic-Indic and other digits), the whole text (`$`
 # would let a trailing newline through).
@@ -51,9 +52,6 @@ NO_SURROGATE = Template(
 NOT_A_STRING_AMOUNT = Template(
     "amount.not_text", N_('amounts are decimal strings such as "150.00", not JSON numbers')
 )
-NOT_AN_AMOUNT = Template(
-    "amount.not_decimal", N_('%(text)s is not a decimal amount such as "150.00"')
-)
 DATE_OUT_OF_RANGE = Template(
     "field.date_out_of_range", N_("must be between %(first)s and %(last)s")
 )
@@ -82,17 +80,11 @@ def unstorable(value: Any, depth: int = 0) -> Message | None:
     return None
 
 
-def unstorable_text(value: Any) -> str | None:
-    """`unstorable` in English (for a reader that still takes text)."""
-    reason = unstorable(value)
-    return None if reason is None else reason.english()
-
-
 def _decimal_text(value: object) -> object:
     if not isinstance(value, str):
         raise NOT_A_STRING_AMOUNT.pydantic()
     if not _DECIMAL_TEXT.fullmatch(value):
-        raise NOT_AN_AMOUNT.pydantic(text=repr(value[:40]))
+        raise NOT_DECIMAL.pydantic(text=repr(value[:40]))
     return value
 
 

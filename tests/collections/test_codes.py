@@ -58,7 +58,11 @@ def test_field_refusals_of_a_receipt_carry_their_codes(client, org, session_fact
             "receipt.not_book_currency",
         ),
         (receipt({}, "1.00"), "member_id", "receipt.one_payer"),
-        (receipt({"member_id": str(uuid.uuid4())}, "1.00"), "member_id", "payer.no_such_member"),
+        (
+            receipt({"member_id": str(uuid.uuid4())}, "1.00"),
+            "member_id",
+            "member.not_in_organisation",
+        ),
         (receipt({"unit_id": str(uuid.uuid4())}, "1.00"), "unit_id", "payer.no_such_unit"),
         (
             receipt({"member_id": m1}, "1.00", received_at="2099-01-01T00:00:00Z"),

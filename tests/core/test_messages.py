@@ -158,4 +158,4 @@ def test_a_validators_refusal_keeps_pydantics_type_and_gains_its_code() -> None:
         Body(amount="abc")
     [error] = [e.to_json() for e in validation_errors(caught.value.errors())]
     assert error["type"] == "value_error"  # as before validators raised templates
-    assert error["code"] == "amount.not_decimal" and error["params"] == {"text": "'abc'"}
+    assert error["code"] == "money.not_decimal" and error["params"] == {"text": "'abc'"}
