@@ -201,3 +201,30 @@ class Handover(OrgScoped, Base):
     def difference(self) -> int:
         """Positive: surplus counted; negative: shortfall."""
         return self.counted_amount - self.amount
+
+
+class RoundPayer(OrgScoped, Base):
+    """A payer (member or transport unit) on a collector's round, or on a collector group's
+    round. A collector's round is its own payers and its group's: the payers the collector app
+    downloads for use offline (docs/collect.md)."""
+
+    __tablename__ = "round_payer"
+    __table_args__ = (
+        CheckConstraint("(collector_id IS NULL) <> (collector_group IS NULL)", name="one_holder"),
+        CheckConstraint("(member_id IS NULL) <> (unit_id IS NULL)", name="one_payer"),
+        UniqueConstraint("organisation_id", "collector_id", "member_id"),
+        UniqueConstraint("organisation_id", "collector_id", "unit_id"),
+        UniqueConstraint("organisation_id", "collector_group", "member_id"),
+        UniqueConstraint("organisation_id", "collector_group", "unit_id"),
+        org_fk(["collector_id"], "collector"),
+        org_fk(["member_id"], "member"),
+        org_fk(["unit_id"], "transport_unit"),
+    )
+
+    collector_id: Mapped[uuid.UUID | None] = mapped_column(comment="a collector's own round")
+    collector_group: Mapped[str | None] = mapped_column(
+        String(120), comment="a group's round: every collector of that group collects it"
+    )
+    member_id: Mapped[uuid.UUID | None] = mapped_column()
+    unit_id: Mapped[uuid.UUID | None] = mapped_column()
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)

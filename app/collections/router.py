@@ -15,6 +15,7 @@ from app.collections import receipts as engine
 from app.collections.cash_router import router as cash_router
 from app.collections.models import Receipt
 from app.collections.reports_router import router as reports_router
+from app.collections.rounds_router import router as rounds_router
 from app.collections.schemas import (
     AllocationRead,
     ImportResult,
@@ -38,6 +39,7 @@ from app.core.roles import Role
 from app.core.schemas import BusinessDate, Page
 
 router = APIRouter(tags=["collections"])
+router.include_router(rounds_router)  # before cash_router: /collectors/me is not an id
 router.include_router(cash_router)
 router.include_router(reports_router)
 
@@ -249,10 +251,7 @@ def post_sheet(
 
     def operation() -> tuple[int, SheetResult]:
         collector_id = access.sheet_collector(session, who, body.collector_id)
-        candidates = [
-            sheets.validate_item(i, raw, collector_id, who.currency)
-            for i, raw in enumerate(body.receipts)
-        ]
+        candidates = sheets.validate_sheet(session, body.receipts, collector_id, who.currency)
         outcome = sheets.post_candidates(
             session,
             who.actor,
@@ -260,8 +259,14 @@ def post_sheet(
             action="collection_sheet.post",
             details={"collector_id": str(collector_id), "collected_on": str(body.collected_on)},
         )
+        posted = [c.receipt_id for c in candidates if c.receipt_id is not None]
+        periods = sheets.periods_paid(session, posted, who.currency)
+        results = [sheets.item_result(c) for c in candidates]
+        for c, result in zip(candidates, results, strict=True):
+            if c.receipt_id is not None:
+                result.periods = periods.get(c.receipt_id, [])
         return 200, SheetResult(
-            results=[sheets.item_result(c) for c in candidates],
+            results=results,
             created=outcome.count("created"),
             duplicates=outcome.count("duplicate"),
             rejected=outcome.count("rejected"),

@@ -89,6 +89,15 @@ class SheetItem(Schema):
     )
     member_id: uuid.UUID | None = None
     unit_id: uuid.UUID | None = None
+    payer: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="instead of member_id or unit_id: a member number or a plate as typed "
+        "(case, spaces and dashes do not matter); rejected when it names no payer or more "
+        "than one",
+        examples=["A-123456"],
+    )
     amount: AmountText
     currency: CurrencyCode
     received_at: AwareDatetime
@@ -128,6 +137,14 @@ class ItemError(Schema):
         return cls(**{k: said.get(k) for k in ("field", "message", "code", "params")})
 
 
+class PeriodPaid(Schema):
+    """What part of a receipt paid which period of a due (for the payer's slip)."""
+
+    period_start: date
+    period_end: date
+    amount: str
+
+
 class ItemResult(Schema):
     client_id: str | None
     status: Literal["created", "duplicate", "rejected", "valid"] = Field(
@@ -137,6 +154,11 @@ class ItemResult(Schema):
     receipt_id: uuid.UUID | None = None
     receipt_number: int | None = None
     errors: list[ItemError] | None = None
+    periods: list[PeriodPaid] | None = Field(
+        default=None,
+        description="collection sheets: for a created or duplicate item, the periods its "
+        "money paid (a receipt that only adds credit has none)",
+    )
 
 
 class SheetResult(Schema):
@@ -252,3 +274,62 @@ class Statement(Schema):
     opening_balance: str
     closing_balance: str
     lines: list[StatementLine]
+
+
+# -- rounds and the collector's day ---------------------------------------------------------------
+
+
+class RoundSet(Schema):
+    """The whole round: these payers and no others (an empty list empties it)."""
+
+    member_ids: list[uuid.UUID] = Field(default_factory=list, max_length=5000)
+    unit_ids: list[uuid.UUID] = Field(default_factory=list, max_length=5000)
+
+
+class RoundPayerRead(Schema):
+    kind: Literal["member", "unit"]
+    member_id: uuid.UUID | None
+    unit_id: uuid.UUID | None
+    member_number: str | None
+    registration: str | None
+    name: str = Field(description="the member's name; for a unit its kind and owner")
+    due_today: str = Field(description="unpaid on dues due on as_of")
+    arrears: str = Field(description="unpaid on dues due before as_of")
+    paid_through: date | None = Field(
+        description="the day before the oldest period not fully paid (own dues only)"
+    )
+
+
+class RoundRead(Schema):
+    as_of: date = Field(description="the organisation's day the figures are for")
+    currency: str
+    collector_id: uuid.UUID | None = None
+    group: str | None = None
+    items: list[RoundPayerRead]
+
+
+class PayerSearchRead(Schema):
+    as_of: date
+    currency: str
+    items: list[RoundPayerRead]
+
+
+class OrganisationBrief(Schema):
+    code: str
+    name: str
+    currency: str
+    time_zone: str
+
+
+class CollectorDay(Schema):
+    on: date = Field(description="the organisation's day")
+    receipts: int = Field(description="posted receipts of the collector that day, not reversed")
+    total: str
+
+
+class CollectorMe(CollectorRead):
+    """The calling collector, its organisation, its day on the server and its last hand-over."""
+
+    organisation: OrganisationBrief
+    today: CollectorDay
+    last_handover: HandoverRead | None

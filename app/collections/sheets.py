@@ -14,18 +14,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.collections import receipts as engine
+from app.collections import rounds
 from app.collections.messages import NO_SUCH_PAYER
-from app.collections.models import Collector, Receipt
-from app.collections.schemas import ItemError, ItemResult, SheetItem
+from app.collections.models import Allocation, Collector, Receipt
+from app.collections.schemas import ItemError, ItemResult, PeriodPaid, SheetItem
 from app.collections.service import ReceiptInput, check_receipt
 from app.core import audit
 from app.core.audit import Actor
 from app.core.errors import validation_errors
 from app.core.messages import N_, FieldError, Template
+from app.core.money import format_minor
+from app.schemes.models import Due
 
 _ITEM = TypeAdapter(SheetItem)
 
@@ -87,6 +90,90 @@ def validate_item(
     else:
         c.draft = checked
     return c
+
+
+UNKNOWN_PAYER = Template(
+    "sheet.unknown_payer", N_("no member or transport unit has the number or plate %(payer)s")
+)
+AMBIGUOUS_PAYER = Template(
+    "sheet.ambiguous_payer",
+    N_("%(payer)s is both a member number and a plate: choose the payer from the round"),
+)
+PAYER_OR_ID = Template(
+    "sheet.payer_and_id", N_("give payer or member_id or unit_id, not two of them")
+)
+
+
+def validate_sheet(
+    session: Session, raws: list[Any], collector_id: uuid.UUID | None, book_currency: str
+) -> list[Candidate]:
+    """`validate_item` for each item of a sheet, after resolving the items that name their
+    payer by number or plate (`payer`) rather than by id."""
+    typed = {
+        raw["payer"]
+        for raw in raws
+        if isinstance(raw, dict) and isinstance(raw.get("payer"), str) and raw["payer"].strip()
+    }
+    found = rounds.resolve(session, typed) if typed else {}
+    out = []
+    for i, raw in enumerate(raws):
+        text = raw.get("payer") if isinstance(raw, dict) else None
+        if not isinstance(text, str):
+            out.append(validate_item(i, raw, collector_id, book_currency))
+            continue
+        named_by_id = raw.get("member_id") is not None or raw.get("unit_id") is not None
+        hits = found.get(text, [])
+        item = {k: v for k, v in raw.items() if k != "payer"}
+        if len(hits) == 1 and not named_by_id:
+            kind, payer_id = hits[0]
+            item[f"{kind}_id"] = str(payer_id)
+            out.append(validate_item(i, item, collector_id, book_currency))
+            continue
+        c = validate_item(i, item, collector_id, book_currency)
+        problem = (
+            PAYER_OR_ID()
+            if named_by_id
+            else UNKNOWN_PAYER(payer=text.strip())
+            if not hits
+            else AMBIGUOUS_PAYER(payer=text.strip())
+        )
+        others = [e for e in c.errors if e.field not in {"member_id", "unit_id"}]
+        c.reject([FieldError("payer", problem), *others])
+        out.append(c)
+    return out
+
+
+def periods_paid(
+    session: Session, receipt_ids: list[uuid.UUID], currency: str
+) -> dict[uuid.UUID, list[PeriodPaid]]:
+    """The periods each receipt's money paid (net of any undoing), oldest first."""
+    out: dict[uuid.UUID, list[PeriodPaid]] = defaultdict(list)
+    for criterion in engine.among(session, Allocation.receipt_id, receipt_ids):
+        rows = session.execute(
+            select(
+                Allocation.receipt_id,
+                Due.period_start,
+                Due.period_end,
+                func.sum(Allocation.amount),
+            )
+            .join(
+                Due,
+                (Due.organisation_id == Allocation.organisation_id) & (Due.id == Allocation.due_id),
+            )
+            .where(criterion)
+            .group_by(Allocation.receipt_id, Due.id, Due.period_start, Due.period_end)
+            .order_by(Allocation.receipt_id, Due.period_start)
+        )
+        for receipt_id, start, end, amount in rows:
+            if amount and receipt_id is not None:
+                out[receipt_id].append(
+                    PeriodPaid(
+                        period_start=start,
+                        period_end=end,
+                        amount=format_minor(int(amount), currency),
+                    )
+                )
+    return out
 
 
 def item_result(c: Candidate) -> ItemResult:

@@ -41,4 +41,9 @@ def install(app: FastAPI) -> None:
     for module in PAGE_MODULES:
         app.include_router(importlib.import_module(module).router, include_in_schema=False)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="web-static")
+    # the collector app (docs/collect.md): its own files and texts, under /collect/
+    from app.web.routes.collect import collect_app, redirect_route
+
+    app.router.routes.append(redirect_route())
+    app.mount("/collect", collect_app(), name="collect")
     install_error_pages(app)
