@@ -12,7 +12,7 @@ export COOPLEDGER_TEST_POSTGRES_URL
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format check-migrations test-only bench clean browser soak
+.PHONY: help install run test lint format check-migrations test-only js-test bench clean browser soak
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -58,7 +58,12 @@ browser: ## install Debian's chromium for the browser tests, if it is missing (a
 test-only: install browser ## the suite alone, on SQLite and (if configured) PostgreSQL
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-test: lint check-migrations test-only ## lint, alembic check and the whole suite on both databases
+# The collector app's own logic (queue, sync, money, texts) under node's built-in test runner.
+js-test: ## the collector app's JavaScript unit tests (node --test; node 18 or newer)
+	@command -v node >/dev/null || { echo "js-test needs node (18 or newer) on the PATH"; exit 1; }
+	node --test tests/js/
+
+test: lint check-migrations js-test test-only ## lint, alembic check, the app's JS tests and the whole suite on both databases
 
 soak: install ## long runs: fuzzing (50 per operation), SIGKILL in sheets (4 x 2,000), seals and pushes, the books machine (40 runs: verify after every API call)
 	COOPLEDGER_SOAK=1 COOPLEDGER_STATEFUL_EXAMPLES=$${COOPLEDGER_STATEFUL_EXAMPLES:-40} COOPLEDGER_FUZZ_EXAMPLES=$${COOPLEDGER_FUZZ_EXAMPLES:-50} COOPLEDGER_CRASH_ROUNDS=$${COOPLEDGER_CRASH_ROUNDS:-4} \

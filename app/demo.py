@@ -52,7 +52,10 @@ def base_url(host: str = "127.0.0.1", port: int = 8000) -> str:
 
 def where_to_look(url: str) -> str:
     """The pages and the API documentation of the server at `url`."""
-    return f"Web pages: {url}/web\nAPI documentation: {url}/docs"
+    return (
+        f"Web pages: {url}/web\nCollector app (a phone's browser): {url}/collect/\n"
+        f"API documentation: {url}/docs"
+    )
 
 
 def seed_demo(

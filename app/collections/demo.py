@@ -1,4 +1,5 @@
-"""Demo data: a week of the demo collector's receipts, one collection sheet, one hand-over.
+"""Demo data: the demo collector's round, a week of its receipts, one collection sheet, one
+hand-over.
 
 Runs after the members/schemes demo step: it collects on the dues that step generated (and
 does nothing if there are none).
@@ -6,12 +7,14 @@ does nothing if there are none).
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.collections import cash, service, sheets
+from app.collections import cash, rounds, service, sheets
 from app.collections.models import Collector
 from app.collections.vocabulary import Channel
 from app.core import clock
@@ -50,6 +53,14 @@ def week_of_collections(session: Session, org: Organisation) -> None:
     payers = list(oldest.items())[:8]
     if not payers:
         return
+    # the collector app's round (/collect/): the payers it collects from
+    rounds.set_round(
+        session,
+        CLI_ACTOR,
+        collector=collector,
+        member_ids=[cast(uuid.UUID, pid) for kind, pid in oldest if kind == "member"][:40],
+        unit_ids=[cast(uuid.UUID, pid) for kind, pid in oldest if kind == "unit"][:40],
+    )
     # 08:00 on the organisation's clock (the demo's is America/Santo_Domingo)
     today = clock.now_local(org.time_zone).replace(hour=8, minute=0, second=0, microsecond=0)
     for day in range(6, 0, -1):  # six days of receipts, one a payer
