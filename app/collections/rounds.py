@@ -27,13 +27,13 @@ from app.core.errors import ValidationFailed
 from app.core.ids import uuid7
 from app.core.messages import N_, FieldError, Template
 from app.members.models import Member, MemberStatus, TransportUnit, UnitStatus
+from app.members.service import MEMBER_NOT_FOUND
+from app.members.units import UNIT_NOT_FOUND
 from app.schemes.models import Due
 
 MAX_ROUND = 5000
 """Payers on one round at most: what a phone keeps offline and a person walks in a week."""
 
-UNKNOWN_MEMBER = Template("round.unknown_member", N_("no member %(id)s"))
-UNKNOWN_UNIT = Template("round.unknown_unit", N_("no transport unit %(id)s"))
 ROUND_TOO_LONG = Template(
     "round.too_long", N_("a round holds at most %(max)s payers; this one names %(count)s")
 )
@@ -90,8 +90,8 @@ def set_round(
     if len(members) + len(units) > MAX_ROUND:
         count = len(members) + len(units)
         raise ValidationFailed.field("member_ids", ROUND_TOO_LONG(max=MAX_ROUND, count=count))
-    errors = _unknown(session, Member, members, "member_ids", UNKNOWN_MEMBER, member_ids)
-    errors += _unknown(session, TransportUnit, units, "unit_ids", UNKNOWN_UNIT, unit_ids)
+    errors = _unknown(session, Member, members, "member_ids", MEMBER_NOT_FOUND, member_ids)
+    errors += _unknown(session, TransportUnit, units, "unit_ids", UNIT_NOT_FOUND, unit_ids)
     if errors:
         raise ValidationFailed.fields(errors)
     holder = (

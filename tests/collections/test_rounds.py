@@ -125,7 +125,7 @@ def test_setting_a_round_refuses_unknown_payers_and_other_roles(
     assert r.status_code == 422
     assert r.headers["content-type"].startswith("application/problem+json")
     assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [
-        ("member_ids[1]", "round.unknown_member")
+        ("member_ids[1]", "member.not_found")
     ]
     assert count(engine, "round_payer") == 0
     r = client.put(f"/api/v1/collectors/{cid}/round", json={}, headers=org.headers("collector"))
