@@ -84,6 +84,14 @@ POLICY: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/v1/dues"): BOOKS,
     ("POST", "/api/v1/harvests"): DESK,
     # collections
+    ("GET", "/collect"): PUBLIC,  # leads to the collector app's files (/collect/, a mount)
+    ("GET", "/api/v1/collectors/me"): frozenset({COLLECTOR}),
+    ("GET", "/api/v1/collectors/me/round"): frozenset({COLLECTOR}),
+    ("GET", "/api/v1/collectors/me/payers"): frozenset({COLLECTOR}),
+    ("GET", "/api/v1/collectors/{collector_id}/round"): BOOKS,
+    ("PUT", "/api/v1/collectors/{collector_id}/round"): DESK,
+    ("GET", "/api/v1/collector-groups/{group}/round"): BOOKS,
+    ("PUT", "/api/v1/collector-groups/{group}/round"): DESK,
     ("GET", "/api/v1/collectors"): BOOKS,
     ("GET", "/api/v1/collectors/{collector_id}"): BOOKS,
     ("PATCH", "/api/v1/collectors/{collector_id}"): DESK,
