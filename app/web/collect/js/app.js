@@ -22,6 +22,7 @@ const state = {
   sending: new Set(),
   editing: null, // client_id of the receipt in the form
   amountAuto: false, // the amount was filled from the round (a new payer may replace it)
+  fromRound: null, // the round's payer whose Record filled the form
   expired: false,
   problem: null, // a sync problem to show in the alert
 };
@@ -284,10 +285,10 @@ function renderMain() {
     ),
     h("div", { class: "bar" }, status, syncButton),
     alert,
-    h("section", { "aria-labelledby": "h-today" }, h("h2", { id: "h-today" }, t("Today")), today),
     h("section", { "aria-labelledby": "h-new", id: "new" }, h("h2", { id: "h-new" }, t("New receipt")), form),
-    h("section", { "aria-labelledby": "h-receipts" }, h("h2", { id: "h-receipts" }, t("Receipts")), listNote, list),
     h("section", { "aria-labelledby": "h-round" }, h("h2", { id: "h-round" }, t("My round")), roundNote, round),
+    h("section", { "aria-labelledby": "h-receipts" }, h("h2", { id: "h-receipts" }, t("Receipts")), listNote, list),
+    h("section", { "aria-labelledby": "h-today" }, h("h2", { id: "h-today" }, t("Today")), today),
   );
   ui = { status, alert, today, round, roundNote, list, listNote, datalist, payer, payerNote, amount, channel, reference, formAlert, editing, form };
   if (state.editing) showEditing();
@@ -421,6 +422,7 @@ function fillAmount(entry) {
 }
 
 function payerChanged() {
+  state.fromRound = null;
   const entry = describePayer();
   if (entry && (state.amountAuto || !ui.amount.value.trim())) fillAmount(entry);
   else if (!entry && state.amountAuto) {
@@ -431,6 +433,7 @@ function payerChanged() {
 
 function recordFor(entry) {
   if (state.editing) stopEditing();
+  state.fromRound = Q.roundRef(entry);
   ui.payer.value = Q.roundRef(entry);
   describePayer();
   fillAmount(entry);
@@ -494,15 +497,29 @@ function save(event) {
     say(ui.formAlert, err instanceof Q.QueueError ? t("This receipt can no longer be changed.") : String(err));
     return;
   }
+  const from = state.fromRound;
   persist();
   clearForm();
   update();
-  ui.payer.focus();
+  nextInRound(from);
   if (navigator.onLine) startSync();
+}
+
+// after a receipt recorded from the round, the next payer's Record button (going down the list)
+function nextInRound(from) {
+  const refs = roundItems().map(Q.roundRef);
+  const at = from ? refs.indexOf(from) : -1;
+  const buttons = ui.round.querySelectorAll("li > button");
+  const next = at >= 0 ? buttons[at + 1] : null;
+  if (next) {
+    next.focus({ preventScroll: true });
+    next.scrollIntoView({ block: "center" });
+  } else ui.payer.focus();
 }
 
 function clearForm() {
   state.editing = null;
+  state.fromRound = null;
   state.amountAuto = false;
   ui.form.reset();
   ui.channel.value = "cash";
