@@ -27,6 +27,7 @@ PAGE_MODULES = [
     "app.web.routes.reports",
     "app.web.routes.units",
     "app.web.routes.cash",
+    "app.web.routes.rounds",
     "app.web.routes.enrolments",
     "app.web.routes.affiliations",
     "app.web.routes.funds",

@@ -67,6 +67,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/units", N_("Units"), ("admin", "treasurer", "auditor")),
     ("/receipts", N_("Receipts"), ("admin", "treasurer", "auditor", "collector")),
     ("/handovers", N_("Hand-overs"), ("admin", "treasurer", "auditor")),
+    ("/collectors", N_("Collectors"), ("admin", "treasurer", "auditor")),
     ("/remittances", N_("Remittances"), ("admin", "treasurer", "auditor", "fund_office")),
     ("/schemes", N_("Schemes and funds"), ("admin", "treasurer", "auditor")),
     ("/reports", N_("Reports"), ("admin", "treasurer", "auditor")),
