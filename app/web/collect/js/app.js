@@ -429,6 +429,30 @@ function payerChanged() {
     ui.amount.value = "";
     state.amountAuto = false;
   }
+  if (!entry) lookUp(ui.payer.value.trim());
+}
+
+// a payer off the round, looked up on the server when there is a network (name and what is
+// owed shown; the receipt still goes with the typed text, which the server resolves)
+let lookup = { timer: null, seq: 0 };
+function lookUp(text) {
+  clearTimeout(lookup.timer);
+  const seq = ++lookup.seq;
+  if (!navigator.onLine || !state.session || Q.normalizeRef(text).length < 2) return;
+  const api = createApi((url, init) => fetch(url, init), { token: state.session.token });
+  lookup.timer = setTimeout(async () => {
+    let answer;
+    try {
+      answer = await api.request("GET", `/collectors/me/payers?q=${encodeURIComponent(text.slice(0, 64))}&limit=5`);
+    } catch {
+      return;
+    }
+    if (seq !== lookup.seq || !answer.ok || !ui.payer || ui.payer.value.trim() !== text) return;
+    const found = Q.findPayer(answer.body?.items || [], text);
+    if (!found) return;
+    ui.payerNote.textContent = `${found.name} · ${t("not in your round: the server will check it")}`;
+    if (state.amountAuto || !ui.amount.value.trim()) fillAmount(found);
+  }, 400);
 }
 
 function recordFor(entry) {
@@ -637,29 +661,31 @@ const syncer = new Syncer(syncOnce);
 
 async function syncOnce() {
   const session = state.session;
-  const data = state.data;
-  if (!session || !data?.me) return { state: "signed_out" };
-  const current = () => state.session === session && state.data === data;
-  const paint = () => current() && update();
+  if (!session || !state.data?.me) return { state: "signed_out" };
+  // this collector's data as it is now (signed out and in again meanwhile: the new copy)
+  const mine = () => state.session?.key === session.key && state.data;
+  const first = state.data;
+  const live = () => mine() || first;
+  const current = () => state.session === session;
   state.syncing = true;
   updateStatusSafe();
   let result;
   try {
     result = await runSync({
       api: createApi((url, init) => fetch(url, init), { token: session.token }),
-      getQueue: () => data.queue,
+      getQueue: () => live().queue,
       setQueue: (q) => {
-        data.queue = q;
-        store.saveData(session.key, data);
-        paint();
+        live().queue = q;
+        store.saveData(session.key, live());
+        if (mine()) update();
       },
-      timeZone: data.me.organisation?.time_zone || "UTC",
-      exponent: exponentOf(data.me.currency || data.me.organisation?.currency),
+      timeZone: first.me.organisation?.time_zone || "UTC",
+      exponent: exponentOf(first.me.currency || first.me.organisation?.currency),
       onSending: (ids) => {
         state.sending = new Set(ids);
-        if (current()) updateList();
+        if (mine()) updateList();
       },
-      skip: () => new Set(state.editing && current() ? [state.editing] : []),
+      skip: () => new Set(state.editing && mine() ? [state.editing] : []),
     });
   } catch (err) {
     result = { state: "failed", problem: { detail: String(err) } };
@@ -667,6 +693,7 @@ async function syncOnce() {
     state.syncing = false;
     state.sending = new Set();
   }
+  const data = live();
   if (result.me) data.me = result.me;
   if (result.round) data.round = result.round;
   if (result.state === "ok") data.last_sync = new Date().toISOString();
