@@ -152,6 +152,7 @@ def _ids(session_factory: Any) -> tuple[uuid.UUID, dict[str, str]]:
             "unit_id": str(unit),
             "receipt_id": one("SELECT id FROM receipt ORDER BY received_at DESC"),
             "handover_id": one("SELECT id FROM handover"),
+            "collector_id": one("SELECT id FROM collector ORDER BY name"),
             "remittance_batch": one("SELECT id FROM remittance_batch"),
             "affiliation_batch": str(batch.id),
             "code": fund,
