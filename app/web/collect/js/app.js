@@ -776,8 +776,13 @@ async function start() {
     state.online = false;
     updateStatusSafe();
   });
+  // every minute while online: what waits is sent; the collector and round are fetched again
+  // every ten minutes only (mobile data costs money)
   setInterval(() => {
-    if (navigator.onLine && state.session) startSync();
+    if (!navigator.onLine || !state.session || syncer.busy) return;
+    const last = state.data?.last_sync ? Date.parse(state.data.last_sync) : 0;
+    const stale = Date.now() - last > 10 * PERIOD;
+    if (Q.counts(queue()).waiting > 0 || stale) startSync();
   }, PERIOD);
   // another tab of the app changed this collector's receipts
   window.addEventListener("storage", (e) => {
