@@ -51,6 +51,7 @@ API_ROUTERS = [
     "app.schemes.router",
     "app.collections.router",
     "app.remittances.router",
+    "app.payments.router",
     "app.ops.audit_router",
 ]
 

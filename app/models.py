@@ -16,6 +16,7 @@ MODEL_MODULES = [
     "app.schemes.models",
     "app.collections.models",
     "app.remittances.models",
+    "app.payments.models",
     "app.collections.hooks",
     "app.remittances.hooks",
 ]
@@ -28,6 +29,7 @@ CHECK_MODULES = [
     "app.core.audit_checks",
     "app.collections.checks",
     "app.remittances.checks",
+    "app.payments.checks",
 ]
 
 

@@ -27,6 +27,7 @@ FLOORS: dict[str, int] = {
     "members": 3,
     "schemes": 4,
     "collections": 5,
+    "payments": 5,
     "remittances": 6,
     "web": 7,
     "ops": 7,

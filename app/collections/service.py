@@ -163,11 +163,19 @@ def receipt_draft(
 
 
 def post_receipt(
-    session: Session, actor: Actor, draft: engine.ReceiptDraft
+    session: Session,
+    actor: Actor,
+    draft: engine.ReceiptDraft,
+    *,
+    debit_account_id: uuid.UUID | None = None,
 ) -> engine.PostedReceipt:
     """Post one receipt: its journal entry, its allocations to the oldest open dues, its
     contribution shares and its number, in the caller's transaction. 422 names the field of
-    anything that cannot be posted; nothing is written then."""
+    anything that cannot be posted; nothing is written then.
+
+    The money is debited to the collector's cash, or the channel's clearing account; or to
+    `debit_account_id` when a service already holds it (a payment matched out of suspense
+    debits the suspense account that held it)."""
     payer = draft.payer
     queue: DueQueue | None = None
     if payer[0] == "member" and dialect.is_postgres(session):
@@ -177,12 +185,12 @@ def post_receipt(
         info = engine.load_payers(session, [payer], lock=True).get(payer)
     if info is None:
         raise ValidationFailed.field(f"{payer[0]}_id", NO_SUCH_PAYER[payer[0]]())
-    if draft.collector_id is not None:
+    if debit_account_id is None and draft.collector_id is not None:
         cash_accounts = collector_cash_accounts(session, [draft.collector_id])
         if draft.collector_id not in cash_accounts:
             raise ValidationFailed.field("collector_id", NO_SUCH_COLLECTOR())
         debit_account_id = cash_accounts[draft.collector_id]
-    else:
+    elif debit_account_id is None:
         debit_account_id = engine.debit_accounts(session, actor, [draft], draft.currency)[
             draft.channel
         ]
