@@ -2,7 +2,7 @@
 // cache filled at install, the language files stale-while-revalidate, /api/ never touched
 // (network only). VERSION changes whenever a shell file changes (tests/js/sw.test.mjs checks it).
 
-const VERSION = "collect-48321c95";
+const VERSION = "collect-055bd216";
 const SHELL = [
   "/collect/",
   "/collect/app.css",
@@ -28,7 +28,7 @@ async function keepable(res) {
 }
 
 async function fill(cache, url) {
-  const res = await fetch(new Request(url, { cache: "reload" }));
+  const res = await fetch(new Request(url, { cache: "no-cache" })); // revalidated: a 304 when the page just had it
   if (!res.ok) throw new Error(`${url}: ${res.status}`);
   await cache.put(url, await keepable(res));
 }

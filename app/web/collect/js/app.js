@@ -73,11 +73,17 @@ const moneyText = (text, cur = currency()) => {
   return minor == null ? `${text} ${cur}` : money(minor, cur);
 };
 
-function persist() {
-  if (!state.session || !state.data) return;
-  if (!store.saveData(state.session.key, state.data)) {
-    state.problem = { detail: t("This phone could not store the receipts: free some space.") };
+// Change a collector's data as stored now (another tab, or a sync that began before a sign-out
+// and in again, may have written it since this page read it); the page shows the result.
+function change(key, fn) {
+  const data = store.data(key);
+  fn(data);
+  const kept = store.saveData(key, data);
+  if (state.session?.key === key) {
+    state.data = data;
+    if (!kept) state.problem = { detail: t("This phone could not store the receipts: free some space.") };
   }
+  return data;
 }
 
 function waitingText(n) {
@@ -210,12 +216,12 @@ async function submitSignIn(event, { orgInput, userInput, password, button, aler
   state.session = { token: result.token, expires_at: expiresAt, key, organisation, username };
   store.setSession(state.session);
   store.setLast({ organisation, username, key });
-  state.data = store.data(key);
-  state.data.me = collector;
+  change(key, (data) => {
+    data.me = collector;
+  });
   state.expired = false;
   state.problem = null;
   state.net = "ok";
-  persist();
   render();
   startSync();
 }
@@ -510,19 +516,20 @@ function save(event) {
     return;
   }
   const fields = { round: roundItems(), payer: text, amountMinor: parsed.minor, channel: ui.channel.value, reference: ui.reference.value };
+  const editing = state.editing;
   try {
-    if (state.editing) {
-      state.data.queue = Q.editItem(queue(), state.editing, fields);
-    } else {
-      const item = Q.newItem({ ...fields, clientId: newClientId(), currency: currency(), receivedAt: new Date().toISOString() });
-      state.data.queue = Q.addItem(queue(), item);
-    }
+    change(state.session.key, (data) => {
+      if (editing) data.queue = Q.editItem(data.queue, editing, fields);
+      else {
+        const item = Q.newItem({ ...fields, clientId: newClientId(), currency: currency(), receivedAt: new Date().toISOString() });
+        data.queue = Q.addItem(data.queue, item);
+      }
+    });
   } catch (err) {
     say(ui.formAlert, err instanceof Q.QueueError ? t("This receipt can no longer be changed.") : String(err));
     return;
   }
   const from = state.fromRound;
-  persist();
   clearForm();
   update();
   nextInRound(from);
@@ -586,12 +593,13 @@ function edit(clientId) {
 function remove(clientId) {
   if (state.sending.has(clientId)) return;
   try {
-    state.data.queue = Q.deleteItem(queue(), clientId);
+    change(state.session.key, (data) => {
+      data.queue = Q.deleteItem(data.queue, clientId);
+    });
   } catch {
     return;
   }
   if (state.editing === clientId) clearForm();
-  persist();
   update();
 }
 
@@ -662,25 +670,26 @@ const syncer = new Syncer(syncOnce);
 async function syncOnce() {
   const session = state.session;
   if (!session || !state.data?.me) return { state: "signed_out" };
-  // this collector's data as it is now (signed out and in again meanwhile: the new copy)
-  const mine = () => state.session?.key === session.key && state.data;
-  const first = state.data;
-  const live = () => mine() || first;
+  const key = session.key;
+  const mine = () => state.session?.key === key; // the page still shows this collector
   const current = () => state.session === session;
+  const { me: who } = state.data;
   state.syncing = true;
   updateStatusSafe();
   let result;
   try {
     result = await runSync({
       api: createApi((url, init) => fetch(url, init), { token: session.token }),
-      getQueue: () => live().queue,
+      // read and written in one go, from and to storage (nothing recorded meanwhile is lost)
+      getQueue: () => store.data(key).queue,
       setQueue: (q) => {
-        live().queue = q;
-        store.saveData(session.key, live());
+        change(key, (data) => {
+          data.queue = q;
+        });
         if (mine()) update();
       },
-      timeZone: first.me.organisation?.time_zone || "UTC",
-      exponent: exponentOf(first.me.currency || first.me.organisation?.currency),
+      timeZone: who.organisation?.time_zone || "UTC",
+      exponent: exponentOf(who.currency || who.organisation?.currency),
       onSending: (ids) => {
         state.sending = new Set(ids);
         if (mine()) updateList();
@@ -693,11 +702,11 @@ async function syncOnce() {
     state.syncing = false;
     state.sending = new Set();
   }
-  const data = live();
-  if (result.me) data.me = result.me;
-  if (result.round) data.round = result.round;
-  if (result.state === "ok") data.last_sync = new Date().toISOString();
-  store.saveData(session.key, data);
+  change(key, (data) => {
+    if (result.me) data.me = result.me;
+    if (result.round) data.round = result.round;
+    if (result.state === "ok") data.last_sync = new Date().toISOString();
+  });
   if (!current()) return result;
   state.net = result.state === "offline" ? "offline" : result.state === "failed" ? "failed" : "ok";
   if (result.state === "signed_out") {
