@@ -26,7 +26,10 @@ class PaymentChannel(OrgScoped, Base):
     __tablename__ = "payment_channel"
     __table_args__ = (
         UniqueConstraint("organisation_id", "code"),
-        UniqueConstraint("inbound_token"),
+        # 256 random bits: unique within the organisation by constraint, across all by chance;
+        # the inbound URL finds its channel by this index
+        UniqueConstraint("organisation_id", "inbound_token"),
+        Index("ix_payment_channel_inbound_token", "inbound_token"),
         org_fk(["suspense_account_id"], "account"),
         org_fk(["refund_account_id"], "account"),
     )

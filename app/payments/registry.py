@@ -34,6 +34,7 @@ class Inbound:
     body: bytes
     headers: dict[str, str]
     step: str = ""
+    remote_addr: str | None = None  # the caller's address, for adapters that allow by network
 
 
 @dataclass(frozen=True, slots=True)

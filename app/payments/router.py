@@ -102,10 +102,12 @@ def _inbound(request: Request, session: DbSession, token: str, step: str, body: 
     if channel is None:
         raise NotFound(service.NO_CHANNEL(code="?"))
     headers = {k.lower(): v for k, v in request.headers.items()}
+    remote = request.client.host if request.client else None
+    said = registry.Inbound(body=body, headers=headers, step=step, remote_addr=remote)
     received = service.receive(
         session,
         channel,
-        registry.Inbound(body=body, headers=headers, step=step),
+        said,
         secret_key=request.app.state.settings.secret_key,
     )
     if not received.authenticated:
@@ -113,9 +115,7 @@ def _inbound(request: Request, session: DbSession, token: str, step: str, body: 
         return JSONResponse(
             {"status": "refused", "reason": "bad or missing signature"}, status_code=401
         )
-    status, answer = registry.get(channel.adapter).answer(
-        registry.Inbound(body=body, headers=headers, step=step), received.outcomes
-    )
+    status, answer = registry.get(channel.adapter).answer(said, received.outcomes)
     return JSONResponse(answer, status_code=status)
 
 

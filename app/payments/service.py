@@ -211,7 +211,9 @@ def channel_by_token(session: Session, token: str) -> PaymentChannel | None:
     its organisation."""
     if not token or len(token) > 64:
         return None
-    channel = session.scalar(select(PaymentChannel).where(PaymentChannel.inbound_token == token))
+    channel = session.scalars(
+        select(PaymentChannel).where(PaymentChannel.inbound_token == token).limit(1)
+    ).first()
     if channel is not None:
         bind_organisation(session, channel.organisation_id)
         org = session.get(Organisation, channel.organisation_id)
@@ -338,7 +340,7 @@ def take_payment(
     )
     try:
         with session.begin_nested():
-            _decide(session, actor, channel, row)
+            _decide(session, actor, channel, row, p.amount[:40])
             session.add(row)
             session.flush()
     except IntegrityError:
@@ -377,10 +379,15 @@ def _again(
     """A transaction seen before: the same figures answer as the first did, writing nothing
     (a provider's retry, a duplicate delivery, a statement line); other figures are kept
     beside it as a flagged duplicate, once."""
-    if (amount, p.currency) == (first.amount, first.currency) and p.status in (
-        first.provider_status,
-        ProviderStatus.successful.value,
+    same_figures = (amount, p.currency) == (first.amount, first.currency)
+    if (
+        same_figures
+        and first.status == NotificationStatus.pending.value
+        and p.status != first.provider_status
     ):
+        # the provider has finished it (a later callback, or a poll): book it now
+        return settle_pending(session, Actor(f"channel:{channel.code}"), channel, first, p.status)
+    if same_figures and p.status in (first.provider_status, ProviderStatus.successful.value):
         return outcome_of(first)
     said = f"{first.amount} {first.currency} {first.provider_status}"
     conflict = CONFLICT(transaction=p.transaction_id, first=said)
@@ -417,6 +424,24 @@ def _again(
         session.add(existing)
         session.flush()
     return outcome_of(existing)
+
+
+def settle_pending(
+    session: Session, actor: Actor, channel: PaymentChannel, row: PaymentNotification, status: str
+) -> registry.Outcome:
+    """A pending notification whose transaction the provider has now finished (`status`):
+    booked as a new one would be (matched, held or refused), once."""
+    locked = session.scalar(
+        select(PaymentNotification).where(PaymentNotification.id == row.id).with_for_update()
+    )
+    assert locked is not None
+    if locked.status != NotificationStatus.pending.value or status == ProviderStatus.pending.value:
+        return outcome_of(locked)
+    locked.provider_status = status
+    locked.reason_code = locked.reason_params = None
+    _decide(session, actor, channel, locked)
+    session.flush()
+    return outcome_of(locked)
 
 
 def outcome_of(row: PaymentNotification) -> registry.Outcome:
@@ -472,7 +497,11 @@ def _hold(
 
 
 def _decide(
-    session: Session, actor: Actor, channel: PaymentChannel, row: PaymentNotification
+    session: Session,
+    actor: Actor,
+    channel: PaymentChannel,
+    row: PaymentNotification,
+    said_amount: str = "",
 ) -> None:
     """Book a new notification: refused (no money moved), matched (its receipt), or held."""
     if row.provider_status in (ProviderStatus.failed.value, ProviderStatus.reversed.value):
@@ -481,12 +510,11 @@ def _decide(
         return
     if row.provider_status == ProviderStatus.pending.value:
         why = PROVIDER_PENDING()
-        row.status, row.reason_code, row.reason_params = "refused", why.code, why.plain_params()
+        row.status, row.reason_code, row.reason_params = "pending", why.code, why.plain_params()
         return
-    if row.amount is None:
-        _hold(
-            session, actor, channel, row, BAD_AMOUNT(amount=repr(row.amount), currency=row.currency)
-        )
+    if row.amount is None:  # an amount no currency has: nothing can be booked
+        why = BAD_AMOUNT(amount=said_amount, currency=row.currency or "?")
+        row.status, row.reason_code, row.reason_params = "refused", why.code, why.plain_params()
         return
     if row.currency != channel.currency:
         _hold(

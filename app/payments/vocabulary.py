@@ -9,6 +9,7 @@ from app.core.vocabulary import Vocabulary
 class NotificationStatus(Vocabulary):
     """Where a payment notification stands. Exactly one of these, always."""
 
+    pending = "pending", N_("pending")  # the provider has not finished it: nothing booked yet
     matched = "matched", N_("matched")  # a receipt was posted for it
     suspense = "suspense", N_("in suspense")  # money held until a treasurer resolves it
     refunded = "refunded", N_("to be refunded")  # a refund is owed to the payer

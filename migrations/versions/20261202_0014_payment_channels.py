@@ -71,11 +71,18 @@ def upgrade() -> None:
             ondelete="RESTRICT",
         ),
         sa.PrimaryKeyConstraint("organisation_id", "id", name=op.f("pk_payment_channel")),
-        sa.UniqueConstraint("inbound_token", name=op.f("uq_payment_channel_inbound_token")),
         sa.UniqueConstraint(
             "organisation_id", "code", name=op.f("uq_payment_channel_organisation_id_code")
         ),
+        sa.UniqueConstraint(
+            "organisation_id",
+            "inbound_token",
+            name=op.f("uq_payment_channel_organisation_id_inbound_token"),
+        ),
     )
+    with op.batch_alter_table("payment_channel", schema=None) as batch_op:
+        batch_op.create_index("ix_payment_channel_inbound_token", ["inbound_token"], unique=False)
+
     op.create_table(
         "payment_notification",
         sa.Column("organisation_id", sa.Uuid(), nullable=False),
@@ -133,7 +140,7 @@ def upgrade() -> None:
             name=op.f("ck_payment_notification_matched_receipt"),
         ),
         sa.CheckConstraint(
-            "status IN ('matched', 'suspense', 'refunded', 'refused', 'duplicate')",
+            "status IN ('pending', 'matched', 'suspense', 'refunded', 'refused', 'duplicate')",
             name=op.f("ck_payment_notification_status"),
         ),
         sa.CheckConstraint(
@@ -198,4 +205,7 @@ def downgrade() -> None:
         )
 
     op.drop_table("payment_notification")
+    with op.batch_alter_table("payment_channel", schema=None) as batch_op:
+        batch_op.drop_index("ix_payment_channel_inbound_token")
+
     op.drop_table("payment_channel")
