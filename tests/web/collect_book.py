@@ -15,6 +15,7 @@ English contract names, translated through the app's own /collect/i18n/{locale}.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -288,12 +289,17 @@ class Lang:
     """The app's own words in one language: /collect/i18n/{locale}.json."""
 
     def __init__(self, base_url: str, locale: str) -> None:
+        self.locale = locale
+        self.ui: dict[str, str] = {}
+        self.codes: dict[str, str] = {}
+        if locale == "en":  # the English texts are the keys themselves
+            return
         r = httpx.get(f"{base_url}/collect/i18n/{locale}.json", timeout=10)
         assert r.status_code == 200, (locale, r.status_code)
         body = r.json()
-        self.locale = locale
-        self.ui: dict[str, str] = body["ui"]
-        self.codes: dict[str, str] = body.get("codes", {})
+        assert body["locale"] == locale
+        self.ui = body["ui"]
+        self.codes = body.get("codes", {})
 
     def t(self, english: str, **params: Any) -> str:
         text = self.ui.get(english, english) if self.locale != "en" else english
@@ -308,16 +314,13 @@ class Lang:
         return template % {k: v for k, v in params.items()} if params else template
 
 
-def waiting_re(lang: Lang, n: int) -> re.Pattern[str]:
-    """The status text's "N waiting", in the language (a number then the word, or as the
-    catalogue has it)."""
-    for key in ("%(count)s waiting", "%(n)s waiting", "{count} waiting"):
-        if key in lang.ui:
-            text = lang.ui[key].replace("%(count)s", str(n)).replace("%(n)s", str(n))
-            text = text.replace("{count}", str(n))
-            return re.compile(rf"(?<![\d]){re.escape(text)}")
-    word = lang.ui.get("waiting", "waiting") if lang.locale != "en" else "waiting"
-    return re.compile(rf"(?<![\d]){n}\s+{re.escape(word)}")
+def waiting_re(lang: Lang, n: int | None = None) -> re.Pattern[str]:
+    """The status line's "N waiting" in the language (any N when n is None)."""
+    if n == 1:
+        return re.compile(rf"(?<!\d){re.escape(lang.t('1 waiting'))}")
+    template = re.escape(lang.t("%(n)s waiting")).replace(re.escape("%(n)s"), "%(n)s")
+    number = r"\d+" if n is None else str(n)
+    return re.compile(r"(?<!\d)" + template.replace("%(n)s", number))
 
 
 class Collect:
@@ -349,14 +352,11 @@ class Collect:
     def expect_waiting(self, n: int, timeout: int = TIMEOUT) -> None:
         from playwright.sync_api import expect
 
-        expect(
-            self.page.get_by_role("status").filter(has_text=waiting_re(self.lang, n))
-        ).to_have_count(1, timeout=timeout)
+        expect(self.status_line()).to_have_text(waiting_re(self.lang, n), timeout=timeout)
 
     def status_line(self) -> Any:
         """The status line (role=status) that counts what waits."""
-        word = re.escape(self.t("waiting")) if "waiting" in self.lang.ui else "waiting"
-        return self.page.get_by_role("status").filter(has_text=re.compile(word))
+        return self.page.get_by_role("status").filter(has_text=waiting_re(self.lang))
 
     def number_text(self, number: int) -> re.Pattern[str]:
         """An item's "No. 123" (the receipt number), in the language."""
@@ -445,6 +445,16 @@ def open_contexts(browser: Any, base_url: str) -> Iterator[Callable[..., Any]]:
     yield new
     for ctx in made:
         ctx.close()
+
+
+def until(page: Any, condition: Callable[[], bool], what: str, seconds: float = 15) -> None:
+    """Wait for `condition`, letting Playwright dispatch its events (route handlers, responses)
+    meanwhile."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {seconds} s for {what}")
+        page.wait_for_timeout(50)
 
 
 def wait_service_worker(page: Any) -> None:
