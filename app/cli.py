@@ -46,6 +46,7 @@ FEATURE_CLI_MODULES = [
     "app.schemes.cli",
     "app.members.cli",
     "app.collections.cli",
+    "app.payments.cli",
     "app.remittances.cli",
 ]
 
