@@ -27,6 +27,7 @@ from app.payments.schemas import (
     NotificationRead,
     RefundCreate,
 )
+from app.payments.statements_router import router as statements_router
 from app.payments.vocabulary import NotificationStatus
 
 router = APIRouter(tags=["payment channels"])
@@ -289,3 +290,6 @@ def refund_notification(
         ),
         operation,
     )
+
+
+router.include_router(statements_router)
