@@ -68,6 +68,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/receipts", N_("Receipts"), ("admin", "treasurer", "auditor", "collector")),
     ("/handovers", N_("Hand-overs"), ("admin", "treasurer", "auditor")),
     ("/collectors", N_("Collectors"), ("admin", "treasurer", "auditor")),
+    ("/payment-channels", N_("Mobile money"), ("admin", "treasurer", "auditor")),
     ("/remittances", N_("Remittances"), ("admin", "treasurer", "auditor", "fund_office")),
     ("/schemes", N_("Schemes and funds"), ("admin", "treasurer", "auditor")),
     ("/reports", N_("Reports"), ("admin", "treasurer", "auditor")),
