@@ -138,6 +138,11 @@ def test_the_contract_names_work_in_english(corg, contexts, session_factory) -> 
     expect(slip.get_by_role("button", name=re.compile(r"^(Share|Copy)$"))).to_be_visible()
     expect(slip.get_by_role("button", name="Print", exact=True)).to_be_visible()
     fits(page, "slip")
+    page.emulate_media(media="print")  # the print stylesheet shows the slip alone
+    expect(slip).to_be_visible()
+    expect(app.sync_button()).to_be_hidden()
+    expect(page.get_by_role("heading", name="My round")).to_be_hidden()
+    page.emulate_media(media="screen")
     slip.get_by_role("button", name="Close", exact=True).click()
     expect(slip).to_be_hidden()
     books_verify(session_factory, corg)

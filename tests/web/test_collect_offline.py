@@ -226,10 +226,7 @@ def test_a_sync_whose_network_drops(corg, contexts, session_factory) -> None:  #
             return
         answer = route.fetch()
         answers.append(answer.json())
-        if mode == "lose":  # (b) the server answered; the answer is lost
-            route.abort("connectionreset")
-        else:
-            route.fulfill(response=answer)
+        route.abort("connectionreset")  # (b) the server answered; the answer is lost
 
     def settle() -> None:
         """Until the app's sync (with its retries, fast-forwarded) is over."""
@@ -257,12 +254,16 @@ def test_a_sync_whose_network_drops(corg, contexts, session_factory) -> None:  #
     assert len(server_receipts(session_factory, corg)) == 6
 
     # the network is back: the same client ids again, the server answers "duplicate"
-    mode = "pass"
+    ctx.unroute(SHEETS)
     answers.clear()
+    page.on(
+        "response",
+        lambda r: answers.append(r.json()) if r.url.endswith("/collection-sheets") else None,
+    )
     app.sync()
     app.expect_waiting(0)
     settle()
-    ctx.unroute(SHEETS)
+    until(page, lambda: bool(answers), "the sheet's answer")
     assert answers and all(a["created"] == 0 for a in answers), answers
     assert sum(a["duplicates"] for a in answers) >= 6
     posted = server_receipts(session_factory, corg)
