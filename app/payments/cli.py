@@ -126,7 +126,7 @@ def _poll_one(
     from app.payments.models import PaymentChannel
 
     with unit_of_work(factory, org_id) as session:
-        ch = session.get(PaymentChannel, channel_id)
+        ch = session.scalar(select(PaymentChannel).where(PaymentChannel.id == channel_id))
         assert ch is not None
         if not explicit and not isinstance(registry.get(ch.adapter), polling.Pollable):
             return None
@@ -134,7 +134,7 @@ def _poll_one(
         session.expunge(ch)
     answers = polling.ask(ch, refs)
     with unit_of_work(factory, org_id) as session:
-        ch = session.get(PaymentChannel, channel_id)
+        ch = session.scalar(select(PaymentChannel).where(PaymentChannel.id == channel_id))
         assert ch is not None
         report = polling.take_answers(session, ch, answers)
     report.unpollable = unpollable
