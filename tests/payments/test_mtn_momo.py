@@ -4,6 +4,7 @@ through MTN's status call and settled once; the books verify after each."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -293,4 +294,42 @@ def test_a_caller_outside_the_allowed_networks_is_refused_and_kept(
         ("refused", "payment.bad_signature")
     ]
     assert count(engine, "receipt") == 0
+    clean_books(session_factory, xof_org)
+
+
+def test_what_is_not_momos_is_refused_and_kept(
+    client, xof_org, wallet, momo, session_factory, engine
+) -> None:  # type: ignore[no-untyped-def]
+    ref = ask_to_pay(momo, wallet)
+    result = momo.finish(ref, "SUCCESSFUL")
+    url = wallet["callback_url"]
+    sent = [
+        httpx.post(url, content=b"<xml/>", timeout=10),
+        httpx.post(url, json={**result, "status": "MAYBE"}, timeout=10),
+        httpx.post(url, json={k: v for k, v in result.items() if k != "amount"}, timeout=10),
+        # a failed one without any id: nothing to book, nothing to ask about
+        httpx.post(
+            url,
+            json={
+                **{k: v for k, v in result.items() if k != "financialTransactionId"},
+                "status": "FAILED",
+            },
+            timeout=10,
+        ),
+        httpx.post(url, json=result, headers={"X-Reference-Id": "not-a-uuid"}, timeout=10),
+        httpx.post(url + "/confirmation", json=result, timeout=10),
+    ]
+    assert [r.status_code for r in sent] == [400] * 6, [r.text for r in sent]
+    refused = notifications(client, xof_org, status="refused")
+    assert sorted(n["reason_code"] for n in refused) == [
+        "payment.body_fields",
+        "payment.body_fields",
+        "payment.body_fields",
+        "payment.body_not_json",
+        "payment.no_transaction",
+        "payment.unknown_step",
+    ]
+    assert count(engine, "receipt") == 0 and count(engine, "journal_entry") == 0
+    # MTN's own callback after all that is still taken
+    assert momo.send_callback(ref, name_reference=False).json()["status"] == "matched"
     clean_books(session_factory, xof_org)

@@ -59,6 +59,7 @@ from app.funds import outbound
 from app.funds.adapters._config import BAD_NUMBER, BAD_TEXT
 from app.payments.adapters.generic_json import BAD_FIELDS, NOT_JSON
 from app.payments.adapters.mpesa_c2b import (
+    UNKNOWN_STEP,
     caller_allowed,
     check_flag,
     check_networks,
@@ -256,6 +257,8 @@ class MtnMomoAdapter:
         return caller_allowed(inbound, list(config.get("allowed_networks") or []))
 
     def read(self, inbound: Inbound, config: dict[str, Any]) -> Reading:
+        if inbound.step:  # MTN calls the inbound URL itself
+            return Reading(unreadable=UNKNOWN_STEP(steps="/", step=repr(inbound.step)))
         try:
             raw = json.loads(inbound.body, parse_float=Decimal)
         except ValueError:
