@@ -32,6 +32,7 @@ PAGE_MODULES = [
     "app.web.routes.affiliations",
     "app.web.routes.funds",
     "app.web.routes.payments",
+    "app.web.routes.payment_statements",
     "app.web.routes.admin",
 ]
 

@@ -7,13 +7,17 @@ SQLite and PostgreSQL; the books verify after each step."""
 
 from __future__ import annotations
 
+import html
+import re
+
 import sqlalchemy as sa
 
 from tests.collections.test_receipts_api import count
 from tests.collections.test_reversal_and_credit import clean_books
 from tests.payments.test_generic_json import payment, send, suspense_balance, till
+from tests.web.conftest import browser
 
-__all__ = ["till"]  # the fixture, shared with test_generic_json
+__all__ = ["browser", "till"]  # fixtures, shared with test_generic_json and the web tests
 
 PATH = "/api/v1/payment-channels/TILL-1/statements"
 TABLES = ("payment_notification", "receipt", "journal_entry", "posting", "allocation")
@@ -287,4 +291,185 @@ def test_an_idempotency_key_answers_the_first_upload_again(
             sa.text("SELECT count(*) FROM audit_event WHERE action = 'payment_statement.reconcile'")
         ).scalar_one()
     assert audit == 1
+    clean_books(session_factory, org)
+
+
+# -- the web page -------------------------------------------------------------------------------
+
+WEB = "/web/payment-channels/TILL-1"
+
+
+def web_users(session_factory, org):  # type: ignore[no-untyped-def]
+    """A French treasurer and an English auditor who sign in to the pages."""
+    from app.core.audit import CLI_ACTOR
+    from app.core.database import bind_organisation, unit_of_work
+    from app.identity.service import create_user
+    from tests.web.conftest import PASSWORD, WebOrg
+
+    users = {"treasurer": "ana-fr", "auditor": "olga"}
+    with unit_of_work(session_factory) as s:
+        bind_organisation(s, org.id)
+        for role, name in users.items():
+            create_user(
+                s, CLI_ACTOR, username=name, password=PASSWORD, role=role,
+                locale="fr" if role == "treasurer" else "en",
+            )  # fmt: skip
+    return WebOrg(org.id, org.code, org.currency, users)
+
+
+def by_testid(page: str) -> dict[str, str]:
+    return dict(re.findall(r'data-testid="(\w+)">([^<]*)<', page))
+
+
+def test_the_statement_page_checks_then_reconciles_once_in_french(
+    client, org, till, engine, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.web.conftest import WebClient
+
+    _, channel = till
+    the_day(client, channel)
+    people = web_users(session_factory, org)
+    web = WebClient(client)
+    web.sign_in(people, "treasurer")
+
+    page = web.get(f"{WEB}/statements")
+    assert page.status_code == 200 and page.headers["content-language"] == "fr"
+    assert '<html lang="fr">' in page.text and "Fichier CSV" in page.text
+    before = rows(engine)
+    dry = web.c.post(
+        f"{WEB}/statements",
+        data={"csrf_token": web.csrf, "action": "check", "from": "", "to": ""},
+        files={"file": ("releve.csv", STATEMENT.encode(), "text/csv")},
+    )
+    assert dry.status_code == 200, dry.text
+    assert rows(engine) == before
+    assert "Vérification de releve.csv : rien n\u2019a été enregistré" in dry.text
+    said = by_testid(dry.text)
+    assert (said["matched"], said["created"], said["mismatches"], said["missing"]) == (
+        "2", "2", "1", "1",
+    )  # fmt: skip
+    assert "TX5" in dry.text and "TX6" in dry.text and "NOBODY" in dry.text
+    # the reason a line would be held, in French
+    assert "ne désigne aucun membre ni véhicule" in html.unescape(dry.text)
+    key = re.search(r'name="form_key" value="([^"]+)"', dry.text)
+    content = re.search(r'name="content" value="([^"]+)"', dry.text)
+    assert key and content
+    web.csrf = re.findall(r'name="csrf_token" value="([^"]+)"', dry.text)[-1]
+    form = {
+        "action": "post",
+        "form_key": key.group(1),
+        "filename": "releve.csv",
+        "content": content.group(1),
+        "from": "",
+        "to": "",
+    }
+    done = web.post(f"{WEB}/statements", form)
+    assert done.status_code == 200, done.text
+    assert by_testid(done.text)["created"] == "2"
+    after = rows(engine)
+    assert after["payment_notification"] == before["payment_notification"] + 2
+    assert after["receipt"] == before["receipt"] + 1
+    # the same form sent again (a double click): the first answer, nothing new
+    again = web.post(f"{WEB}/statements", form)
+    assert again.status_code == 200 and by_testid(again.text)["created"] == "2"
+    assert rows(engine) == after
+    clean_books(session_factory, org)
+
+    # a bad file: refused, every bad value named by its row, nothing written
+    bad = web.c.post(
+        f"{WEB}/statements",
+        data={"csrf_token": web.csrf, "action": "check", "from": "2026-11-20", "to": "nope"},
+        files={"file": ("b.csv", b"transaction_id,amount,occurred_at\nA,1.001,x\n", "text/csv")},
+    )
+    assert bad.status_code == 422
+    assert "Saisissez une date." in bad.text
+    assert "Choisissez un fichier CSV." not in bad.text
+    bad = web.c.post(
+        f"{WEB}/statements",
+        data={"csrf_token": web.csrf, "action": "check"},
+        files={"file": ("b.csv", b"transaction_id,amount,occurred_at\nA,1.001,x\n", "text/csv")},
+    )
+    assert bad.status_code == 422 and 'data-testid="statement-problems"' in bad.text
+    assert bad.text.count("<li>") >= 2
+    assert rows(engine) == after
+
+    # the report per day, for a period chosen
+    report = web.get(f"{WEB}/report", params={"from": "2026-11-20", "to": "2026-11-21"})
+    assert report.status_code == 200
+    day = re.search(r'<tr data-day="2026-11-20">(.*?)</tr>', report.text, re.S)
+    assert day is not None
+    cells = dict(re.findall(r'data-figure="(\w+)">(.*?)</td>', day.group(1)))
+    assert cells["received"].startswith("6 ")  # TX1-TX4, TX5 and TX6 from the statement
+    assert cells["from_statement"].startswith("2 ")
+    csv_file = web.get(
+        f"{WEB}/report", params={"from": "2026-11-20", "to": "2026-11-21", "format": "csv"}
+    )
+    assert csv_file.headers["content-type"].startswith("text/csv")
+    assert "2026-11-20,6,445.00,4,375.00,2,70.00" in csv_file.text  # fmt: skip
+
+    # an auditor reads the report, not the statement page
+    client.cookies.clear()
+    auditor = WebClient(client)
+    auditor.sign_in(people, "auditor")
+    assert auditor.get(f"{WEB}/report").status_code == 200
+    assert auditor.get(f"{WEB}/statements").status_code == 403
+    assert auditor.get("/web/payment-channels/NOPE/report").status_code == 404
+
+
+def test_the_statement_and_report_pages_fit_a_phone_without_script(
+    client, org, till, browser, live_server, session_factory, engine
+) -> None:  # type: ignore[no-untyped-def]
+    """At 360 px, script off, in English, French and Spanish: the check, its result, the
+    reconciliation and the report, none scrolling sideways or cutting a figure."""
+    from app.core.audit import CLI_ACTOR
+    from app.core.database import bind_organisation, unit_of_work
+    from app.identity.service import create_user
+    from tests.web.conftest import PASSWORD
+    from tests.web.test_browser_phone_width import LANGUAGES, MEASURE, WIDTH
+
+    _, channel = till
+    the_day(client, channel)
+    long_line = "TX-2026-11-20-000000042,1250.50,2026-11-20T19:00:00-04:00,ZZ-404-UNKNOWN-REF,+18095550199\n"
+    with unit_of_work(session_factory) as s:
+        bind_organisation(s, org.id)
+        for lang in LANGUAGES:
+            create_user(s, CLI_ACTOR, username=f"t-{lang}", password=PASSWORD,
+                        role="treasurer", locale=lang)  # fmt: skip
+    for n, (lang, browser_locale) in enumerate(LANGUAGES.items()):
+        context = browser.new_context(
+            base_url=live_server, locale=browser_locale, viewport={"width": WIDTH, "height": 740},
+            has_touch=True, device_scale_factor=1, java_script_enabled=False,
+        )  # fmt: skip
+        context.set_default_timeout(15_000)
+        try:
+            page = context.new_page()
+            page.goto("/web/sign-in")
+            page.locator("#f-organisation").fill(org.code)
+            page.locator("#f-username").fill(f"t-{lang}")
+            page.locator("#f-password").fill(PASSWORD)
+            with page.expect_navigation():
+                page.locator("main button.primary").click()
+            page.goto(f"{WEB}/statements")
+            assert page.evaluate("document.documentElement.lang") == lang
+            problems = [f"{lang} form: {p}" for p in page.evaluate(MEASURE, WIDTH)]
+            text = STATEMENT + long_line.replace("42,", f"4{n},")
+            page.locator("#f-file").set_input_files(
+                files=[{"name": "statement.csv", "mimeType": "text/csv", "buffer": text.encode()}]
+            )
+            with page.expect_navigation():
+                page.locator("main form button.primary").click()
+            assert page.get_by_test_id("statement-result").count() == 1
+            problems += [f"{lang} check: {p}" for p in page.evaluate(MEASURE, WIDTH)]
+            page.locator("details[data-testid=statement-lines] summary").click()
+            problems += [f"{lang} lines: {p}" for p in page.evaluate(MEASURE, WIDTH)]
+            with page.expect_navigation():
+                page.locator("main form.actions button.primary").click()
+            assert page.get_by_test_id("created").inner_text() == ("3" if n == 0 else "1")
+            problems += [f"{lang} done: {p}" for p in page.evaluate(MEASURE, WIDTH)]
+            page.goto(f"{WEB}/report?from=2026-11-19&to=2026-11-21")
+            problems += [f"{lang} report: {p}" for p in page.evaluate(MEASURE, WIDTH)]
+            assert not problems, "\n".join(problems)
+        finally:
+            context.close()
+    assert count(engine, "payment_notification", "source = 'statement'") == 5
     clean_books(session_factory, org)
