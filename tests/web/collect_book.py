@@ -1,7 +1,7 @@
 """The collector app's browser tests: an organisation with a collector's round, and the app
-driven by its accessible names (docs: /work/shared/API.md "Collector app").
+driven by the accessible names of the public contract ("Collector app"; docs/collect.md).
 
-`collect_org` makes, through the features' own services, a DOP organisation in
+`make_collect_org` makes, through the features' own services, a DOP organisation in
 America/Santo_Domingo with the transport-daily schedule (schedules/transport-daily.yaml: a due
 per unit per working day), units BUS-01..BUS-12 (each crewed by its owner), members S-001 and
 S-002 who pay for themselves (a monthly scheme), their dues generated through the
@@ -40,7 +40,6 @@ LATER_UNITS = ["BUS-09", "BUS-10"]  # added to the round mid-week
 OFF_ROUND_UNITS = ["BUS-11", "BUS-12"]  # never in the round: typed, resolved by the server
 MEMBERS = ["S-001", "S-002"]
 COLLECTOR = "cobra"
-LANGUAGES = {"en": "en-GB", "fr": "fr-FR", "es": "es-DO"}
 TIMEOUT = 15_000
 
 MONTHLY = """
@@ -360,10 +359,7 @@ class Collect:
 
     def number_text(self, number: int) -> re.Pattern[str]:
         """An item's "No. 123" (the receipt number), in the language."""
-        template = self.lang.ui.get("No. %(number)s", "No. %(number)s")
-        if self.lang.locale == "en":
-            template = "No. %(number)s"
-        return re.compile(re.escape(template % {"number": number}) + r"(?!\d)")
+        return re.compile(re.escape(self.t("No. %(number)s", number=number)) + r"(?!\d)")
 
     def record_button(self, reference: str) -> Any:
         name = re.compile(
