@@ -3,7 +3,9 @@ to its notification, an amount that differs listed, a callback that never came m
 notification from the statement line (matched to its payer or held in suspense), a
 notification the statement does not show listed; a dry run writes nothing, a statement sent
 twice creates nothing twice, a bad file is refused naming row and column. Over HTTP, on
-SQLite and PostgreSQL; the books verify after each step."""
+SQLite and PostgreSQL; the books verify after each step. The web page: check, then reconcile
+once per form, in French; the statement and report pages at 360 px in Chromium, script off, in
+English, French and Spanish."""
 
 from __future__ import annotations
 
