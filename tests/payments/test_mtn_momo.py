@@ -333,3 +333,23 @@ def test_what_is_not_momos_is_refused_and_kept(
     # MTN's own callback after all that is still taken
     assert momo.send_callback(ref, name_reference=False).json()["status"] == "matched"
     clean_books(session_factory, xof_org)
+
+
+def test_a_pending_request_booked_by_its_callback_is_not_booked_again_by_a_poll(
+    client, xof_org, wallet, momo, session_factory, engine
+) -> None:  # type: ignore[no-untyped-def]
+    ref = ask_to_pay(momo, wallet)
+    assert momo.send_callback(ref).json()["status"] == "pending"  # kept under the referenceId
+    result = momo.finish(ref, "SUCCESSFUL")
+    # the final callback comes without the referenceId: kept under its financialTransactionId
+    booked = momo.send_callback(ref, name_reference=False).json()
+    assert booked["status"] == "matched" and count(engine, "receipt") == 1
+    # the poll finds the pending one finished under that id: booked already, not again
+    report = poll(session_factory, xof_org)
+    assert [(t.reference, t.before, t.after) for t in report.taken] == [
+        (ref, "pending", "redundant")
+    ]
+    assert count(engine, "receipt") == 1
+    by_id = {n["transaction_id"]: n["status"] for n in notifications(client, xof_org)}
+    assert by_id == {ref: "pending", result["financialTransactionId"]: "matched"}
+    clean_books(session_factory, xof_org)
