@@ -54,7 +54,7 @@ NOT_HTTP = Template(
 REFUSED_ADDRESS = Template("adapter_config.refused_address", N_("%(key)s may not point at %(why)s"))
 ONLY_HTTP = Template("outbound.only_http", N_("only http:// and https:// addresses are reached"))
 REFUSED_AT_REQUEST = Template(
-    "outbound.refused_address", N_("the fund's address %(host)s is refused: it points at %(why)s")
+    "outbound.refused_address", N_("the address %(host)s is refused: it points at %(why)s")
 )
 
 

@@ -88,11 +88,11 @@ class FundRead(Schema):
         return mask_secrets(config)
 
 
-SECRET_WORDS = ("token", "secret", "password", "api_key")
+SECRET_WORDS = ("token", "secret", "password", "api_key", "_key")
 
 
 def mask_secrets(config: dict[str, Any]) -> dict[str, Any]:
-    """The config with credentials (token, secret, password, api_key) shown as "***"."""
+    """The config with credentials (token, secret, password, any *_key) shown as "***"."""
     return {
         k: "***" if any(w in k.lower() for w in SECRET_WORDS) and v else v
         for k, v in config.items()

@@ -35,6 +35,7 @@ class Inbound:
     headers: dict[str, str]
     step: str = ""
     remote_addr: str | None = None  # the caller's address, for adapters that allow by network
+    query: dict[str, str] = field(default_factory=dict)  # the URL's query (MTN's referenceId)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,23 @@ _REGISTERED: dict[str, Callable[[], PaymentAdapter]] = {}
 def register(name: str, factory: Callable[[], PaymentAdapter]) -> None:
     """Add an adapter by hand (tests; a deployment's own adapters use the entry points)."""
     _REGISTERED[name] = factory
+
+
+_LOADED = False
+
+
+def load_all() -> None:
+    """Import every adapter once, so the message templates they declare (the reasons of the
+    notifications they refused) are known before any of them is said."""
+    global _LOADED
+    if _LOADED:
+        return
+    for ep in entry_points(group=GROUP):
+        try:
+            ep.load()
+        except Exception:  # noqa: S112 - a broken third-party adapter must not stop reads
+            continue
+    _LOADED = True
 
 
 def names() -> list[str]:

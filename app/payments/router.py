@@ -17,6 +17,7 @@ from app.core.money import MoneyError, format_minor
 from app.core.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from app.core.roles import Role
 from app.core.schemas import Page
+from app.funds.schemas import mask_secrets
 from app.payments import registry, service
 from app.payments.models import PaymentChannel, PaymentNotification
 from app.payments.schemas import (
@@ -49,7 +50,7 @@ def channel_read(request: Request, c: PaymentChannel) -> ChannelRead:
         code=c.code,
         adapter=c.adapter,
         currency=c.currency,
-        config=c.config,
+        config=mask_secrets(c.config),
         inbound_url=inbound_url(request, c),
         created_at=c.created_at,
     )
@@ -104,7 +105,13 @@ def _inbound(request: Request, session: DbSession, token: str, step: str, body: 
         raise NotFound(service.NO_CHANNEL(code="?"))
     headers = {k.lower(): v for k, v in request.headers.items()}
     remote = request.client.host if request.client else None
-    said = registry.Inbound(body=body, headers=headers, step=step, remote_addr=remote)
+    said = registry.Inbound(
+        body=body,
+        headers=headers,
+        step=step,
+        remote_addr=remote,
+        query=dict(request.query_params),
+    )
     received = service.receive(
         session,
         channel,
@@ -120,20 +127,20 @@ def _inbound(request: Request, session: DbSession, token: str, step: str, body: 
     return JSONResponse(answer, status_code=status)
 
 
-@router.post(INBOUND + "/{token}", include_in_schema=True, tags=["payment channels"])
+@router.api_route(INBOUND + "/{token}", methods=["POST", "PUT"], tags=["payment channels"])
 def inbound(
     token: Annotated[str, Path(max_length=64)],
     request: Request,
     session: DbSession,
     body: Annotated[bytes, Depends(_raw_body)],
 ) -> Response:
-    """A provider's notification (no bearer token: the channel's adapter authenticates it,
-    e.g. generic_json's `X-Signature`). Kept once per provider transaction id: the same
+    """A provider's notification, POST or PUT (MTN may PUT its callbacks); no bearer token:
+    the channel's adapter authenticates it (e.g. generic_json's `X-Signature`). Kept once per provider transaction id: the same
     notification again answers as the first did and writes nothing."""
     return _inbound(request, session, token, "", body)
 
 
-@router.post(INBOUND + "/{token}/{step}", tags=["payment channels"])
+@router.api_route(INBOUND + "/{token}/{step}", methods=["POST", "PUT"], tags=["payment channels"])
 def inbound_step(
     token: Annotated[str, Path(max_length=64)],
     step: Annotated[str, Path(max_length=32, pattern="^[a-z_]+$")],

@@ -463,6 +463,7 @@ def reason_of(row: PaymentNotification) -> Message | None:
 
 
 def _message(row: PaymentNotification) -> Message:
+    registry.load_all()  # an adapter's own reasons (payment.other_shortcode, ...)
     said = Message.of(row.reason_code or "", row.reason_params)
     return said if said is not None else UNKNOWN_REASON(code=row.reason_code or "")
 

@@ -95,9 +95,13 @@ POLICY: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/v1/payment-channels"): frozenset({ADMIN}),
     ("GET", "/api/v1/payment-channels"): BOOKS,
     ("GET", "/api/v1/payment-channels/{code}"): BOOKS,
+    ("POST", "/api/v1/payment-channels/{code}/statements"): DESK,
+    ("GET", "/api/v1/payment-channels/{code}/report"): BOOKS,
     # a provider's notification: no bearer token, the channel's adapter authenticates it
     ("POST", "/api/v1/payment-channels/inbound/{token}"): PUBLIC,
     ("POST", "/api/v1/payment-channels/inbound/{token}/{step}"): PUBLIC,
+    ("PUT", "/api/v1/payment-channels/inbound/{token}"): PUBLIC,
+    ("PUT", "/api/v1/payment-channels/inbound/{token}/{step}"): PUBLIC,
     ("GET", "/api/v1/payment-notifications"): BOOKS,
     ("GET", "/api/v1/payment-notifications/{notification_id}"): BOOKS,
     ("POST", "/api/v1/payment-notifications/{notification_id}/match"): DESK,

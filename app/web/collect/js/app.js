@@ -373,7 +373,8 @@ function updateRound() {
 function statusOf(item) {
   if (item.status === Q.POSTED) {
     const number = item.receipt_number != null ? t("No. %(number)s", { number: item.receipt_number }) : null;
-    return [h("span", { class: "badge posted" }, t("posted")), number ? h("span", { class: "number" }, number) : null];
+    // a space between the two, so a screen reader says "posted No. 1", not "postedNo. 1"
+    return [h("span", { class: "badge posted" }, t("posted")), number ? " " : null, number ? h("span", { class: "number" }, number) : null];
   }
   if (item.status === Q.REJECTED) return [h("span", { class: "badge rejected" }, t("rejected"))];
   return [h("span", { class: "badge waiting" }, t("waiting"))];
