@@ -147,6 +147,7 @@ def _ids(session_factory: Any) -> tuple[uuid.UUID, dict[str, str]]:
             .order_by(sa.func.length(Member.full_name).desc(), Member.id)
         )
         unit = s.scalar(sa.select(TransportUnit.id).order_by(TransportUnit.id))
+        payment = _payments(s, one("SELECT member_number FROM member ORDER BY member_number"))
         ids = {
             "member_id": str(member),
             "unit_id": str(unit),
@@ -156,12 +157,49 @@ def _ids(session_factory: Any) -> tuple[uuid.UUID, dict[str, str]]:
             "remittance_batch": one("SELECT id FROM remittance_batch"),
             "affiliation_batch": str(batch.id),
             "code": fund,
+            "channel_code": PAYMENT_CHANNEL,
+            "notification_id": payment,
             "account_id": one(
                 "SELECT a.id FROM account a JOIN posting p ON p.account_id = a.id "
                 "GROUP BY a.id ORDER BY count(*) DESC"
             ),
         }
     return org_id, ids
+
+
+PAYMENT_CHANNEL = "MPESA-TILL-0042"
+
+
+def _payments(s: Any, member_number: str) -> str:
+    """A mobile-money channel with a payment matched to a member, one in suspense (a long
+    reference and a phone number) and one refused; the id of the one in suspense."""
+    from datetime import UTC, datetime
+
+    from app.payments import registry, service
+
+    channel, _ = service.create_channel(
+        s, CLI_ACTOR, code=PAYMENT_CHANNEL, adapter="generic_json", currency="DOP", config={},
+        secret_key="phone-width",
+    )  # fmt: skip
+    held = None
+    for txid, reference, status in (
+        ("SKL2026112000042A", member_number, "successful"),
+        ("SKL2026112000043B", "NO-SUCH-MEMBER-OR-PLATE-2026", "successful"),
+        ("SKL2026112000044C", member_number, "failed"),
+    ):
+        said = registry.ProviderPayment(
+            transaction_id=txid, amount="1250.50", currency="DOP", account_reference=reference,
+            msisdn="+1 809-555-0199", occurred_at=datetime(2026, 11, 20, 13, 15, tzinfo=UTC),
+            status=status,
+        )  # fmt: skip
+        raw = f'{{"transaction_id": "{txid}", "account_reference": "{reference}"}}'.encode()
+        outcome = service.take_payment(
+            s, CLI_ACTOR, channel, said, raw, {"content-type": "application/json"}
+        )
+        if outcome.status == "suspense":
+            held = outcome.notification_id
+    assert held is not None
+    return held
 
 
 def _pages(app: Any, ids: dict[str, str]) -> list[tuple[str, str]]:
@@ -176,6 +214,8 @@ def _pages(app: Any, ids: dict[str, str]) -> list[tuple[str, str]]:
         values["batch_id"] = ids[
             "affiliation_batch" if c.path.startswith("/web/affiliations") else "remittance_batch"
         ]
+        if c.path.startswith("/web/payment-channels"):
+            values["code"] = ids["channel_code"]
         params = re.findall(r"\{(\w+)\}", c.path)
         unknown = [p for p in params if p not in values]
         assert not unknown, f"{c.path}: give the walk a real id for {unknown} in _ids()"

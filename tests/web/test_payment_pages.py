@@ -9,6 +9,7 @@ them (tests/payments/test_generic_json.py). After every test that moves money, v
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -19,6 +20,8 @@ import sqlalchemy as sa
 
 from app.core.audit import CLI_ACTOR
 from app.core.database import bind_organisation, unit_of_work
+from app.payments import registry
+from app.web.routes import payments as pages
 from tests.collections.factories import Book, add_dues, make_member, standard_book
 from tests.collections.test_reversal_and_credit import clean_books
 from tests.payments.test_generic_json import payment, send
@@ -101,6 +104,11 @@ def error_of(page: str, field: str, notification_id: str) -> str:
     return html.unescape(m.group(1))
 
 
+def field_errors(page: str) -> dict[str, str]:
+    found = re.findall(r'class="field-error" id="e-([^"]+)">([^<]+)<', page)
+    return {k: html.unescape(v) for k, v in found}
+
+
 def flashes(page: str) -> list[str]:
     return [
         html.unescape(f)
@@ -136,14 +144,26 @@ def test_an_admin_opens_a_channel_and_sees_its_secret_once(
     bad = web.post(CHANNELS, {"form_key": key, "code": "no spaces", "adapter": "nope",
                               "config": "[1, 2]"})  # fmt: skip
     assert bad.status_code == 422
-    errors = dict(re.findall(r'class="field-error" id="e-([^"]+)">([^<]+)<', bad.text))
-    assert set(errors) == {"adapter", "config"}
+    assert set(field_errors(bad.text)) == {"adapter", "config"}
     bad = web.post(CHANNELS, {"form_key": key, "code": "no spaces", "adapter": "generic_json",
                               "config": ""})  # fmt: skip
     assert bad.status_code == 422 and 'id="e-code"' in bad.text
     taken = web.post(CHANNELS, {"form_key": key + "x", "code": "till-1",
                                 "adapter": "generic_json", "config": ""})  # fmt: skip
     assert taken.status_code == 422 and "TILL-1 exists already" in taken.text
+    assert count(engine, "payment_channel") == 1
+
+    # the chosen adapter's default settings filled in (nothing written); their blanks refused
+    adapter = "mpesa_c2b" if "mpesa_c2b" in registry.names() else "generic_json"
+    filled = web.post(CHANNELS, {"form_key": key + "z", "code": "", "adapter": adapter,
+                                 "config": "{oops", "fill": "1"})  # fmt: skip
+    assert filled.status_code == 200 and 'id="e-' not in filled.text
+    typed = re.search(r'<textarea id="f-config"[^>]*>([^<]*)<', filled.text).group(1)  # type: ignore[union-attr]
+    assert json.loads(html.unescape(typed)) == pages.default_config(adapter)
+    if adapter == "mpesa_c2b":
+        blank = web.post(CHANNELS, {"form_key": key + "z", "code": "MPESA-1", "adapter": adapter,
+                                    "config": html.unescape(typed)})  # fmt: skip
+        assert blank.status_code == 422 and "shortcode" in field_errors(blank.text)["config"]
     assert count(engine, "payment_channel") == 1
 
     form = {"form_key": key + "y", "code": "wave-2", "adapter": "generic_json", "config": ""}
@@ -181,8 +201,12 @@ def test_a_channel_lists_its_notifications_by_status_a_page_at_a_time(
     client, org, setting, monkeypatch, session_factory
 ) -> None:  # type: ignore[no-untyped-def]
     import app.web.routes.payments as pages
+    from app.identity.models import Organisation
+    from app.identity.service import set_time_zone
 
     monkeypatch.setattr(pages, "PAGE", 2)
+    with unit_of_work(session_factory, org.id) as s:  # UTC+3: not the payments' -04:00
+        set_time_zone(s, CLI_ACTOR, s.get(Organisation, org.id), "Africa/Nairobi")
     till = setting.till
     for i in range(3):
         assert send(client, till, payment(f"OK-{i}", "M-001", "10.00")).status_code == 200
@@ -201,6 +225,8 @@ def test_a_channel_lists_its_notifications_by_status_a_page_at_a_time(
     only = web.get(f"{CHANNELS}/TILL-1", params={"status": "suspense"})
     assert re.findall(r"<code>((?:OK|LOST|FAIL)-\d)</code>", only.text) == ["LOST-1"]
     assert "names no member or unit" in only.text and "18095550000" in only.text
+    # paid at 09:15 at -04:00: 16:15 on the organisation's clock, which the page names
+    assert re.search(r"11/20/26, 4:15\W*PM", only.text) and "Africa/Nairobi" in only.text
     refused = web.get(f"{CHANNELS}/TILL-1", params={"status": "refused"})
     assert "no money moved" in refused.text
     # a cursor this list did not give: the first page; another status: everything
@@ -208,6 +234,20 @@ def test_a_channel_lists_its_notifications_by_status_a_page_at_a_time(
     assert web.get(f"{CHANNELS}/TILL-1", params={"status": "bogus"}).status_code == 200
     assert web.get(f"{CHANNELS}/NOPE").status_code == 404
     clean_books(session_factory, org)
+
+
+def test_a_channels_credentials_are_shown_as_dots() -> None:
+    shown = json.loads(
+        pages._shown_config(
+            {"api_user": "u-1", "api_key": "k-1", "subscription_key": "s-1", "shortcode": "600000",
+             "webhook_secret": "x", "api_token": "", "refuse_unknown_reference": True}
+        )
+    )  # fmt: skip
+    assert shown == {
+        "api_user": "u-1", "api_key": "••••••", "subscription_key": "••••••",
+        "shortcode": "600000", "webhook_secret": "••••••", "api_token": "",
+        "refuse_unknown_reference": True,
+    }  # fmt: skip
 
 
 # -- the suspense queue ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ request's one transaction; a payment that has left suspense meanwhile is said, n
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -89,6 +90,14 @@ def default_config(name: str) -> dict[str, Any]:
 
 def _said_config(config: dict[str, Any]) -> str:
     return json.dumps(config, indent=2, ensure_ascii=False)
+
+
+def _shown_config(config: dict[str, Any]) -> str:
+    """A channel's settings as its page shows them: credentials (`api_key`,
+    `subscription_key`, anything named like a secret, password or token) as dots."""
+    hidden = re.compile(r"(_key$|secret|password|token)", re.I)
+    shown = {k: "••••••" if hidden.search(k) and v else v for k, v in config.items()}
+    return json.dumps(shown, ensure_ascii=False, sort_keys=True)
 
 
 def _said_money(minor: int | None, currency: str | None, locale: str) -> str:
@@ -328,7 +337,7 @@ def channel_page(
         {
             "channel": channel,
             "url": inbound_url(request, channel),
-            "config": json.dumps(channel.config, ensure_ascii=False, sort_keys=True),
+            "config": _shown_config(channel.config),
             "counts": _counts(db).get(channel.id, {}),
             "held": balances.get(channel.suspense_account_id, 0) * sign,
             "owed": balances.get(channel.refund_account_id, 0) * sign,
