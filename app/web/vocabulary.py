@@ -10,6 +10,7 @@ from app.core.roles import Role
 from app.funds.models import FundKind
 from app.ledger.models import AccountType
 from app.members.models import CrewRole, MemberStatus, UnitStatus
+from app.payments.vocabulary import ProviderStatus
 from app.remittances.lifecycle import AffiliationStatus, BatchStatus, LineStatus
 from app.schemes.models import CoverageStatus, DueStatus, SchemeKind
 from app.schemes.schemas import QuotePeriod
@@ -22,6 +23,9 @@ def N_(message: str) -> str:
 ROLES = Role.labels()
 
 STATUSES = {
+    # a provider's word for a transaction, said inside a stored reason (payment.provider_failed);
+    # first, so that the service's own statuses below keep their labels
+    **ProviderStatus.labels(),
     **MemberStatus.labels(),
     **UnitStatus.labels(),
     **DueStatus.labels(),

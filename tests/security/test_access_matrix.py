@@ -333,6 +333,25 @@ WEB_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/web/admin/api-keys"): frozenset({ADMIN}),
     ("POST", "/web/admin/api-keys/{key_id}/revoke"): frozenset({ADMIN}),
     ("GET", "/web/audit"): frozenset({ADMIN, AUDITOR}),
+    ("GET", "/web/collectors"): WEB_BOOKS,
+    ("GET", "/web/collectors/{collector_id}"): WEB_BOOKS,
+    ("GET", "/web/collector-groups/{group:path}"): WEB_BOOKS,
+    ("POST", "/web/collectors/{collector_id}/round/add"): DESK,
+    ("POST", "/web/collectors/{collector_id}/round/remove"): DESK,
+    ("POST", "/web/collectors/{collector_id}/group"): DESK,
+    ("POST", "/web/collector-groups/{group:path}/round/add"): DESK,
+    ("POST", "/web/collector-groups/{group:path}/round/remove"): DESK,
+    ("GET", "/web/payment-channels"): WEB_BOOKS,
+    ("POST", "/web/payment-channels"): frozenset({ADMIN}),
+    ("GET", "/web/payment-channels/{code}"): WEB_BOOKS,
+    ("GET", "/web/payment-channels/{code}/statements"): DESK,
+    ("POST", "/web/payment-channels/{code}/statements"): DESK,
+    ("GET", "/web/payment-channels/{code}/report"): WEB_BOOKS,
+    ("GET", "/web/payments"): WEB_BOOKS,
+    ("GET", "/web/payments/suspense"): WEB_BOOKS,
+    ("GET", "/web/payments/{notification_id}"): WEB_BOOKS,
+    ("POST", "/web/payments/{notification_id}/match"): DESK,
+    ("POST", "/web/payments/{notification_id}/refund"): DESK,
 }
 
 
@@ -352,6 +371,10 @@ def test_web_pages_by_role(client, app, session_factory) -> None:  # type: ignor
         "/web/enrolments",
         "/web/admin",
         "/web/audit",
+        "/web/collectors",
+        "/web/collector-groups",
+        "/web/payment-channels",
+        "/web/payments",
     )
     unlisted = [
         r

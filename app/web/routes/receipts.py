@@ -21,6 +21,7 @@ from app.schemes.models import Due, Scheme
 from app.web import forms
 from app.web.deps import DbSession, Form, Treasurer, WebRole, WebUser
 from app.web.i18n import parse_amount_input
+from app.web.routes import payments as payment_pages
 from app.web.session import load_session
 from app.web.templating import PREFIX, redirect, render, translate
 from app.web.vocabulary import N_
@@ -205,6 +206,7 @@ def _receipt_page(
             "is_member": receipt.member_id is not None,
             "allocations": [(dues.get(d), amount) for d, amount in allocations],
             "collector": collector,
+            "payment": payment_pages.receipt_payment(db, receipt.id),
             **ctx,
         },
         status=422 if ctx["errors"] else 200,
