@@ -17,9 +17,8 @@ import sqlalchemy as sa
 from tests.collections.test_receipts_api import count
 from tests.collections.test_reversal_and_credit import clean_books
 from tests.payments.test_generic_json import payment, send, suspense_balance, till
-from tests.web.conftest import browser
 
-__all__ = ["browser", "till"]  # fixtures, shared with test_generic_json and the web tests
+__all__ = ["till"]  # a fixture, shared with test_generic_json
 
 PATH = "/api/v1/payment-channels/TILL-1/statements"
 TABLES = ("payment_notification", "receipt", "journal_entry", "posting", "allocation")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,18 +18,11 @@ import pytest
 
 from app.core.audit import CLI_ACTOR
 from app.core.database import bind_organisation, unit_of_work
+from tests.conftest import CHROMIUM_ARGS, chromium_path
+
+__all__ = ["CHROMIUM_ARGS", "chromium_path"]  # where the browser tests have always found them
 
 PASSWORD = "correct-horse-battery"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
@@ -132,25 +124,8 @@ def web(client) -> WebClient:  # type: ignore[no-untyped-def]
 # -- the real browser -----------------------------------------------------------------------------
 
 
-def chromium_path() -> str:
-    path = os.environ.get("COOPLEDGER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    return path
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    path = chromium_path()
-    if not Path(path).exists():
-        pytest.fail(
-            f"no chromium at {path}: run `make browser` (installs Debian's chromium package)",
-            pytrace=False,
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+# `browser` (one per test session and xdist worker) is in tests/conftest.py: one fixture for
+# every package whose tests drive Chromium (a second sync Playwright would not start).
 
 
 @pytest.fixture
