@@ -261,10 +261,12 @@ def post_sheet(
         )
         posted = [c.receipt_id for c in candidates if c.receipt_id is not None]
         periods = sheets.periods_paid(session, posted, who.currency)
+        payers = sheets.payers_of(session, posted)
         results = [sheets.item_result(c) for c in candidates]
         for c, result in zip(candidates, results, strict=True):
             if c.receipt_id is not None:
                 result.periods = periods.get(c.receipt_id, [])
+                result.payer = payers.get(c.receipt_id)
         return 200, SheetResult(
             results=results,
             created=outcome.count("created"),

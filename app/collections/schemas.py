@@ -145,6 +145,16 @@ class PeriodPaid(Schema):
     amount: str
 
 
+class PayerRead(Schema):
+    """Who a posted item's receipt is from (as the server resolved a typed number or plate)."""
+
+    kind: Literal["member", "unit"]
+    member_id: uuid.UUID | None
+    unit_id: uuid.UUID | None
+    number: str = Field(description="the member number or the plate")
+    name: str = Field(description="the member's name; for a unit its kind and owner")
+
+
 class ItemResult(Schema):
     client_id: str | None
     status: Literal["created", "duplicate", "rejected", "valid"] = Field(
@@ -158,6 +168,11 @@ class ItemResult(Schema):
         default=None,
         description="collection sheets: for a created or duplicate item, the periods its "
         "money paid (a receipt that only adds credit has none)",
+    )
+    payer: PayerRead | None = Field(
+        default=None,
+        description="collection sheets: for a created or duplicate item, its payer (how the "
+        "server resolved a `payer` typed by number or plate)",
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -21,7 +22,7 @@ from app.collections import receipts as engine
 from app.collections import rounds
 from app.collections.messages import NO_SUCH_PAYER
 from app.collections.models import Allocation, Collector, Receipt
-from app.collections.schemas import ItemError, ItemResult, PeriodPaid, SheetItem
+from app.collections.schemas import ItemError, ItemResult, PayerRead, PeriodPaid, SheetItem
 from app.collections.service import ReceiptInput, check_receipt
 from app.core import audit
 from app.core.audit import Actor
@@ -173,6 +174,31 @@ def periods_paid(
                         amount=format_minor(int(amount), currency),
                     )
                 )
+    return out
+
+
+def payers_of(session: Session, receipt_ids: list[uuid.UUID]) -> dict[uuid.UUID, PayerRead]:
+    """Each receipt's payer, by number or plate and name (for the collector's slip)."""
+    found: dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID | None]] = {}
+    for criterion in engine.among(session, Receipt.id, receipt_ids):
+        rows = session.execute(
+            select(Receipt.id, Receipt.member_id, Receipt.unit_id).where(criterion)
+        )
+        found.update({rid: (m, u) for rid, m, u in rows})
+    members = [m for m, _ in found.values() if m is not None]
+    units = [u for _, u in found.values() if u is not None]
+    lines = {ln.id: ln for ln in rounds.round_lines(session, members, units, date.min)}
+    out: dict[uuid.UUID, PayerRead] = {}
+    for rid, (member_id, unit_id) in found.items():
+        line = lines.get(member_id or unit_id)  # type: ignore[arg-type]
+        if line is not None:
+            out[rid] = PayerRead(
+                kind="member" if member_id else "unit",
+                member_id=member_id,
+                unit_id=unit_id,
+                number=line.number,
+                name=line.name,
+            )
     return out
 
 

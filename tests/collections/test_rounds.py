@@ -200,6 +200,15 @@ def test_a_sheet_item_may_name_its_payer_by_number_or_plate(
     assert [e["field"] for e in res[5]["errors"]] == ["payer", "amount"]
     # what each posted receipt paid, for the payer's slip
     assert res[1]["periods"] == []  # M-003 has no dues: all credit
+    # the payer as the server resolved the typed text
+    assert res[1]["payer"] == {
+        "kind": "member",
+        "member_id": str(book.members["M-003"]),
+        "unit_id": None,
+        "number": "M-003",
+        "name": "Member M-003",
+    }
+    assert res[4]["payer"]["number"] == "BUS-1" and res[2].get("payer") is None
     assert res[4]["periods"] == [
         {"period_start": "2026-11-01", "period_end": "2026-11-01", "amount": "50.00"},
         {"period_start": "2026-11-02", "period_end": "2026-11-02", "amount": "20.00"},

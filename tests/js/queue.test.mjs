@@ -152,6 +152,21 @@ test("results: created and duplicate are posted with number and periods; rejecte
   assert.equal(refused[1].status, "waiting");
 });
 
+test("a payer typed off the round takes the server's name and plate once posted", () => {
+  const typed = item({ payer: " bus 11 " });
+  assert.equal(typed.payer_name, null);
+  const payer = { kind: "unit", member_id: null, unit_id: "u-11", number: "BUS-11", name: "minibus · Chofer 11" };
+  const [posted] = Q.applyResults([typed], [typed.client_id], [
+    { client_id: typed.client_id, status: "created", receipt_number: 7, payer },
+  ]);
+  assert.equal(posted.payer_ref, "BUS-11");
+  assert.equal(posted.payer_name, "minibus · Chofer 11");
+  assert.equal(posted.unit_id, "u-11");
+  // an answer without a payer (an older server) keeps what was typed
+  const [kept] = Q.applyResults([typed], [typed.client_id], [{ client_id: typed.client_id, status: "duplicate", receipt_number: 7 }]);
+  assert.equal(kept.payer_ref, "bus 11");
+});
+
 test("counts, today's figures on the org's day, newest first", () => {
   const y = item({ receivedAt: "2026-12-02T03:00:00.000Z", amountMinor: 1000 }); // 1 Dec local
   const t1 = item({ receivedAt: "2026-12-02T05:00:00.000Z", amountMinor: 2000 });

@@ -187,6 +187,15 @@ export function applyResults(queue, sentIds, results) {
         receipt_id: r.receipt_id ?? item.receipt_id,
         receipt_number: r.receipt_number ?? item.receipt_number,
         periods: r.periods ?? item.periods,
+        // the payer as the server resolved it (a number or plate typed off the round)
+        ...(r.payer && r.payer.number
+          ? {
+              payer_ref: r.payer.number,
+              payer_name: r.payer.name || item.payer_name,
+              member_id: r.payer.member_id || null,
+              unit_id: r.payer.unit_id || null,
+            }
+          : {}),
         errors: null,
       };
     }
