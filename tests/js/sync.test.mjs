@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as Q from "../../app/web/collect/js/queue.js";
-import { createApi, runSync, signIn, send, backoffDelay, retryable, Syncer } from "../../app/web/collect/js/sync.js";
+import { createApi, runSync, signIn, signInWithKey, send, backoffDelay, retryable, Syncer } from "../../app/web/collect/js/sync.js";
 import { createStore, memoryBackend, dataKey } from "../../app/web/collect/js/store.js";
 import { ZONE, ROUND, item, json, fakeFetch, sheetServer } from "./helpers.mjs";
 
@@ -257,6 +257,21 @@ test("sign-in: the token as a form, then the collector; refusals keep the proble
   const notCollector = await signIn(api(sheetServer(), { me: () => json(403, { code: "auth.role", detail: "collectors only" }) }), { organisation: "A", username: "u", password: "p" });
   assert.equal(notCollector.problem.status, 403);
   const offline = await signIn(fakeFetch(() => Promise.reject(new TypeError("Failed to fetch"))), { organisation: "A", username: "u", password: "p" });
+  assert.deepEqual(offline, { ok: false, problem: { status: 0 } });
+});
+
+test("sign-in with an API key: the key is the token; a key that is not a collector's is refused", async () => {
+  const f = api(sheetServer());
+  const ok = await signInWithKey(f, "clk_abc");
+  assert.equal(ok.ok, true);
+  assert.equal(ok.token, "clk_abc");
+  assert.equal(ok.expiresIn, null);
+  assert.equal(ok.me.id, "c-1");
+  assert.equal(f.calls.length, 1);
+  assert.equal(f.calls[0].headers.Authorization, "Bearer clk_abc");
+  const unknown = await signInWithKey(fakeFetch(() => json(401, { code: "auth.unknown_key", detail: "unknown API key" })), "clk_x");
+  assert.deepEqual(unknown, { ok: false, problem: { status: 401, code: "auth.unknown_key", params: null, detail: "unknown API key" } });
+  const offline = await signInWithKey(fakeFetch(() => Promise.reject(new TypeError("Failed to fetch"))), "clk_x");
   assert.deepEqual(offline, { ok: false, problem: { status: 0 } });
 });
 

@@ -257,3 +257,39 @@ def test_every_screen_fits_a_phone_in_french_and_spanish(corg, contexts) -> None
     page.get_by_role("button", name=es.t("Sign out"), exact=True).click()
     expect(page.get_by_label(es.t("Password"), exact=True)).to_be_visible()
     fits(page, "sign-in (es)")
+
+
+def test_a_collector_that_is_an_api_key_signs_in_with_it(corg, contexts, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """A union's app key (role collector) is a collector too: the key signs in, its receipts
+    are its own; a key of another role is refused with the server's reason."""
+    from app.core.audit import CLI_ACTOR
+    from app.core.database import bind_organisation, unit_of_work
+    from app.identity.service import create_api_key
+
+    with unit_of_work(session_factory) as s:
+        bind_organisation(s, corg.id)
+        key = create_api_key(s, CLI_ACTOR, name="union phone 7", role="collector").secret
+        auditor = create_api_key(s, CLI_ACTOR, name="auditor key", role="auditor").secret
+    page = contexts().new_page()
+    app = Collect(page, corg, Lang(corg.base_url, "en"))
+    app.open()
+    page.get_by_text("Use an API key instead").click()
+    page.get_by_label("API key", exact=True).fill(auditor)
+    page.get_by_role("button", name="Use the key", exact=True).click()
+    expect(page.get_by_role("alert").filter(has_text=re.compile(r"\S"))).to_be_visible()
+    page.get_by_label("API key", exact=True).fill(key)
+    page.get_by_role("button", name="Use the key", exact=True).click()
+    app.sync_button().wait_for()
+    expect(page.get_by_text("union phone 7").first).to_be_visible()
+    app.record(ROUND_UNITS[0], "55.00", typed=True)  # this key has no round: typed
+    app.expect_waiting(0)
+    (receipt,) = server_receipts(session_factory, corg)
+    from sqlalchemy import select
+
+    from app.collections.models import Collector
+
+    with unit_of_work(session_factory) as s:
+        bind_organisation(s, corg.id)
+        name = s.scalar(select(Collector.name).where(Collector.id == receipt.collector_id))
+    assert name == "union phone 7"
+    books_verify(session_factory, corg)

@@ -106,4 +106,9 @@ STRINGS = (
     N_("Close"),
     N_("Copied."),
     N_("Select the text and copy it."),
+    # signing in with an API key made for the collector
+    N_("Use an API key instead"),
+    N_("API key"),
+    N_("Use the key"),
+    N_("Enter the API key."),
 )

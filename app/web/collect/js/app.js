@@ -3,7 +3,7 @@
 import { t, sayError, setCatalog, loadCatalog, pickLocale, locale, LOCALES } from "./i18n.js";
 import { exponentOf, parseAmount, formatMinor, displayMinor, decimalToMinor } from "./money.js";
 import * as Q from "./queue.js";
-import { createApi, runSync, signIn, Syncer } from "./sync.js";
+import { createApi, runSync, signIn, signInWithKey, Syncer } from "./sync.js";
 import { createStore, dataKey } from "./store.js";
 import { slipLines, channelLabel, dateTime, timeOnly, day, payerLabel } from "./slip.js";
 
@@ -175,12 +175,28 @@ function renderSignIn() {
     alert,
     button,
   );
+  // a collector may be an API key rather than a user
+  const keyInput = h("input", { id: "api-key", name: "api_key", type: "password", autocomplete: "off", spellcheck: "false" });
+  const keyAlert = h("p", { class: "alert", role: "alert", hidden: true });
+  const keyButton = h("button", { type: "submit" }, t("Use the key"));
+  const keyForm = h(
+    "details",
+    { class: "card" },
+    h("summary", {}, t("Use an API key instead")),
+    h(
+      "form",
+      { novalidate: true, onsubmit: (e) => submitKey(e, { keyInput, keyButton, keyAlert }) },
+      field("api-key", t("API key"), keyInput),
+      keyAlert,
+      keyButton,
+    ),
+  );
   const notes = [];
   if (state.expired) notes.push(h("p", { class: "note" }, t("Your session has ended.")));
   if (waiting > 0) notes.push(h("p", { class: "note strong" }, t("Sign in again to send %(count)s waiting receipts", { count: waiting })));
   root.replaceChildren(
     h("header", { class: "top" }, h("div", { class: "who" }, h("h1", {}, t("Collector"))), h("div", { class: "tools" }, languageSelect())),
-    h("section", { class: "signin", "aria-labelledby": "h-signin" }, h("h2", { id: "h-signin" }, t("Sign in")), notes, form),
+    h("section", { class: "signin", "aria-labelledby": "h-signin" }, h("h2", { id: "h-signin" }, t("Sign in")), notes, form, keyForm),
   );
   ui = {};
   (last.organisation ? (last.username ? password : userInput) : orgInput).focus();
@@ -210,6 +226,36 @@ async function submitSignIn(event, { orgInput, userInput, password, button, aler
     password.focus();
     return;
   }
+  signedIn(result, organisation, username);
+}
+
+async function submitKey(event, { keyInput, keyButton, keyAlert }) {
+  event.preventDefault();
+  const apiKey = keyInput.value.trim();
+  if (!apiKey) {
+    say(keyAlert, t("Enter the API key."));
+    return;
+  }
+  say(keyAlert, "");
+  keyButton.disabled = true;
+  let result;
+  try {
+    result = await signInWithKey((url, init) => fetch(url, init), apiKey);
+  } finally {
+    keyButton.disabled = false;
+  }
+  if (!result.ok) {
+    keyInput.value = "";
+    const p = result.problem || {};
+    if (p.status === 0) say(keyAlert, t("No connection: signing in needs the network."));
+    else say(keyAlert, sayError(p) || t("Signing in failed (%(status)s).", { status: p.status }));
+    keyInput.focus();
+    return;
+  }
+  signedIn(result, result.me.organisation?.code || "", result.me.name || "");
+}
+
+function signedIn(result, organisation, username) {
   const collector = result.me;
   const key = dataKey(collector.organisation?.code || organisation, collector.id);
   const expiresAt = result.expiresIn ? new Date(Date.now() + result.expiresIn * 1000).toISOString() : null;

@@ -182,6 +182,21 @@ export async function signIn(fetchFn, { organisation, username, password }) {
   return { ok: true, token, expiresIn: answer.body.expires_in, me: me.body };
 }
 
+// Sign in with an API key made for the collector (role collector): the key is the bearer
+// token itself (it does not expire; revoked, it answers 401 like an expired token).
+export async function signInWithKey(fetchFn, key) {
+  const api = createApi(fetchFn, { token: key });
+  let me;
+  try {
+    me = await api.request("GET", "/collectors/me");
+  } catch (err) {
+    if (err instanceof NetworkError) return { ok: false, problem: { status: 0 } };
+    throw err;
+  }
+  if (!me.ok || !me.body || !me.body.id) return { ok: false, problem: problemOf(me) };
+  return { ok: true, token: key, expiresIn: null, me: me.body };
+}
+
 // One sync at a time: a request while one runs asks for another run after it (so an item
 // saved during a sync is sent too) and answers with that run's promise.
 export class Syncer {
