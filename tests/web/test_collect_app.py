@@ -293,3 +293,27 @@ def test_a_collector_that_is_an_api_key_signs_in_with_it(corg, contexts, session
         name = s.scalar(select(Collector.name).where(Collector.id == receipt.collector_id))
     assert name == "union phone 7"
     books_verify(session_factory, corg)
+
+
+def test_a_payer_off_the_round_looked_up_online_is_known_offline(corg, contexts) -> None:  # type: ignore[no-untyped-def]
+    """A collector with a payer off its round: searched on the server while online (its name
+    and what it owes shown), remembered by the phone and shown again with no network."""
+    corg.set_round(ROUND_UNITS[:2], [])
+    page = contexts().new_page()
+    app = Collect(page, corg, Lang(corg.base_url, "en"))
+    app.open()
+    app.sign_in()
+    wait_service_worker(page)
+    note = page.locator("#payer-note")
+    app.payer_field().fill("bus 11")
+    expect(note).to_contain_text("Chofer 11")
+    owed = app.amount_field().input_value()
+    assert owed and float(owed) > 0, owed
+    page.context.set_offline(True)
+    page.reload()
+    app.sync_button().wait_for()
+    app.payer_field().fill("BUS-11")
+    expect(note).to_contain_text("Chofer 11")
+    assert app.amount_field().input_value() == owed
+    app.payer_field().fill("BUS-12")  # never looked up: only the round's rule is said
+    expect(note).not_to_contain_text("Chofer")

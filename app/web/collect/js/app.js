@@ -462,7 +462,10 @@ function updateList() {
 function describePayer() {
   const text = ui.payer.value.trim();
   const entry = Q.findPayer(roundItems(), text);
+  // a payer off the round looked up before: what the server said then, also offline
+  const seen = entry ? null : Q.findPayer(state.data?.seen || [], text);
   if (entry) ui.payerNote.textContent = entry.name;
+  else if (seen) ui.payerNote.textContent = `${seen.name} · ${t("not in your round: the server will check it")}`;
   else if (text) ui.payerNote.textContent = t("not in your round: the server will check it");
   else ui.payerNote.textContent = "";
   return entry;
@@ -476,13 +479,16 @@ function fillAmount(entry) {
 
 function payerChanged() {
   state.fromRound = null;
+  const text = ui.payer.value.trim();
   const entry = describePayer();
-  if (entry && (state.amountAuto || !ui.amount.value.trim())) fillAmount(entry);
-  else if (!entry && state.amountAuto) {
+  // the round's figures, else those last seen for a payer off the round (offline too)
+  const known = entry || Q.findPayer(state.data?.seen || [], text);
+  if (known && (state.amountAuto || !ui.amount.value.trim())) fillAmount(known);
+  else if (!known && state.amountAuto) {
     ui.amount.value = "";
     state.amountAuto = false;
   }
-  if (!entry) lookUp(ui.payer.value.trim());
+  if (!entry) lookUp(text);
 }
 
 // a payer off the round, looked up on the server when there is a network (name and what is
@@ -503,6 +509,13 @@ function lookUp(text) {
     if (seq !== lookup.seq || !answer.ok || !ui.payer || ui.payer.value.trim() !== text) return;
     const found = Q.findPayer(answer.body?.items || [], text);
     if (!found) return;
+    // remembered for this phone's next look, offline too (the latest 200)
+    if (state.session?.key) {
+      change(state.session.key, (data) => {
+        const ref = Q.roundRef(found);
+        data.seen = [found, ...(data.seen || []).filter((x) => Q.roundRef(x) !== ref)].slice(0, 200);
+      });
+    }
     ui.payerNote.textContent = `${found.name} · ${t("not in your round: the server will check it")}`;
     if (state.amountAuto || !ui.amount.value.trim()) fillAmount(found);
   }, 400);
