@@ -9,8 +9,9 @@
   14, "Reliability and speed"): `coopledger verify` clean; every notification in exactly one
   status, with what that status implies (a matched one its receipt, a held one its reason,
   a refused one nothing booked); one live notification per channel and transaction id; each
-  matched one exactly one receipt (`client_id` = `{channel}:{transaction id}`, its amount,
-  channel `mobile_money`) and no receipt of a channel without its notification; and per
+  matched one exactly one posted receipt (`client_id` = `{channel}:{transaction id}`, or
+  none when matched again after that receipt was reversed; its amount, channel
+  `mobile_money`) and no posted receipt of a channel without its notification; and per
   channel the suspense account's balance equal to the amounts held in suspense that were
   booked, the refunds account's to those to be refunded. Read with plain SQL over every
   organisation, so it judges the service's own checks (app/payments/checks.py) too.
@@ -227,6 +228,8 @@ def payments_consistent(engine: sa.Engine) -> Standing:
         }
         total = conn.execute(sa.text("SELECT count(*) FROM payment_notification")).scalar_one()
     assert len(rows) == total, "a notification without its channel"
+    # a reversed receipt keeps its client id; the payment, matched again, gets a receipt without
+    reversed_ids = {r["client_id"] for r in receipts.values() if r["status"] != "posted"}
     held: Counter[str] = Counter()
     owed: Counter[str] = Counter()
     used_receipts: Counter[str] = Counter()
@@ -262,7 +265,10 @@ def payments_consistent(engine: sa.Engine) -> Standing:
             if r is None:
                 problems.append(f"{tag}: its receipt {receipt} is not a mobile-money receipt")
                 continue
-            want = (f"{n['code']}:{n['transaction_id']}", n["transaction_id"], n["amount"])
+            client_id = f"{n['code']}:{n['transaction_id']}"
+            if r["client_id"] is None and client_id in reversed_ids:
+                client_id = None  # matched again after its first receipt was reversed
+            want = (client_id, n["transaction_id"], n["amount"])
             if (r["client_id"], r["reference"], r["amount"]) != want or r["status"] != "posted":
                 problems.append(f"{tag}: its receipt says {r}")
             out.receipts[(n["code"], n["transaction_id"])] = r
@@ -272,7 +278,7 @@ def payments_consistent(engine: sa.Engine) -> Standing:
     codes = {str(c.code) for c in channels}
     for rid, r in receipts.items():
         code = (r["client_id"] or "").split(":", 1)[0]
-        if code in codes and rid not in used_receipts:
+        if code in codes and rid not in used_receipts and r["status"] == "posted":
             problems.append(f"receipt {rid} ({r['client_id']}) belongs to no notification")
     for c in channels:
         in_suspense = balances.get(str(c.suspense_account_id), 0)
