@@ -19,6 +19,7 @@ MODEL_MODULES = [
     "app.payments.models",
     "app.collections.hooks",
     "app.remittances.hooks",
+    "app.payments.hooks",
 ]
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import String, case, delete, func, insert, literal, or_, select, union_all
+from sqlalchemy import String, and_, case, delete, func, insert, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app.collections.models import Collector, RoundPayer
@@ -94,10 +94,14 @@ def set_round(
     errors += _unknown(session, TransportUnit, units, "unit_ids", UNIT_NOT_FOUND, unit_ids)
     if errors:
         raise ValidationFailed.fields(errors)
-    holder = (
+    org = collector.organisation_id if collector is not None else _org_of(session)
+    if collector is not None:  # one change of a collector's round at a time
+        session.execute(select(Collector.id).where(Collector.id == collector.id).with_for_update())
+    holder = and_(
+        RoundPayer.organisation_id == org,
         RoundPayer.collector_id == collector.id
         if collector is not None
-        else RoundPayer.collector_group == group
+        else RoundPayer.collector_group == group,
     )
     current = session.execute(select(RoundPayer.member_id, RoundPayer.unit_id).where(holder)).all()
     have_members = {m for m, _ in current if m is not None}
@@ -107,7 +111,6 @@ def set_round(
         session.execute(delete(RoundPayer).where(holder, criterion))
     for criterion in among(session, RoundPayer.unit_id, gone_units):
         session.execute(delete(RoundPayer).where(holder, criterion))
-    org = collector.organisation_id if collector is not None else _org_of(session)
     holder_cols = {
         "collector_id": collector.id if collector is not None else None,
         "collector_group": group,

@@ -39,6 +39,13 @@ anything is written, in the reversal's transaction. A guard refuses the reversal
 DomainError (remittances raises Conflict, 409, when a share is already in a sealed or
 submitted batch). Guards must not write."""
 
+ReversedHook = Callable[[Session, Actor, Receipt], None]
+
+RECEIPT_REVERSED_HOOKS: list[ReversedHook] = []
+"""Called with each receipt just reversed, in the reversal's transaction, after its entry,
+allocations and shares are undone: a service whose rows hang on the receipt follows it
+(payments puts the payment it came from back in suspense)."""
+
 
 def _receipt_number(session: Session, ref: str) -> str | None:
     """A receipt entry's owner reference is the receipt's id (its number comes later in the
@@ -348,6 +355,8 @@ def reverse_receipt(session: Session, actor: Actor, receipt_id: uuid.UUID, reaso
     receipt.reversal_reason = reason
     receipt.reversed_by = actor.name
     session.flush()
+    for hook in RECEIPT_REVERSED_HOOKS:
+        hook(session, actor, receipt)
     audit.record(
         session,
         actor,

@@ -99,3 +99,30 @@ def matched_have_receipts(session: Session, org: uuid.UUID | None) -> list[str]:
     if org is not None:
         stmt = stmt.where(PaymentNotification.organisation_id == org)
     return [f"notification {i}: {s} with receipt mismatch" for i, s in session.execute(stmt)]
+
+
+@invariant("a matched payment's receipt stands (a reversed one puts the payment back in suspense)")
+def matched_receipts_stand(session: Session, org: uuid.UUID | None) -> list[str]:
+    from app.collections.models import Receipt
+    from app.collections.vocabulary import ReceiptStatus
+
+    stmt = (
+        select(PaymentNotification.transaction_id, Receipt.receipt_number)
+        .join(
+            Receipt,
+            and_(
+                Receipt.organisation_id == PaymentNotification.organisation_id,
+                Receipt.id == PaymentNotification.receipt_id,
+            ),
+        )
+        .where(
+            PaymentNotification.status == NotificationStatus.matched.value,
+            Receipt.status == ReceiptStatus.reversed.value,
+        )
+        .limit(LIMIT)
+    )
+    if org is not None:
+        stmt = stmt.where(PaymentNotification.organisation_id == org)
+    return [
+        f"payment {t}: matched, but its receipt {n} is reversed" for t, n in session.execute(stmt)
+    ]

@@ -191,6 +191,8 @@ def _live(
             ),
         )
         .with_for_update()
+        # a row this session read before is read again, not taken from the identity map
+        .execution_options(populate_existing=True)
     )
 
 

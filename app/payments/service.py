@@ -21,8 +21,8 @@ import hmac
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -84,6 +84,13 @@ BAD_AMOUNT = Template(
 PROVIDER_FAILED = Template(
     "payment.provider_failed", N_("the provider says the transaction is %(status)s: no money moved")
 )
+BAD_TIME = Template(
+    "payment.bad_time", N_("the payment's time is missing or not between 2000 and 2100")
+)
+CLIENT_ID_TAKEN = Template(
+    "payment.receipt_clash",
+    N_("a receipt with the client id %(client_id)s exists already: resolve it by hand"),
+)
 PROVIDER_PENDING = Template(
     "payment.provider_pending", N_("the provider has not finished the transaction yet")
 )
@@ -102,6 +109,10 @@ AMBIGUOUS = Template(
 CONFLICT = Template(
     "payment.conflicting_duplicate",
     N_("transaction %(transaction)s was announced before with other figures: %(first)s"),
+)
+RECEIPT_REVERSED = Template(
+    "payment.receipt_reversed",
+    N_("its receipt %(number)s was reversed (%(reason)s): match it again or refund it"),
 )
 UNKNOWN_REASON = Template("payment.reason_unknown", N_("reason %(code)s"))
 REFUND = Template("payment.refund", N_("to be refunded: %(reason)s"))
@@ -294,7 +305,7 @@ def _keep_refused(
             status=NotificationStatus.refused.value,
             reason_code=why.code,
             reason_params=why.plain_params(),
-            raw_body=inbound.body.decode("utf-8", "replace")[:100_000],
+            raw_body=_text(inbound.body),
             headers=headers,
         )
     )
@@ -313,15 +324,14 @@ def take_payment(
 ) -> registry.Outcome:
     """Keep one announced payment once (the same transaction again answers as the first did
     and writes nothing), then book it."""
-    try:
-        amount: int | None = parse_minor(p.amount, p.currency)
-    except MoneyError:
-        amount = None
-    if amount is not None and amount <= 0:
-        amount = None
+    p = _cleaned(p)
+    amount = provider_amount(p.amount, p.currency)
     first = _first(session, channel, p.transaction_id)
     if first is not None:
         return _again(session, channel, first, p, amount, raw, headers, source)
+    refused = _refused_before(session, channel, p, amount)
+    if refused is not None:  # a failed transaction delivered again: kept once
+        return outcome_of(refused)
     row = PaymentNotification(
         organisation_id=channel.organisation_id,
         id=uuid7(),
@@ -331,11 +341,11 @@ def take_payment(
         currency=p.currency,
         account_reference=(p.account_reference or None) and p.account_reference[:64],
         msisdn=(p.msisdn or None) and p.msisdn[:32],
-        occurred_at=p.occurred_at,
+        occurred_at=p.occurred_at if _plausible(p.occurred_at) else None,
         provider_status=p.status,
         source=source,
         status=NotificationStatus.refused.value,  # until decided below
-        raw_body=raw.decode("utf-8", "replace")[:100_000],
+        raw_body=_text(raw),
         headers=headers,
     )
     try:
@@ -350,6 +360,75 @@ def take_payment(
             raise
         return _again(session, channel, first, p, amount, raw, headers, source)
     return outcome_of(row)
+
+
+def _refused_before(
+    session: Session, channel: PaymentChannel, p: registry.ProviderPayment, amount: int | None
+) -> PaymentNotification | None:
+    """The same transaction refused before with the same figures and provider status (a
+    failed one delivered again): it answers as then and nothing new is kept. Other figures,
+    or a success after a failure (the provider's statement), are taken anew."""
+    return session.scalars(
+        select(PaymentNotification)
+        .where(
+            PaymentNotification.channel_id == channel.id,
+            PaymentNotification.transaction_id == p.transaction_id,
+            PaymentNotification.status == NotificationStatus.refused.value,
+            PaymentNotification.provider_status == p.status,
+            PaymentNotification.amount.is_(None)
+            if amount is None
+            else PaymentNotification.amount == amount,
+        )
+        .order_by(PaymentNotification.received_at)
+        .limit(1)
+    ).first()
+
+
+def _text(raw: bytes) -> str:
+    """A body as text that any database stores: invalid UTF-8 replaced, NUL too (PostgreSQL
+    refuses U+0000), at most 100,000 characters."""
+    return raw.decode("utf-8", "replace").replace("\x00", "\ufffd")[:100_000]
+
+
+def _cleaned(p: registry.ProviderPayment) -> registry.ProviderPayment:
+    """The provider's texts without NUL (PostgreSQL stores none), the id trimmed to 64."""
+
+    def clean(value: str | None) -> str | None:
+        return None if value is None else value.replace("\x00", "\ufffd")
+
+    return replace(
+        p,
+        transaction_id=(clean(p.transaction_id) or "")[:64],
+        account_reference=clean(p.account_reference),
+        msisdn=clean(p.msisdn),
+        currency=(clean(p.currency) or "")[:3],
+    )
+
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _plausible(when: datetime | None) -> bool:
+    """A provider's time the books can date: between 2000 and 2100 (every day of it has a
+    date in any time zone)."""
+    return when is not None and when.tzinfo is not None and EARLIEST <= when < LATEST
+
+
+def provider_amount(text: str, currency: str) -> int | None:
+    """A provider's amount in minor units, or None if it is not a positive amount of the
+    currency. Zeros after the currency's decimals are no precision (MoMo says "1000.00" of a
+    franc that has none): "1000.00" XOF is 1000; "1000.50" XOF is refused."""
+    said = (text or "").strip()
+    if "." in said:
+        whole, _, decimals = said.partition(".")
+        trimmed = decimals.rstrip("0")
+        said = f"{whole}.{trimmed}" if trimmed else whole
+    try:
+        amount = parse_minor(said, currency)
+    except (MoneyError, ValueError, ArithmeticError):
+        return None
+    return amount if amount > 0 else None
 
 
 def _first(
@@ -389,8 +468,19 @@ def _again(
         return settle_pending(session, Actor(f"channel:{channel.code}"), channel, first, p.status)
     if same_figures and p.status in (first.provider_status, ProviderStatus.successful.value):
         return outcome_of(first)
+    if (
+        same_figures
+        and p.status == ProviderStatus.pending.value
+        and first.status != NotificationStatus.pending.value
+    ):
+        return outcome_of(first)  # a stale "pending" arriving after the final word
     said = f"{first.amount} {first.currency} {first.provider_status}"
     conflict = CONFLICT(transaction=p.transaction_id, first=said)
+    # conflicting deliveries of one transaction wait for each other on its live row, so the
+    # same conflict sent at once is kept once
+    session.execute(
+        select(PaymentNotification.id).where(PaymentNotification.id == first.id).with_for_update()
+    )
     existing = session.scalar(
         select(PaymentNotification).where(
             PaymentNotification.channel_id == channel.id,
@@ -412,13 +502,13 @@ def _again(
             currency=p.currency,
             account_reference=(p.account_reference or None) and p.account_reference[:64],
             msisdn=(p.msisdn or None) and p.msisdn[:32],
-            occurred_at=p.occurred_at,
+            occurred_at=p.occurred_at if _plausible(p.occurred_at) else None,
             provider_status=p.status,
             source=source,
             status=NotificationStatus.duplicate.value,
             reason_code=conflict.code,
             reason_params=conflict.plain_params(),
-            raw_body=raw.decode("utf-8", "replace")[:100_000],
+            raw_body=_text(raw),
             headers=headers,
         )
         session.add(existing)
@@ -432,7 +522,11 @@ def settle_pending(
     """A pending notification whose transaction the provider has now finished (`status`):
     booked as a new one would be (matched, held or refused), once."""
     locked = session.scalar(
-        select(PaymentNotification).where(PaymentNotification.id == row.id).with_for_update()
+        select(PaymentNotification)
+        .where(PaymentNotification.id == row.id)
+        .with_for_update()
+        # a row this session read before is read again, not taken from the identity map
+        .execution_options(populate_existing=True)
     )
     assert locked is not None
     if locked.status != NotificationStatus.pending.value or status == ProviderStatus.pending.value:
@@ -509,13 +603,17 @@ def _decide(
         why = PROVIDER_FAILED(status=ProviderStatus(row.provider_status))
         row.status, row.reason_code, row.reason_params = "refused", why.code, why.plain_params()
         return
-    if row.provider_status == ProviderStatus.pending.value:
-        why = PROVIDER_PENDING()
-        row.status, row.reason_code, row.reason_params = "pending", why.code, why.plain_params()
-        return
     if row.amount is None:  # an amount no currency has: nothing can be booked
         why = BAD_AMOUNT(amount=said_amount, currency=row.currency or "?")
         row.status, row.reason_code, row.reason_params = "refused", why.code, why.plain_params()
+        return
+    if row.occurred_at is None:  # a time the books cannot date
+        why = BAD_TIME()
+        row.status, row.reason_code, row.reason_params = "refused", why.code, why.plain_params()
+        return
+    if row.provider_status == ProviderStatus.pending.value:
+        why = PROVIDER_PENDING()
+        row.status, row.reason_code, row.reason_params = "pending", why.code, why.plain_params()
         return
     if row.currency != channel.currency:
         _hold(
@@ -547,6 +645,7 @@ def _post(
     """Post the receipt for a notification; the receipt's refusal if it cannot be posted."""
     assert row.amount is not None and row.transaction_id is not None
     kind, payer_id = payer
+    client_id = f"{channel.code}:{row.transaction_id}"[:120]
     draft = ReceiptDraft(
         member_id=payer_id if kind == "member" else None,
         unit_id=payer_id if kind == "unit" else None,
@@ -556,7 +655,9 @@ def _post(
         channel=Channel.mobile_money,
         collector_id=None,
         reference=row.transaction_id[:120],
-        client_id=f"{channel.code}:{row.transaction_id}"[:120],
+        # the first receipt of a transaction carries its id; one matched again after its
+        # receipt was reversed none (the id is taken): the notification names it either way
+        client_id=None if _client_id_taken(session, client_id) else client_id,
     )
     try:
         with session.begin_nested():
@@ -564,9 +665,19 @@ def _post(
     except DomainError as exc:
         # the receipt's own refusal (no crew, stranded credit, ...) is the reason
         return exc.errors[0].message if exc.errors else exc.message
+    except IntegrityError:
+        # a desk receipt took this client id first: a person must look
+        return CLIENT_ID_TAKEN(client_id=draft.client_id or "")
     row.status = NotificationStatus.matched.value
     row.receipt_id = posted.id
     return None
+
+
+def _client_id_taken(session: Session, client_id: str) -> bool:
+    from app.collections.models import Receipt
+
+    found = select(Receipt.id).where(Receipt.collector_id.is_(None), Receipt.client_id == client_id)
+    return session.scalar(found.limit(1)) is not None
 
 
 _DIGITS = re.compile(r"\D")
@@ -617,6 +728,53 @@ def find_payer(
 # -- the treasurer's queue ------------------------------------------------------------------------
 
 
+def on_receipt_reversed(session: Session, actor: Actor, receipt: Any) -> None:
+    """A payment's receipt reversed: the payment goes back to suspense, with the reversal's
+    reason, to be matched again or refunded. The receipt's reversal credited back the account
+    it had debited: the suspense account (matched by a treasurer: the money is held there
+    again) or the mobile-money clearing account (matched on arrival: the money is put in
+    suspense now, with its own entry)."""
+    row = session.scalar(
+        select(PaymentNotification)
+        .where(PaymentNotification.receipt_id == receipt.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None or row.status != NotificationStatus.matched.value:
+        return
+    channel = session.scalar(select(PaymentChannel).where(PaymentChannel.id == row.channel_id))
+    assert channel is not None and row.amount is not None
+    if row.journal_id is None:
+        clearing = collection_accounts.shared_account(
+            session,
+            actor,
+            collection_accounts.CLEARING_BY_CHANNEL[Channel.mobile_money],
+            channel.currency,
+        )
+        row.journal_id = ledger.post(
+            session,
+            actor,
+            description=f"Payment {row.transaction_id} on {channel.code} back in suspense"[:200],
+            effective_on=clock.today(clock.session_zone(session)),
+            lines=[
+                ledger.Line(clearing, row.amount),
+                ledger.Line(channel.suspense_account_id, -row.amount),
+            ],
+            kind="payment",
+            owner=ledger.Owner("payment", str(row.id)),
+        )
+    why = RECEIPT_REVERSED(number=receipt.receipt_number, reason=receipt.reversal_reason or "")
+    row.status = NotificationStatus.suspense.value
+    row.receipt_id = None
+    row.reason_code, row.reason_params = why.code, why.plain_params()
+    row.resolved_at = row.resolved_by = None
+    session.flush()
+    audit.record(
+        session, actor, "payment.back_in_suspense", "payment_notification", row.id,
+        {"receipt_id": str(receipt.id), "receipt_number": receipt.receipt_number},
+    )  # fmt: skip
+
+
 def get_notification(session: Session, notification_id: uuid.UUID) -> PaymentNotification:
     found = session.scalar(
         select(PaymentNotification).where(PaymentNotification.id == notification_id)
@@ -633,6 +791,8 @@ def _in_suspense(
         select(PaymentNotification)
         .where(PaymentNotification.id == notification_id)
         .with_for_update()
+        # a row this session read before is read again, not taken from the identity map
+        .execution_options(populate_existing=True)
     )
     if row is None:
         raise NotFound(NO_NOTIFICATION(id=notification_id))

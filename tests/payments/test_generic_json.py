@@ -10,7 +10,7 @@ import pytest
 
 from app.core.database import unit_of_work
 from app.payments.adapters.generic_json import signature
-from tests.collections.factories import add_dues, standard_book
+from tests.collections.factories import add_dues, make_member, standard_book
 from tests.collections.test_receipts_api import count
 from tests.collections.test_reversal_and_credit import clean_books, paid_of
 
@@ -190,3 +190,106 @@ def test_unmatched_money_waits_in_suspense_until_matched_or_refunded(
         json={"reason": "again"}, headers=org.headers("collector"),
     ).status_code == 403  # fmt: skip
     clean_books(session_factory, org)
+
+
+def test_a_reversed_payment_receipt_puts_the_payment_back_in_suspense(
+    client, org, till, session_factory, engine
+) -> None:  # type: ignore[no-untyped-def]
+    """A payment matched to the wrong payer: the treasurer reverses its receipt; the money is
+    held in suspense again, matched to the right payer (or refunded); the books verify."""
+    book, channel = till
+    m1, m2 = book.members["M-001"], book.members["M-002"]
+    add_dues(session_factory, book, "monthly", ("member", m1), date(2026, 9, 1), 1, 10000)
+    with unit_of_work(session_factory, org.id) as session:
+        m3 = make_member(session, book, "M-003")
+    add_dues(session_factory, book, "monthly", ("member", m3), date(2026, 9, 1), 1, 10000)
+    first = send(client, channel, payment("TX7", "M-001", "60.00")).json()
+    assert first["status"] == "matched"
+    r = client.post(
+        f"/api/v1/receipts/{first['receipt_id']}/reverse",
+        json={"reason": "the payer is M-003, not M-001"},
+        headers=org.headers("treasurer"),
+    )
+    assert r.status_code == 201, r.text
+    row = client.get(
+        f"/api/v1/payment-notifications/{first['notification_id']}", headers=org.headers()
+    ).json()
+    assert (row["status"], row["receipt_id"], row["reason_code"]) == (
+        "suspense",
+        None,
+        "payment.receipt_reversed",
+    )
+    assert suspense_balance(client, org) == "60.00"
+    clean_books(session_factory, org)
+    # the same provider notification again still answers as the payment now stands
+    assert send(client, channel, payment("TX7", "M-001", "60.00")).json()["status"] == "suspense"
+    matched = client.post(
+        f"/api/v1/payment-notifications/{first['notification_id']}/match",
+        json={"member_id": str(m3)},
+        headers=org.headers("treasurer"),
+    )
+    assert matched.status_code == 200, matched.text
+    assert suspense_balance(client, org) == "0.00"
+    clean_books(session_factory, org)
+    # reversed again (out of suspense this time): back in suspense, then refunded
+    second = matched.json()["receipt_id"]
+    r = client.post(
+        f"/api/v1/receipts/{second}/reverse",
+        json={"reason": "the payer asked for the money back"},
+        headers=org.headers("treasurer"),
+    )
+    assert r.status_code == 201, r.text
+    assert suspense_balance(client, org) == "60.00"
+    clean_books(session_factory, org)
+    refunded = client.post(
+        f"/api/v1/payment-notifications/{first['notification_id']}/refund",
+        json={"reason": "asked for it back"},
+        headers=org.headers("treasurer"),
+    )
+    assert refunded.json()["status"] == "refunded"
+    assert suspense_balance(client, org) == "0.00"
+    assert count(engine, "receipt") == 2 and m2
+    clean_books(session_factory, org)
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"status": "pending", "amount": "-5.00"}, "payment.bad_amount"),
+        ({"status": "pending", "amount": "1e9"}, "payment.bad_amount"),
+        ({"amount": "abc"}, "payment.bad_amount"),
+        ({"occurred_at": "0001-01-01T00:00:00+05:00"}, "payment.bad_time"),
+        ({"occurred_at": "9999-12-31T23:59:59-05:00"}, "payment.bad_time"),
+        ({"account_reference": "M-001\u0000"}, None),
+        ({"transaction_id": "TX\u0000NUL"}, None),
+    ],
+)
+def test_odd_notifications_are_kept_not_failed(
+    client, org, till, session_factory, change: dict, code: str | None
+) -> None:  # type: ignore[no-untyped-def]
+    _, channel = till
+    r = send(client, channel, {**payment("TXODD", "M-001"), **change})
+    assert r.status_code == 200, r.text
+    if code is not None:
+        assert (r.json()["status"], r.json().get("reason")) != ("matched", None)
+        listed = client.get(
+            f"/api/v1/payment-notifications/{r.json()['notification_id']}", headers=org.headers()
+        ).json()
+        assert (listed["status"], listed["reason_code"]) == ("refused", code)
+    # a NUL in an unsigned body is kept as refused, not a 500
+    url = channel["inbound_url"].split("testserver", 1)[1]
+    assert client.post(url, content=b'{"a": "\x00"}').status_code == 401
+    clean_books(session_factory, org)
+
+
+def test_a_provider_amount_with_zero_decimals_of_a_currency_without_any() -> None:
+    from app.payments.service import provider_amount
+
+    assert provider_amount("1000.00", "XOF") == 1000
+    assert provider_amount("1000", "XOF") == 1000
+    assert provider_amount("1000.50", "XOF") is None
+    assert provider_amount("150.5", "DOP") == 15050
+    assert provider_amount("150.505", "DOP") is None
+    assert provider_amount("0.00", "DOP") is None
+    assert provider_amount("-1", "DOP") is None
+    assert provider_amount("", "DOP") is None
