@@ -187,16 +187,20 @@ def _instant(text: str, tz: str) -> datetime | Message | None:
     is not one."""
     try:
         if len(text) == 10:
-            return clock.day_start(date.fromisoformat(text), tz)
+            return _plausible(clock.day_start(date.fromisoformat(text), tz))
         value = datetime.fromisoformat(text)
-    except ValueError:
+        if value.tzinfo is not None:
+            return _plausible(value)
+        return _plausible(clock.from_local(value, tz))
+    except (ValueError, OverflowError):  # not a time, or one no calendar reaches
         return None
-    if value.tzinfo is not None:
-        return value
-    try:
-        return clock.from_local(value, tz)
     except clock.NonexistentLocalTime as exc:
         return exc.message
+
+
+def _plausible(value: datetime) -> datetime | None:
+    """A time the books can date (2000 to 2100), else None (said as a bad value)."""
+    return value if service.EARLIEST <= value < service.LATEST else None
 
 
 def read_lines(upload: StatementFile, currency: str, tz: str) -> list[Line]:

@@ -3,7 +3,6 @@ channel's report per day. Included by app/payments/router.py."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
@@ -14,6 +13,7 @@ from app.core.deps import Caller, DbSession, Principal
 from app.core.documents import ReadFirst, read_first
 from app.core.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from app.core.roles import Role
+from app.core.schemas import BusinessDate
 from app.payments import reports, service, statements
 
 router = APIRouter(tags=["payment channels"])
@@ -22,10 +22,10 @@ Reader = Annotated[Principal, Depends(Caller(Role.admin, Role.treasurer, Role.au
 Treasurer = Annotated[Principal, Depends(Caller(Role.admin, Role.treasurer))]
 Code = Annotated[str, Path(max_length=32)]
 FromDay = Annotated[
-    date | None,
+    BusinessDate | None,
     Query(alias="from", description="the organisation's first day (its time zone)"),
 ]
-ToDay = Annotated[date | None, Query(description="the organisation's last day, included")]
+ToDay = Annotated[BusinessDate | None, Query(description="the organisation's last day, included")]
 
 PROBLEMS: dict[int | str, dict[str, str]] = {
     404: {"description": "no such channel"},

@@ -293,3 +293,18 @@ def test_a_provider_amount_with_zero_decimals_of_a_currency_without_any() -> Non
     assert provider_amount("0.00", "DOP") is None
     assert provider_amount("-1", "DOP") is None
     assert provider_amount("", "DOP") is None
+
+
+def test_days_and_times_out_of_range_are_refused_not_failed(client, org, till) -> None:  # type: ignore[no-untyped-def]
+    for params in ({"to": "9999-12-31"}, {"from": "0001-01-01"}):
+        r = client.get(f"{PATH}/TILL-1/report", params=params, headers=org.headers())
+        assert r.status_code == 422, r.text
+    csv = "transaction_id,amount,occurred_at\nTX1,10.00,9999-12-31T23:59:59-05:00\n"
+    r = client.post(
+        f"{PATH}/TILL-1/statements",
+        params={"dry_run": "true"},
+        files={"file": ("s.csv", csv.encode(), "text/csv")},
+        headers=org.headers(),
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == "file"
