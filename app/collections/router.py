@@ -261,12 +261,13 @@ def post_sheet(
         )
         posted = [c.receipt_id for c in candidates if c.receipt_id is not None]
         periods = sheets.periods_paid(session, posted, who.currency)
-        payers = sheets.payers_of(session, posted)
+        facts = sheets.posted_facts(session, posted, who.currency)
         results = [sheets.item_result(c) for c in candidates]
         for c, result in zip(candidates, results, strict=True):
-            if c.receipt_id is not None:
+            if c.receipt_id is not None and c.receipt_id in facts:
                 result.periods = periods.get(c.receipt_id, [])
-                result.payer = payers.get(c.receipt_id)
+                result.amount = facts[c.receipt_id].amount
+                result.payer = facts[c.receipt_id].payer
         return 200, SheetResult(
             results=results,
             created=outcome.count("created"),

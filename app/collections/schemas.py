@@ -169,6 +169,11 @@ class ItemResult(Schema):
         description="collection sheets: for a created or duplicate item, the periods its "
         "money paid (a receipt that only adds credit has none)",
     )
+    amount: str | None = Field(
+        default=None,
+        description="collection sheets: for a created or duplicate item, the receipt's amount "
+        "(a duplicate's is the original's, whatever the item resent said)",
+    )
     payer: PayerRead | None = Field(
         default=None,
         description="collection sheets: for a created or duplicate item, its payer (how the "

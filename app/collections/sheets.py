@@ -177,28 +177,43 @@ def periods_paid(
     return out
 
 
-def payers_of(session: Session, receipt_ids: list[uuid.UUID]) -> dict[uuid.UUID, PayerRead]:
-    """Each receipt's payer, by number or plate and name (for the collector's slip)."""
-    found: dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID | None]] = {}
+@dataclass(frozen=True, slots=True)
+class PostedFacts:
+    """What the collector's phone shows of a posted item: the receipt's own amount (a
+    duplicate answers with the original's, whatever the resent item said) and its payer."""
+
+    amount: str
+    payer: PayerRead | None
+
+
+def posted_facts(
+    session: Session, receipt_ids: list[uuid.UUID], currency: str
+) -> dict[uuid.UUID, PostedFacts]:
+    """Each receipt's amount and payer, by number or plate and name (for the slip)."""
+    found: dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID | None, int]] = {}
     for criterion in engine.among(session, Receipt.id, receipt_ids):
         rows = session.execute(
-            select(Receipt.id, Receipt.member_id, Receipt.unit_id).where(criterion)
+            select(Receipt.id, Receipt.member_id, Receipt.unit_id, Receipt.amount).where(criterion)
         )
-        found.update({rid: (m, u) for rid, m, u in rows})
-    members = [m for m, _ in found.values() if m is not None]
-    units = [u for _, u in found.values() if u is not None]
+        found.update({rid: (m, u, a) for rid, m, u, a in rows})
+    members = [m for m, _, _ in found.values() if m is not None]
+    units = [u for _, u, _ in found.values() if u is not None]
     lines = {ln.id: ln for ln in rounds.round_lines(session, members, units, date.min)}
-    out: dict[uuid.UUID, PayerRead] = {}
-    for rid, (member_id, unit_id) in found.items():
+    out: dict[uuid.UUID, PostedFacts] = {}
+    for rid, (member_id, unit_id, amount) in found.items():
         line = lines.get(member_id or unit_id)  # type: ignore[arg-type]
-        if line is not None:
-            out[rid] = PayerRead(
+        payer = (
+            PayerRead(
                 kind="member" if member_id else "unit",
                 member_id=member_id,
                 unit_id=unit_id,
                 number=line.number,
                 name=line.name,
             )
+            if line is not None
+            else None
+        )
+        out[rid] = PostedFacts(format_minor(amount, currency), payer)
     return out
 
 

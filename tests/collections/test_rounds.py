@@ -217,4 +217,10 @@ def test_a_sheet_item_may_name_its_payer_by_number_or_plate(
     again = client.post("/api/v1/collection-sheets", json=sheet, headers=org.headers("collector"))
     assert again.json()["results"][4]["status"] == "duplicate"
     assert again.json()["results"][4]["periods"] == res[4]["periods"]
+    # an item resent with another amount (edited after its answer was lost) answers with the
+    # receipt's own
+    changed = {**sheet, "receipts": [{**sheet["receipts"][4], "amount": "99.00"}]}
+    third = client.post("/api/v1/collection-sheets", json=changed, headers=org.headers("collector"))
+    assert third.json()["results"][0]["status"] == "duplicate"
+    assert third.json()["results"][0]["amount"] == "70.00" and res[4]["amount"] == "70.00"
     assert count(engine, "receipt") == 2

@@ -167,6 +167,21 @@ test("a payer typed off the round takes the server's name and plate once posted"
   assert.equal(kept.payer_ref, "bus 11");
 });
 
+test("a duplicate answered with another amount takes the server's (an edit after a lost answer)", () => {
+  const edited = item({ amountMinor: 9900 });
+  const [posted] = Q.applyResults([edited], [edited.client_id], [
+    { client_id: edited.client_id, status: "duplicate", receipt_number: 4, amount: "10.00" },
+  ]);
+  assert.equal(posted.status, "posted");
+  assert.equal(posted.amount_minor, 1000);
+  assert.equal(posted.amount_recorded_minor, 9900);
+  const [same] = Q.applyResults([edited], [edited.client_id], [
+    { client_id: edited.client_id, status: "created", receipt_number: 5, amount: "99.00" },
+  ]);
+  assert.equal(same.amount_minor, 9900);
+  assert.equal(same.amount_recorded_minor, undefined);
+});
+
 test("counts, today's figures on the org's day, newest first", () => {
   const y = item({ receivedAt: "2026-12-02T03:00:00.000Z", amountMinor: 1000 }); // 1 Dec local
   const t1 = item({ receivedAt: "2026-12-02T05:00:00.000Z", amountMinor: 2000 });

@@ -106,6 +106,9 @@ STRINGS = (
     N_("Close"),
     N_("Copied."),
     N_("Select the text and copy it."),
+    N_(
+        "The server had this receipt already, for %(amount)s: the change to %(recorded)s was not taken."
+    ),
     # signing in with an API key made for the collector
     N_("Use an API key instead"),
     N_("API key"),

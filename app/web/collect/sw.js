@@ -2,7 +2,7 @@
 // cache filled at install, the language files stale-while-revalidate, /api/ never touched
 // (network only). VERSION changes whenever a shell file changes (tests/js/sw.test.mjs checks it).
 
-const VERSION = "collect-be0d8908";
+const VERSION = "collect-d0187814";
 const SHELL = [
   "/collect/",
   "/collect/app.css",

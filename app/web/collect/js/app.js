@@ -451,6 +451,16 @@ function updateList() {
         h("p", { class: "meta" }, h("time", { datetime: item.received_at }, when), " · ", channelLabel(item.channel), item.reference ? ` · ${item.reference}` : "", " ", statusOf(item)),
         reasons.length ? h("p", { class: "reason" }, reasons.join("; ")) : null,
         item.status === Q.WAITING && !item.in_round ? h("p", { class: "hint" }, t("not in your round: the server will check it")) : null,
+        item.amount_recorded_minor != null
+          ? h(
+              "p",
+              { class: "reason" },
+              t("The server had this receipt already, for %(amount)s: the change to %(recorded)s was not taken.", {
+                amount: money(item.amount_minor, item.currency),
+                recorded: money(item.amount_recorded_minor, item.currency),
+              }),
+            )
+          : null,
         buttons.length ? h("div", { class: "actions" }, buttons) : null,
       );
     }),

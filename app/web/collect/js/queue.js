@@ -3,7 +3,7 @@
 // or "rejected" (with the server's errors). Only waiting and rejected items can be edited or
 // deleted; an edit keeps the client_id and puts the item back to waiting.
 
-import { formatMinor, decimalToMinor } from "./money.js";
+import { formatMinor, decimalToMinor, exponentOf, parseAmount } from "./money.js";
 
 export const WAITING = "waiting";
 export const POSTED = "posted";
@@ -187,6 +187,9 @@ export function applyResults(queue, sentIds, results) {
         receipt_id: r.receipt_id ?? item.receipt_id,
         receipt_number: r.receipt_number ?? item.receipt_number,
         periods: r.periods ?? item.periods,
+        // the receipt's own amount: a duplicate is the original, whatever was resent (an item
+        // edited after an answer was lost); the difference is kept to be shown
+        ...serverAmount(item, r.amount),
         // the payer as the server resolved it (a number or plate typed off the round)
         ...(r.payer && r.payer.number
           ? {
@@ -204,6 +207,13 @@ export function applyResults(queue, sentIds, results) {
     }
     return item;
   });
+}
+
+function serverAmount(item, amount) {
+  if (amount == null) return {};
+  const parsed = parseAmount(amount, exponentOf(item.currency));
+  if (!parsed.ok || parsed.minor === item.amount_minor) return {};
+  return { amount_minor: parsed.minor, amount_recorded_minor: item.amount_minor };
 }
 
 // A whole sheet refused (a 4xx problem): its items are rejected with the problem's reason.
