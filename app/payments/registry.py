@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
@@ -119,14 +120,19 @@ def names() -> list[str]:
     return sorted(found | _REGISTERED.keys())
 
 
+@lru_cache(maxsize=64)
+def _installed(name: str) -> Callable[[], PaymentAdapter] | None:
+    """The installed adapter called `name`: entry points are read once per name (reading
+    them costs milliseconds; every inbound request asks)."""
+    for ep in entry_points(group=GROUP):
+        if ep.name == name:
+            return ep.load()
+    return None
+
+
 def get(name: str, *, field: str = "adapter") -> PaymentAdapter:
     """The adapter called `name`; 422 naming `field` and the known names if there is none."""
-    factory = _REGISTERED.get(name)
-    if factory is None:
-        for ep in entry_points(group=GROUP):
-            if ep.name == name:
-                factory = ep.load()
-                break
+    factory = _REGISTERED.get(name) or _installed(name)
     if factory is None:
         raise ValidationFailed.field(
             field, UNKNOWN_ADAPTER(name=repr(name), known=", ".join(names()))
