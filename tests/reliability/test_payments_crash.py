@@ -21,8 +21,8 @@ to be sure. Then:
   (tests/payments/senders.payments_consistent).
 It prints the kills, the requests they cut and how many of those had committed.
 
-Sizes: `make test` runs 3 rounds of 25 notifications (COOPLEDGER_CRASH_ROUNDS=1 x 3,
-COOPLEDGER_CRASH_ITEMS=1000 / 40); `make soak` 12 rounds of 50. SQLite (WAL: a killed
+Sizes: `make test` runs 2 rounds of 25 notifications (COOPLEDGER_CRASH_ROUNDS=1 x 2,
+COOPLEDGER_CRASH_ITEMS=1000 / 40); `make soak` 8 rounds of 50 (COOPLEDGER_CRASH_ROUNDS=4). SQLite (WAL: a killed
 writer's transaction never becomes visible) and PostgreSQL.
 """
 
@@ -55,7 +55,7 @@ from tests.collections.factories import (
 from tests.payments.senders import Provider, open_channel, payment, payments_consistent
 from tests.reliability.test_crash_safety import Server
 
-ROUNDS = 3 * int(os.environ.get("COOPLEDGER_CRASH_ROUNDS", "1"))
+ROUNDS = 2 * int(os.environ.get("COOPLEDGER_CRASH_ROUNDS", "1"))
 PER_ROUND = max(20, int(os.environ.get("COOPLEDGER_CRASH_ITEMS", "1000")) // 40)
 SENDERS = 6
 MEMBERS = 20
