@@ -22,7 +22,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -39,7 +39,7 @@ from app.core.audit import Actor
 from app.core.database import bind_organisation
 from app.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.core.ids import uuid7
-from app.core.messages import N_, Message, Template
+from app.core.messages import N_, FieldError, Message, Template
 from app.core.money import MoneyError, parse_minor
 from app.identity.models import Organisation
 from app.ledger import ownership
@@ -159,7 +159,7 @@ def create_channel(
     if currency != org.currency:
         errors.append(("currency", NOT_BOOK_CURRENCY(currency=org.currency)))
     if errors:
-        raise ValidationFailed.fields([_field(f, m) for f, m in errors])
+        raise ValidationFailed.fields([FieldError(f, m) for f, m in errors])
     plugin = registry.get(adapter)
     checked = plugin.check_config(config)
     if session.scalar(select(PaymentChannel.id).where(PaymentChannel.code == code)) is not None:
@@ -202,12 +202,6 @@ def create_channel(
         {"code": code, "adapter": plugin.name, "currency": currency},
     )  # fmt: skip
     return channel, channel_secret(secret_key, channel)
-
-
-def _field(name: str, message: Message) -> Any:
-    from app.core.messages import FieldError
-
-    return FieldError(name, message)
 
 
 def get_channel(session: Session, code: str) -> PaymentChannel:
@@ -332,22 +326,7 @@ def take_payment(
     refused = _refused_before(session, channel, p, amount)
     if refused is not None:  # a failed transaction delivered again: kept once
         return outcome_of(refused)
-    row = PaymentNotification(
-        organisation_id=channel.organisation_id,
-        id=uuid7(),
-        channel_id=channel.id,
-        transaction_id=p.transaction_id,
-        amount=amount,
-        currency=p.currency,
-        account_reference=(p.account_reference or None) and p.account_reference[:64],
-        msisdn=(p.msisdn or None) and p.msisdn[:32],
-        occurred_at=p.occurred_at if _plausible(p.occurred_at) else None,
-        provider_status=p.status,
-        source=source,
-        status=NotificationStatus.refused.value,  # until decided below
-        raw_body=_text(raw),
-        headers=headers,
-    )
+    row = _kept(channel, p, amount, raw, headers, source)  # refused until decided below
     try:
         with session.begin_nested():
             _decide(session, actor, channel, row, p.amount[:40])
@@ -360,6 +339,33 @@ def take_payment(
             raise
         return _again(session, channel, first, p, amount, raw, headers, source)
     return outcome_of(row)
+
+
+def _kept(
+    channel: PaymentChannel,
+    p: registry.ProviderPayment,
+    amount: int | None,
+    raw: bytes,
+    headers: dict[str, str],
+    source: str,
+) -> PaymentNotification:
+    """A notification row for a payment as announced (refused until its status is set)."""
+    return PaymentNotification(
+        organisation_id=channel.organisation_id,
+        id=uuid7(),
+        channel_id=channel.id,
+        transaction_id=p.transaction_id,
+        amount=amount,
+        currency=p.currency,
+        account_reference=(p.account_reference or None) and p.account_reference[:64],
+        msisdn=(p.msisdn or None) and p.msisdn[:32],
+        occurred_at=p.occurred_at if _plausible(p.occurred_at) else None,
+        provider_status=p.status,
+        source=source,
+        status=NotificationStatus.refused.value,
+        raw_body=_text(raw),
+        headers=headers,
+    )
 
 
 def _refused_before(
@@ -493,24 +499,8 @@ def _again(
         )
     )
     if existing is None:
-        existing = PaymentNotification(
-            organisation_id=channel.organisation_id,
-            id=uuid7(),
-            channel_id=channel.id,
-            transaction_id=p.transaction_id,
-            amount=amount,
-            currency=p.currency,
-            account_reference=(p.account_reference or None) and p.account_reference[:64],
-            msisdn=(p.msisdn or None) and p.msisdn[:32],
-            occurred_at=p.occurred_at if _plausible(p.occurred_at) else None,
-            provider_status=p.status,
-            source=source,
-            status=NotificationStatus.duplicate.value,
-            reason_code=conflict.code,
-            reason_params=conflict.plain_params(),
-            raw_body=_text(raw),
-            headers=headers,
-        )
+        existing = _kept(channel, p, amount, raw, headers, source)
+        _stand(existing, NotificationStatus.duplicate, conflict)
         session.add(existing)
         session.flush()
     return outcome_of(existing)
@@ -562,26 +552,53 @@ def _message(row: PaymentNotification) -> Message:
     return said if said is not None else UNKNOWN_REASON(code=row.reason_code or "")
 
 
+def _stand(row: PaymentNotification, status: NotificationStatus, why: Message | None) -> None:
+    """Where a notification stands, and why (its reason, said later in any language)."""
+    row.status = status.value
+    row.reason_code = why.code if why is not None else None
+    row.reason_params = why.plain_params() if why is not None else None
+
+
 def _hold(
     session: Session, actor: Actor, channel: PaymentChannel, row: PaymentNotification, why: Message
 ) -> None:
     """Put the money in suspense: its entry, the reason."""
-    row.status = NotificationStatus.suspense.value
-    row.reason_code, row.reason_params = why.code, why.plain_params()
+    _stand(row, NotificationStatus.suspense, why)
     if row.amount is None or row.currency != channel.currency:
         return  # nothing the book currency can hold: the treasurer refunds it
+    when = row.occurred_at or row.received_at
+    row.journal_id = _into_suspense(
+        session,
+        actor,
+        channel,
+        row,
+        "held in suspense",
+        clock.local_date(when, clock.session_zone(session)),
+    )
+
+
+def _into_suspense(
+    session: Session,
+    actor: Actor,
+    channel: PaymentChannel,
+    row: PaymentNotification,
+    what: str,
+    on: date,
+) -> uuid.UUID:
+    """The entry that holds a payment's money in suspense: debit mobile-money clearing (where
+    the money is), credit the channel's suspense account (whose it is, until resolved)."""
+    assert row.amount is not None
     clearing = collection_accounts.shared_account(
         session,
         actor,
         collection_accounts.CLEARING_BY_CHANNEL[Channel.mobile_money],
         channel.currency,
     )
-    when = row.occurred_at or row.received_at
-    row.journal_id = ledger.post(
+    return ledger.post(
         session,
         actor,
-        description=f"Payment {row.transaction_id} on {channel.code} held in suspense"[:200],
-        effective_on=clock.local_date(when, clock.session_zone(session)),
+        description=f"Payment {row.transaction_id} on {channel.code} {what}"[:200],
+        effective_on=on,
         lines=[
             ledger.Line(clearing, row.amount),
             ledger.Line(channel.suspense_account_id, -row.amount),
@@ -601,19 +618,19 @@ def _decide(
     """Book a new notification: refused (no money moved), matched (its receipt), or held."""
     if row.provider_status in (ProviderStatus.failed.value, ProviderStatus.reversed.value):
         why = PROVIDER_FAILED(status=ProviderStatus(row.provider_status))
-        row.status, row.reason_code, row.reason_params = "refused", why.code, why.plain_params()
+        _stand(row, NotificationStatus.refused, why)
         return
     if row.amount is None:  # an amount no currency has: nothing can be booked
         why = BAD_AMOUNT(amount=said_amount, currency=row.currency or "?")
-        row.status, row.reason_code, row.reason_params = "refused", why.code, why.plain_params()
+        _stand(row, NotificationStatus.refused, why)
         return
     if row.occurred_at is None:  # a time the books cannot date
         why = BAD_TIME()
-        row.status, row.reason_code, row.reason_params = "refused", why.code, why.plain_params()
+        _stand(row, NotificationStatus.refused, why)
         return
     if row.provider_status == ProviderStatus.pending.value:
         why = PROVIDER_PENDING()
-        row.status, row.reason_code, row.reason_params = "pending", why.code, why.plain_params()
+        _stand(row, NotificationStatus.pending, why)
         return
     if row.currency != channel.currency:
         _hold(
@@ -744,29 +761,18 @@ def on_receipt_reversed(session: Session, actor: Actor, receipt: Any) -> None:
         return
     channel = session.scalar(select(PaymentChannel).where(PaymentChannel.id == row.channel_id))
     assert channel is not None and row.amount is not None
-    if row.journal_id is None:
-        clearing = collection_accounts.shared_account(
+    if row.journal_id is None:  # matched on arrival: its money goes into suspense now
+        row.journal_id = _into_suspense(
             session,
             actor,
-            collection_accounts.CLEARING_BY_CHANNEL[Channel.mobile_money],
-            channel.currency,
-        )
-        row.journal_id = ledger.post(
-            session,
-            actor,
-            description=f"Payment {row.transaction_id} on {channel.code} back in suspense"[:200],
-            effective_on=clock.today(clock.session_zone(session)),
-            lines=[
-                ledger.Line(clearing, row.amount),
-                ledger.Line(channel.suspense_account_id, -row.amount),
-            ],
-            kind="payment",
-            owner=ledger.Owner("payment", str(row.id)),
+            channel,
+            row,
+            "back in suspense",
+            clock.today(clock.session_zone(session)),
         )
     why = RECEIPT_REVERSED(number=receipt.receipt_number, reason=receipt.reversal_reason or "")
-    row.status = NotificationStatus.suspense.value
+    _stand(row, NotificationStatus.suspense, why)
     row.receipt_id = None
-    row.reason_code, row.reason_params = why.code, why.plain_params()
     row.resolved_at = row.resolved_by = None
     session.flush()
     audit.record(
@@ -848,8 +854,7 @@ def refund(
             owner=ledger.Owner("payment", str(row.id)),
         )
     why = REFUND(reason=reason[:200])
-    row.status = NotificationStatus.refunded.value
-    row.reason_code, row.reason_params = why.code, why.plain_params()
+    _stand(row, NotificationStatus.refunded, why)
     row.resolved_at, row.resolved_by = func.now(), actor.name
     session.flush()
     audit.record(
@@ -862,7 +867,3 @@ def _org(session: Session) -> uuid.UUID:
     from app.collections.payers import organisation
 
     return organisation(session)
-
-
-def now() -> datetime:
-    return clock.now_local("UTC")

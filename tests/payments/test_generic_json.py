@@ -7,6 +7,7 @@ import json
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 
 from app.core.database import unit_of_work
 from app.payments.adapters.generic_json import signature
@@ -248,7 +249,13 @@ def test_a_reversed_payment_receipt_puts_the_payment_back_in_suspense(
     )
     assert refunded.json()["status"] == "refunded"
     assert suspense_balance(client, org) == "0.00"
-    assert count(engine, "receipt") == 2 and m2
+    assert count(engine, "receipt") == 2
+    # the receipts were M-001's (reversed) and M-003's (reversed); none is M-002's
+    with engine.connect() as conn:
+        payers = {r[0] for r in conn.execute(sa.text("SELECT member_id FROM receipt"))}
+    assert {str(p).replace("-", "") for p in payers} == {m1.hex, m3.hex} and m2.hex not in {
+        str(p).replace("-", "") for p in payers
+    }
     clean_books(session_factory, org)
 
 
